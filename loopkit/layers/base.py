@@ -1,0 +1,261 @@
+"""The layer contract: parameters, build, forward beside backward, owned buffers."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+from attrs import define, field
+
+from loopkit.errors import ConfigError, ShapeError
+from loopkit.random import new_generator
+from loopkit.typing import FloatArray, Shape
+
+if TYPE_CHECKING:
+    from loopkit.activations import Activation as ActivationFunction
+    from loopkit.regularizers import Regularizer
+
+__all__ = ["Layer", "Parameter"]
+
+
+@define(eq=False)
+class Parameter:
+    """One named weight of a layer and its gradient, of the same shape.
+
+    Once a model is built, ``value`` and ``grad`` are views into the model's two flat
+    buffers: write into them in place (``p.value[...] = w``), never rebind them.
+
+    Args:
+        name: Name within its layer, e.g. ``"kernel"``.
+        value: The weight array.
+        grad: dL/dvalue, overwritten by each backward pass.
+        trainable: False for state the optimizer never updates (moving statistics).
+        regularizer: Adds a penalty on ``value`` to the loss, and its gradient to ``grad``.
+    """
+
+    name: str
+    value: FloatArray = field(repr=False)
+    grad: FloatArray = field(repr=False)
+    trainable: bool = True
+    regularizer: Regularizer | None = None
+
+    @property
+    def shape(self) -> Shape:
+        """The weight's shape."""
+        return tuple(self.value.shape)
+
+    @property
+    def size(self) -> int:
+        """The number of scalars in the weight."""
+        return int(self.value.size)
+
+
+def _snake_case(name: str) -> str:
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    return re.sub(r"([a-z\d])([A-Z])", r"\1_\2", name).lower()
+
+
+@define(eq=False, slots=False)
+class Layer:
+    """Base class of every layer.
+
+    A subclass implements ``build`` (create parameters with ``add_weight``),
+    ``compute_output_shape``, ``forward`` and ``backward``. ``forward``/``backward``
+    return views of layer-owned buffers (from ``buffer``) that the next call
+    overwrites: copy what you keep. Read parameters through ``param.value`` on every
+    call: the model moves them into its flat buffer after ``build``.
+
+    Args:
+        name: Unique name within the model; the model picks ``dense``, ``dense_1`` ...
+            when left out.
+        trainable: False freezes the layer: the optimizer skips its parameters and
+            backward skips their gradients.
+        input_shape: Shape of one sample (no batch axis), on the first layer only.
+        input_dim: Shorthand for ``input_shape=(input_dim,)``.
+    """
+
+    name: str | None = field(default=None, kw_only=True)
+    trainable: bool = field(default=True, kw_only=True)
+    input_shape: Shape | None = field(
+        default=None,
+        kw_only=True,
+        converter=attrs.converters.optional(lambda s: tuple(int(d) for d in s)),
+    )
+    input_dim: int | None = field(default=None, kw_only=True)
+    dtype: np.dtype[Any] = field(init=False, default=np.dtype(np.float32), repr=False)
+    rng: np.random.Generator | None = field(init=False, default=None, repr=False)
+    built: bool = field(init=False, default=False, repr=False)
+    built_input_shape: Shape | None = field(init=False, default=None, repr=False)
+    input_grad_needed: bool = field(init=False, default=True, repr=False)
+    """False on the first layer: backward may then skip dL/dx and return None."""
+    _parameters: list[Parameter] = field(init=False, factory=list, repr=False)
+    _buffers: dict[str, FloatArray] = field(init=False, factory=dict, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.input_dim is not None:
+            if self.input_shape is not None and self.input_shape != (self.input_dim,):
+                raise ConfigError(
+                    f"{type(self).__name__}(input_dim={self.input_dim}, input_shape="
+                    f"{self.input_shape}): the two disagree; pass only one of them."
+                )
+            self.input_shape = (int(self.input_dim),)
+
+    # --- building -------------------------------------------------------------------
+
+    @property
+    def default_name(self) -> str:
+        """The name stem the model numbers when ``name`` is not given (``dense``)."""
+        return _snake_case(type(self).__name__)
+
+    def setup(
+        self,
+        input_shape: Shape,
+        dtype: Any = np.float32,
+        rng: np.random.Generator | None = None,
+    ) -> Shape:
+        """Build the layer for samples of ``input_shape``; return the output shape.
+
+        Args:
+            input_shape: Shape of one sample, without the batch axis.
+            dtype: float32 (default) or float64 (for gradient checks).
+            rng: Generator for initializers and dropout; a fresh seeded one if None.
+        """
+        self.dtype = np.dtype(dtype)
+        self.rng = rng if rng is not None else new_generator()
+        if self.name is None:
+            self.name = self.default_name
+        input_shape = tuple(int(d) for d in input_shape)
+        self._parameters = []
+        self._buffers = {}
+        self.build(input_shape)
+        self.built = True
+        self.built_input_shape = input_shape
+        return self.compute_output_shape(input_shape)
+
+    def build(self, input_shape: Shape) -> None:
+        """Create the parameters for samples of ``input_shape``; none by default."""
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        """Return the shape of one output sample; the input shape by default."""
+        return input_shape
+
+    def add_weight(
+        self,
+        name: str,
+        shape: Shape,
+        initializer: Any = "zeros",
+        *,
+        trainable: bool = True,
+        regularizer: Any = None,
+    ) -> Parameter:
+        """Create, initialize and register a parameter of this layer."""
+        from loopkit import initializers, regularizers
+
+        init = initializers.get(initializer)
+        assert self.rng is not None, "add_weight() is called from build()"
+        value = np.asarray(init(tuple(shape), self.dtype, self.rng), dtype=self.dtype)
+        param = Parameter(
+            name=name,
+            value=value,
+            grad=np.zeros_like(value),
+            trainable=trainable,
+            regularizer=regularizers.get(regularizer),
+        )
+        self._parameters.append(param)
+        return param
+
+    @property
+    def parameters(self) -> list[Parameter]:
+        """Every parameter of the layer, trainable first within creation order."""
+        return list(self._parameters)
+
+    @property
+    def trainable_parameters(self) -> list[Parameter]:
+        """Parameters the optimizer updates: none when the layer is frozen."""
+        if not self.trainable:
+            return []
+        return [p for p in self._parameters if p.trainable]
+
+    def count_params(self) -> int:
+        """Return the number of scalars in the layer's parameters."""
+        return sum(p.size for p in self._parameters)
+
+    # --- running --------------------------------------------------------------------
+
+    def buffer(self, key: str, shape: Shape) -> FloatArray:
+        """Return a layer-owned array of ``shape``, reused across calls.
+
+        The array grows (once) when a larger batch arrives; smaller batches get a view
+        of its leading rows, so steady-state training allocates nothing.
+        """
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape[1:] != shape[1:] or buf.shape[0] < shape[0]:
+            buf = np.empty(shape, self.dtype)
+            self._buffers[key] = buf
+        return buf[: shape[0]] if buf.shape[0] != shape[0] else buf
+
+    def check_input(self, x: FloatArray) -> None:
+        """Raise ShapeError unless ``x`` is a batch of the shape the layer was built for."""
+        if not self.built:
+            raise ConfigError(
+                f"Layer {self.name!r} is not built; call layer.setup(input_shape) "
+                "or use it inside a model, which builds it."
+            )
+        if tuple(x.shape[1:]) != self.built_input_shape:
+            raise ShapeError(
+                f"Layer {self.name!r} ({type(self).__name__}) expects samples of shape "
+                f"{self.built_input_shape} (batches of {(None, *self.built_input_shape)}), "
+                f"got an array of shape {tuple(x.shape)}. Reshape the input or build "
+                "the model for the new shape."
+            )
+
+    def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
+        """Return the layer's output for the batch ``x``; cache what backward needs."""
+        raise NotImplementedError
+
+    def backward(self, dy: FloatArray) -> FloatArray | None:
+        """Write dL/dparam into each parameter's ``grad``; return dL/dx.
+
+        Called after ``forward`` with ``dy`` = dL/d(output). Returns None when
+        ``input_grad_needed`` is False. Skips parameter gradients when frozen.
+        """
+        raise NotImplementedError
+
+    # --- output activation fusion ----------------------------------------------------
+
+    @property
+    def output_activation(self) -> ActivationFunction | None:
+        """The activation this layer applies last, if any (for loss fusion)."""
+        return None
+
+    fuse_output_activation: bool = field(init=False, default=False, repr=False)
+    """Set by the model when the loss takes the pre-activation: backward then treats
+    ``dy`` as dL/d(pre-activation) and skips the activation's derivative."""
+
+    @property
+    def pre_activation(self) -> FloatArray:
+        """The last forward's input to ``output_activation`` (logits)."""
+        raise NotImplementedError(f"{type(self).__name__} has no output activation")
+
+    def get_config(self) -> dict[str, Any]:
+        """Return the constructor arguments as JSON-ready values (for ``model.save``)."""
+        config: dict[str, Any] = {}
+        for a in attrs.fields(type(self)):
+            if not a.init or a.name in ("input_dim",):
+                continue
+            value = getattr(self, a.name)
+            config[a.alias or a.name] = _jsonable(value)
+        return config
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "get_config") and hasattr(value, "name"):
+        return value.name if not value.get_config() else {
+            "class_name": type(value).__name__,
+            "config": value.get_config(),
+        }
+    return value

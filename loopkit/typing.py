@@ -1,0 +1,19 @@
+"""Type aliases shared across loopkit's modules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["Array", "FloatArray", "IntArray", "Logs", "Shape"]
+
+FloatArray: TypeAlias = npt.NDArray[np.floating[Any]]
+"""A float array: float32 by default, float64 where a model asks for it."""
+IntArray: TypeAlias = npt.NDArray[np.integer[Any]]
+Array: TypeAlias = npt.NDArray[Any]
+Shape: TypeAlias = tuple[int, ...]
+"""A shape without the batch axis, as in Keras's ``input_shape``."""
+Logs: TypeAlias = Mapping[str, float]

@@ -1,0 +1,111 @@
+"""attrs validators whose messages name the value received, the one expected, and the fix."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+
+from loopkit.errors import ConfigError
+
+__all__ = [
+    "in_closed_range",
+    "in_half_open_range",
+    "non_negative",
+    "one_of",
+    "positive",
+    "positive_int",
+    "suggest",
+]
+
+Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+
+
+def suggest(value: object, choices: Iterable[str]) -> str:
+    """Return ``" Did you mean 'x'?"`` for the closest of ``choices``, or ``""``."""
+    close = difflib.get_close_matches(str(value), list(choices), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _owner(instance: Any) -> str:
+    return type(instance).__name__
+
+
+def one_of(*choices: Any) -> Validator:
+    """Return a validator that accepts only the values in ``choices``."""
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in choices:
+            hint = suggest(value, [c for c in choices if isinstance(c, str)])
+            raise ConfigError(
+                f"{_owner(instance)} got {attribute.name}={value!r}; "
+                f"expected one of {list(choices)}.{hint}"
+            )
+
+    return check
+
+
+def _number(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{_owner(instance)} got {attribute.name}={value!r} of type "
+            f"{type(value).__name__}; expected a number."
+        )
+    return float(value)
+
+
+def positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept a number greater than zero."""
+    if not _number(instance, attribute, value) > 0:
+        raise ConfigError(
+            f"{_owner(instance)} got {attribute.name}={value!r}; expected a number > 0."
+        )
+
+
+def positive_int(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept an integer greater than zero."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"{_owner(instance)} got {attribute.name}={value!r} of type "
+            f"{type(value).__name__}; expected a positive int."
+        )
+    if value <= 0:
+        raise ConfigError(
+            f"{_owner(instance)} got {attribute.name}={value!r}; expected an int > 0."
+        )
+
+
+def non_negative(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept a number greater than or equal to zero."""
+    if not _number(instance, attribute, value) >= 0:
+        raise ConfigError(
+            f"{_owner(instance)} got {attribute.name}={value!r}; expected a number >= 0."
+        )
+
+
+def in_half_open_range(low: float, high: float) -> Validator:
+    """Return a validator that accepts numbers in ``[low, high)``."""
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not low <= _number(instance, attribute, value) < high:
+            raise ConfigError(
+                f"{_owner(instance)} got {attribute.name}={value!r}; "
+                f"expected a number in [{low}, {high})."
+            )
+
+    return check
+
+
+def in_closed_range(low: float, high: float) -> Validator:
+    """Return a validator that accepts numbers in ``[low, high]``."""
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not low <= _number(instance, attribute, value) <= high:
+            raise ConfigError(
+                f"{_owner(instance)} got {attribute.name}={value!r}; "
+                f"expected a number in [{low}, {high}]."
+            )
+
+    return check
