@@ -10,6 +10,7 @@ from loopkit import (
     metrics,
     optimizers,
     regularizers,
+    schedules,
 )
 from loopkit.errors import (
     CheckpointError,
@@ -19,24 +20,37 @@ from loopkit.errors import (
     PluginError,
     ShapeError,
 )
+from loopkit.history import History
+from loopkit.loop_state import LoopState, OptimizerStep
+from loopkit.model import Sequential
+from loopkit.pluginmanager import HOOK_NAMES, Plugin, hookimpl, plugin_name
 from loopkit.random import set_random_seed
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "HOOK_NAMES",
     "CheckpointError",
     "ConfigError",
+    "History",
+    "LoopState",
     "LoopkitError",
     "LoopkitWarning",
+    "OptimizerStep",
+    "Plugin",
     "PluginError",
+    "Sequential",
     "ShapeError",
     "__version__",
     "activations",
+    "hookimpl",
     "initializers",
     "layers",
     "losses",
     "metrics",
     "optimizers",
+    "plugin_name",
     "regularizers",
+    "schedules",
     "set_random_seed",
 ]

@@ -54,7 +54,7 @@ class Parameter:
 
 def _snake_case(name: str) -> str:
     name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
-    return re.sub(r"([a-z\d])([A-Z])", r"\1_\2", name).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 @define(eq=False, slots=False)
@@ -240,22 +240,9 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__} has no output activation")
 
     def get_config(self) -> dict[str, Any]:
-        """Return the constructor arguments as JSON-ready values (for ``model.save``)."""
-        config: dict[str, Any] = {}
-        for a in attrs.fields(type(self)):
-            if not a.init or a.name in ("input_dim",):
-                continue
-            value = getattr(self, a.name)
-            config[a.alias or a.name] = _jsonable(value)
-        return config
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "get_config") and hasattr(value, "name"):
-        return value.name if not value.get_config() else {
-            "class_name": type(value).__name__,
-            "config": value.get_config(),
+        """Return the constructor arguments (``model.save`` turns them into JSON)."""
+        return {
+            a.alias or a.name: getattr(self, a.name)
+            for a in attrs.fields(type(self))
+            if a.init and a.name != "input_dim"  # folded into input_shape
         }
-    return value

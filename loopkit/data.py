@@ -1,0 +1,483 @@
+"""Input checks, float conversion, batching and shuffling of arrays, generators and Sequences."""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from attrs import define, field
+
+from loopkit.errors import ConfigError, ShapeError
+from loopkit.typing import Array, FloatArray
+
+__all__ = [
+    "ArrayDataset",
+    "Batch",
+    "Dataset",
+    "IterableDataset",
+    "Prefetcher",
+    "PySequence",
+    "SequenceDataset",
+    "as_array",
+    "class_weight_vector",
+    "epoch_permutation",
+    "check_sample_shape",
+    "make_dataset",
+    "split_validation",
+    "unpack_batch",
+]
+
+Batch = tuple[FloatArray, Array | None, FloatArray | None]
+"""``(x, y, sample_weight)`` of one batch; ``y``/``sample_weight`` may be None."""
+
+
+@runtime_checkable
+class PySequence(Protocol):
+    """Data that does not fit in memory: ``len()`` batches, fetched by index (Keras)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Any: ...
+
+
+def _single(value: Any, what: str, call: str) -> Any:
+    """Unwrap a list/tuple/dict holding one array (Sequential has one input/output)."""
+    if isinstance(value, Mapping):
+        if len(value) != 1:
+            raise ConfigError(
+                f"{call} got {what} as a dict with keys {sorted(value)}; a Sequential "
+                "model has one input and one output, so pass a single array."
+            )
+        return next(iter(value.values()))
+    if isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(value[0], np.ndarray):
+        return value[0]
+    return value
+
+
+def as_array(value: Any, dtype: Any, what: str, call: str) -> Array:
+    """Convert ``value`` to an array of ``dtype`` once, with an error that says what failed.
+
+    ``np.memmap`` arrays are returned as they are: batches are converted as they are
+    gathered, so the file is never loaded whole. A float array already of ``dtype``
+    is not copied.
+
+    Raises:
+        TypeError: ``value`` is not numeric (strings, objects, None).
+    """
+    value = _single(value, what, call)
+    if isinstance(value, np.memmap):
+        if not np.issubdtype(value.dtype, np.number) and value.dtype != np.bool_:
+            raise TypeError(f"{call} got {what} as a memmap of dtype {value.dtype}; expected numbers.")
+        return value
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as err:
+        raise TypeError(
+            f"{call} could not turn {what} into an array ({err}). Pass a NumPy array of "
+            "numbers with one row per sample."
+        ) from err
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise TypeError(
+            f"{call} got {what} of dtype {array.dtype!s}; expected numbers (int or float). "
+            "Encode strings or categories as numbers first."
+        )
+    if dtype is None:
+        return array
+    return array.astype(dtype, copy=False)
+
+
+def epoch_permutation(seed: int, epoch: int, n: int) -> Any:
+    """Return the sample order of ``epoch``: a function of (seed, epoch) only.
+
+    Deriving each epoch's order from its index (not from a generator advanced by
+    earlier epochs) lets a resumed run shuffle exactly as an uninterrupted one.
+    """
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, epoch])))
+    return rng.permutation(n)
+
+
+def class_weight_vector(class_weight: Mapping[int, float], call: str) -> FloatArray:
+    """Return ``w[class]`` as an array indexed by class id."""
+    if not isinstance(class_weight, Mapping) or not class_weight:
+        raise ConfigError(
+            f"{call} got class_weight={class_weight!r}; expected a dict mapping class "
+            "index to weight, e.g. {0: 1.0, 1: 5.0}."
+        )
+    keys = list(class_weight)
+    if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0 for k in keys):
+        raise ConfigError(
+            f"{call} got class_weight keys {keys!r}; expected non-negative int class ids."
+        )
+    vector = np.ones(max(int(k) for k in keys) + 1, np.float64)
+    for k, w in class_weight.items():
+        vector[int(k)] = float(w)
+    return vector
+
+
+def _class_ids(y: Array) -> Any:
+    if y.ndim >= 2 and y.shape[-1] > 1:
+        return np.argmax(y, axis=-1)
+    return np.rint(y.reshape(len(y), -1)[:, 0]).astype(np.int64)
+
+
+class Dataset(Protocol):
+    """What the loop draws batches from."""
+
+    steps: int | None
+    """Batches per pass, None when only the data knows (an unsized generator)."""
+
+    def batches(self, epoch: int) -> Iterator[Batch]:
+        """Yield the batches of one pass over the data."""
+        ...
+
+
+@define(eq=False)
+class ArrayDataset:
+    """In-memory (or memmapped) arrays, batched by slicing or by a shuffled gather.
+
+    Shuffled batches are gathered into buffers allocated once and reused: the dataset
+    is never copied. Each yielded batch is valid until the next one.
+
+    Args:
+        x: Inputs, one row per sample.
+        y: Targets or None (predict).
+        sample_weight: Per-sample weights or None.
+        batch_size: Samples per batch; the last batch may be shorter.
+        shuffle: Whether to visit samples in a new order every epoch.
+        seed: With the epoch index, fixes each epoch's order.
+        dtype: Float dtype of the model (for memmapped inputs converted per batch).
+        max_steps: Stop each pass after this many batches (``steps_per_epoch``).
+    """
+
+    x: Array
+    y: Array | None
+    sample_weight: FloatArray | None
+    batch_size: int
+    shuffle: bool = False
+    seed: int = 0
+    dtype: Any = np.float32
+    max_steps: int | None = None
+    _buffers: dict[str, Array] = field(factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def steps(self) -> int:
+        """Batches per pass."""
+        steps = math.ceil(len(self.x) / self.batch_size)
+        return steps if self.max_steps is None else min(steps, self.max_steps)
+
+    def _gather(self, key: str, source: Array, index: Any) -> Array:
+        buf = self._buffers.get(key)
+        rows = len(index)
+        if buf is None or buf.shape[0] < rows:
+            dtype = self.dtype if key == "x" else source.dtype
+            buf = np.empty((self.batch_size, *source.shape[1:]), dtype)
+            self._buffers[key] = buf
+        out = buf[:rows]
+        if isinstance(source, np.memmap) or source.dtype != out.dtype:
+            out[...] = source[index]  # converts while gathering (memmap, int targets)
+        else:
+            np.take(source, index, axis=0, out=out)
+        return out
+
+    def batches(self, epoch: int) -> Iterator[Batch]:
+        """Yield ``(x, y, sample_weight)`` batches of one epoch."""
+        n, size = len(self.x), self.batch_size
+        order = epoch_permutation(self.seed, epoch, n) if self.shuffle else None
+        for step in range(self.steps):
+            start, stop = step * size, min(n, (step + 1) * size)
+            if order is None:
+                xb = self.x[start:stop]
+                if isinstance(xb, np.memmap) or xb.dtype != self.dtype:
+                    xb = np.asarray(xb, self.dtype)
+                yb = None if self.y is None else self.y[start:stop]
+                wb = None if self.sample_weight is None else self.sample_weight[start:stop]
+            else:
+                index = order[start:stop]
+                xb = self._gather("x", self.x, index)
+                yb = None if self.y is None else self._gather("y", self.y, index)
+                wb = (
+                    None
+                    if self.sample_weight is None
+                    else self._gather("w", self.sample_weight, index)
+                )
+            yield xb, yb, wb
+
+
+def unpack_batch(item: Any, dtype: Any, call: str) -> Batch:
+    """Turn one item from a generator or Sequence into ``(x, y, sample_weight)``."""
+    if isinstance(item, tuple) and 1 <= len(item) <= 3:
+        parts = list(item) + [None] * (3 - len(item))
+    elif isinstance(item, np.ndarray):
+        parts = [item, None, None]
+    else:
+        raise ConfigError(
+            f"{call}: a batch from the data is {type(item).__name__}; expected a tuple "
+            "(x, y) or (x, y, sample_weight) of arrays."
+        )
+    x = as_array(parts[0], dtype, "x of a batch", call)
+    y = None if parts[1] is None else as_array(parts[1], None, "y of a batch", call)
+    w = None if parts[2] is None else as_array(parts[2], dtype, "sample_weight of a batch", call)
+    return x, y, w  # type: ignore[return-value]
+
+
+@define(eq=False)
+class SequenceDataset:
+    """A Keras-style Sequence: ``len()`` batches fetched by index, prefetched in a thread.
+
+    Args:
+        sequence: Object with ``__len__`` and ``__getitem__(batch_index)``.
+        shuffle: Visit batches in a new order every epoch (Keras shuffles batches).
+        seed: With the epoch index, fixes each epoch's order.
+        dtype: Float dtype of the model.
+        max_steps: Batches per pass when fewer than ``len(sequence)``.
+        call: The user's call, for error messages.
+    """
+
+    sequence: Any
+    shuffle: bool = False
+    seed: int = 0
+    dtype: Any = np.float32
+    max_steps: int | None = None
+    call: str = "fit()"
+
+    @property
+    def steps(self) -> int:
+        """Batches per pass."""
+        n = len(self.sequence)
+        return n if self.max_steps is None else min(n, self.max_steps)
+
+    def batches(self, epoch: int) -> Iterator[Batch]:
+        """Yield the batches of one pass, fetched ahead in a background thread."""
+        n = len(self.sequence)
+        order = epoch_permutation(self.seed, epoch, n) if self.shuffle else range(n)
+        on_epoch_end = getattr(self.sequence, "on_epoch_end", None)
+        items = (self.sequence[int(i)] for i in list(order)[: self.steps])
+        yield from Prefetcher(items, lambda item: unpack_batch(item, self.dtype, self.call))
+        if callable(on_epoch_end):
+            on_epoch_end()
+
+
+@define(eq=False)
+class IterableDataset:
+    """A generator or iterable of batches, drawn ahead in a background thread.
+
+    Args:
+        source: An iterator (one pass in all) or a re-iterable object (one pass per
+            epoch).
+        max_steps: Batches per epoch (``steps_per_epoch``); None runs until exhausted.
+        dtype: Float dtype of the model.
+        call: The user's call, for error messages.
+    """
+
+    source: Iterable[Any]
+    max_steps: int | None = None
+    dtype: Any = np.float32
+    call: str = "fit()"
+    _iterator: Iterator[Any] | None = field(default=None, repr=False)
+
+    @property
+    def one_shot(self) -> bool:
+        """Whether the source is an iterator that cannot be restarted."""
+        return iter(self.source) is self.source
+
+    @property
+    def steps(self) -> int | None:
+        """Batches per pass, when known."""
+        return self.max_steps
+
+    def batches(self, epoch: int) -> Iterator[Batch]:
+        """Yield up to ``max_steps`` batches (all when None)."""
+        if self.one_shot:
+            if self._iterator is None:
+                self._iterator = iter(self.source)
+            iterator = self._iterator
+        else:
+            iterator = iter(self.source)
+        items: Iterator[Any] = iterator
+        if self.max_steps is not None:
+            items = (item for _, item in zip(range(self.max_steps), iterator))
+        yield from Prefetcher(items, lambda item: unpack_batch(item, self.dtype, self.call))
+
+
+_DONE = object()
+
+
+class Prefetcher:
+    """Iterates ``items`` in a background thread, ``depth`` ahead, converting each.
+
+    Data loading (a generator's work, a Sequence's file reads) then overlaps the
+    training step. Errors in the thread are re-raised in the consumer. Stopping early
+    (``close`` or leaving a ``for`` loop) ends the thread.
+    """
+
+    def __init__(self, items: Iterator[Any], convert: Any, depth: int = 2) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(items, convert), daemon=True, name="loopkit-prefetch"
+        )
+        self._thread.start()
+
+    def _put(self, value: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, items: Iterator[Any], convert: Any) -> None:
+        try:
+            for item in items:
+                if not self._put(("item", convert(item))):
+                    return
+        except BaseException as err:  # handed to the consumer, which re-raises it
+            self._put(("error", err))
+            return
+        self._put(("done", _DONE))
+
+    def __iter__(self) -> Iterator[Batch]:
+        try:
+            while True:
+                kind, value = self._queue.get()
+                if kind == "done":
+                    return
+                if kind == "error":
+                    raise value
+                yield value
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the background thread and wait for it."""
+        self._stop.set()
+        self._thread.join()
+
+
+def make_dataset(
+    x: Any,
+    y: Any,
+    sample_weight: Any,
+    *,
+    batch_size: int | None,
+    shuffle: bool,
+    seed: int,
+    dtype: Any,
+    steps: int | None,
+    integer_targets: bool,
+    class_weight: Mapping[int, float] | None,
+    call: str,
+) -> ArrayDataset | SequenceDataset | IterableDataset:
+    """Return the dataset for ``x``/``y`` with every check done before any step.
+
+    Raises:
+        ConfigError: empty data, batch_size with a generator, bad steps.
+        ShapeError: ``x``, ``y`` and ``sample_weight`` disagree in length.
+        TypeError: non-numeric data.
+    """
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0):
+        raise ConfigError(f"{call} got steps={steps!r}; expected a positive int or None.")
+    is_array_like = isinstance(x, (np.ndarray, list, tuple, Mapping))
+    if not is_array_like and x is not None and not isinstance(x, (str, bytes)):
+        if y is not None or sample_weight is not None:
+            raise ConfigError(
+                f"{call} got a {type(x).__name__} as x together with y/sample_weight; a "
+                "generator or Sequence yields (x, y[, sample_weight]) itself: pass y=None."
+            )
+        if batch_size is not None:
+            raise ConfigError(
+                f"{call} got batch_size={batch_size} with a {type(x).__name__}, which "
+                "makes its own batches; leave batch_size=None."
+            )
+        if isinstance(x, PySequence) and not isinstance(x, Iterator):
+            if len(x) == 0:
+                raise ConfigError(f"{call} got an empty Sequence (len 0); it must yield batches.")
+            return SequenceDataset(x, shuffle=shuffle, seed=seed, dtype=dtype,
+                                   max_steps=steps, call=call)
+        if isinstance(x, Iterable):
+            return IterableDataset(x, max_steps=steps, dtype=dtype, call=call)
+    if x is None:
+        raise ConfigError(f"{call} got x=None; pass the input data as an array.")
+    xa = as_array(x, dtype, "x", call)
+    if xa.ndim == 0 or len(xa) == 0:
+        raise ConfigError(
+            f"{call} got x of shape {tuple(xa.shape)}: there are no samples. Pass an "
+            "array with one row per sample."
+        )
+    ya = None
+    if y is not None:
+        ya = as_array(y, None, "y", call)
+        if ya.dtype == np.bool_ or not (integer_targets and np.issubdtype(ya.dtype, np.integer)):
+            ya = ya.astype(dtype, copy=False)
+        if ya.ndim == 0 or len(ya) != len(xa):
+            raise ShapeError(
+                f"{call} got x with {len(xa)} samples and y with "
+                f"{len(ya) if ya.ndim else 'no'} samples; they must match along axis 0. "
+                "Index both with one array to split or shuffle them."
+            )
+    wa = None
+    if sample_weight is not None:
+        wa = as_array(sample_weight, dtype, "sample_weight", call)
+        if wa.shape[:1] != (len(xa),):
+            raise ShapeError(
+                f"{call} got sample_weight of shape {tuple(wa.shape)} for {len(xa)} "
+                f"samples; expected shape ({len(xa)},), one weight per sample."
+            )
+    if class_weight is not None:
+        if ya is None:
+            raise ConfigError(f"{call} got class_weight without y; class weights need targets.")
+        table = class_weight_vector(class_weight, call)
+        ids = _class_ids(ya)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(table)):
+            table = np.concatenate([table, np.ones(int(ids.max()) + 1 - len(table))])
+        per_sample = table[ids].astype(dtype)
+        wa = per_sample if wa is None else (wa * per_sample).astype(dtype)
+    size = 32 if batch_size is None else batch_size
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
+        raise ConfigError(f"{call} got batch_size={batch_size!r}; expected a positive int.")
+    return ArrayDataset(xa, ya, wa, int(size), shuffle=shuffle, seed=seed, dtype=dtype,
+                        max_steps=steps)
+
+
+def split_validation(
+    dataset: ArrayDataset, validation_split: float, call: str
+) -> tuple[ArrayDataset, ArrayDataset]:
+    """Split off the last ``validation_split`` of the samples, before any shuffling.
+
+    Keras's rule: the training part is the first ``ceil(n * (1 - split))`` samples.
+    """
+    n = len(dataset)
+    split_at = int(math.ceil(n * (1.0 - validation_split)))
+    if split_at == 0 or split_at == n:
+        raise ConfigError(
+            f"{call} got validation_split={validation_split} with {n} samples, which "
+            f"leaves {split_at} for training and {n - split_at} for validation; both "
+            "need at least one. Use a split that keeps samples on both sides."
+        )
+
+    def part(sl: slice, shuffle: bool) -> ArrayDataset:
+        w = None if dataset.sample_weight is None else dataset.sample_weight[sl]
+        y = None if dataset.y is None else dataset.y[sl]
+        return ArrayDataset(dataset.x[sl], y, w, dataset.batch_size, shuffle=shuffle,
+                            seed=dataset.seed, dtype=dataset.dtype,
+                            max_steps=dataset.max_steps if shuffle else None)
+
+    return part(slice(0, split_at), dataset.shuffle), part(slice(split_at, n), False)
+
+
+def check_sample_shape(x_shape: Sequence[int], expected: Sequence[int], call: str) -> None:
+    """Raise ShapeError when samples of ``x_shape`` don't fit a model built for ``expected``."""
+    if tuple(x_shape[1:]) != tuple(expected):
+        raise ShapeError(
+            f"{call} got x of shape {tuple(x_shape)}; the model expects samples of shape "
+            f"{tuple(expected)} (batches of {(None, *expected)}). Reshape x, or build a "
+            "model for this input shape."
+        )

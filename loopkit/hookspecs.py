@@ -1,0 +1,357 @@
+"""The plugin contract: every hook loopkit calls, in call order, documented where defined.
+
+A plugin implements any subset of these hooks, as methods marked with
+``@loopkit.hookimpl`` that take any subset of the hook's arguments (by name).
+Keras-style callbacks (unmarked methods such as ``on_epoch_end(self, epoch,
+logs=None)``) are adapted automatically; see ``loopkit.pluginmanager``.
+
+Call order in ``fit`` with validation (``...`` repeats per batch and per epoch)::
+
+    on_train_begin
+      on_epoch_begin
+        on_train_batch_begin
+          on_before_optimizer_step
+          on_after_optimizer_step
+        on_train_batch_end ...
+        on_test_begin
+          on_test_batch_begin
+          on_test_batch_end ...
+        on_test_end
+      on_epoch_end ...
+    on_train_end
+
+When a plugin sets ``model.stop_training = True``, the loop finishes the current
+batch (its ``on_train_batch_end`` fires), skips the rest of the epoch and
+validation, calls ``on_epoch_end`` for that epoch with the logs it has, then
+``on_train_end``. When anything raises inside ``fit`` (data, the model, a plugin),
+``on_exception`` fires first, then ``on_train_end``, then the error propagates:
+both always fire, so plugins can flush and close. ``evaluate`` and ``predict``
+call their ``on_test_*``/``on_predict_*`` hooks the same way, and ``on_exception``
+on failure. ``on_save_checkpoint``/``on_load_checkpoint`` fire whenever a
+checkpoint is written or restored (by a plugin or ``model.save``).
+
+Every hook is called with keyword arguments. ``logs`` mappings are read-only for
+implementations unless the hook says otherwise: copy one to keep it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from loopkit.loop_state import LoopState, OptimizerStep
+    from loopkit.model import Sequential
+
+__all__ = [
+    "hookspec",
+    "on_after_optimizer_step",
+    "on_before_optimizer_step",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_exception",
+    "on_load_checkpoint",
+    "on_predict_batch_begin",
+    "on_predict_batch_end",
+    "on_predict_begin",
+    "on_predict_end",
+    "on_save_checkpoint",
+    "on_test_batch_begin",
+    "on_test_batch_end",
+    "on_test_begin",
+    "on_test_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_train_begin",
+    "on_train_end",
+]
+
+hookspec = pluggy.HookspecMarker("loopkit")
+
+
+# --- train boundaries --------------------------------------------------------------
+
+
+@hookspec
+def on_train_begin(model: Sequential, state: LoopState, logs: Mapping[str, float]) -> None:
+    """Called once at the start of ``fit``, after every check and before the first batch.
+
+    Args:
+        model: The model being fit (built and compiled).
+        state: The run's loop state: ``epochs``, ``initial_epoch``, ``steps_per_epoch``,
+            ``log_keys`` (every key epoch logs will hold), ``params``. Plugins may
+            restore their own state here (resume) and may set ``state.epoch``/
+            ``state.batch`` to skip work already done.
+        logs: Empty, as in Keras.
+    """
+
+
+@hookspec
+def on_train_end(model: Sequential, state: LoopState, logs: Mapping[str, float]) -> None:
+    """Called once when ``fit`` ends: normally, on ``stop_training``, or after an error.
+
+    Args:
+        model: The model being fit.
+        state: The loop state; ``state.exception`` is set when fit is failing.
+        logs: The last epoch's logs (empty if no epoch ended).
+    """
+
+
+# --- epoch boundaries --------------------------------------------------------------
+
+
+@hookspec
+def on_epoch_begin(
+    model: Sequential, state: LoopState, epoch: int, logs: Mapping[str, float]
+) -> None:
+    """Called at the start of every epoch, before its first training batch.
+
+    Args:
+        model: The model being fit.
+        state: The loop state; ``state.epoch == epoch``.
+        epoch: Zero-based index of the epoch about to run.
+        logs: Empty, as in Keras.
+    """
+
+
+@hookspec
+def on_epoch_end(
+    model: Sequential, state: LoopState, epoch: int, logs: MutableMapping[str, float]
+) -> None:
+    """Called once per epoch, after its last training batch and after validation.
+
+    Monitors (early stopping, checkpoints, plateau schedulers) see the final logs:
+    training means, validation keys, and ``learning_rate``, whatever their order.
+
+    Args:
+        model: The model being fit. Set ``model.stop_training = True`` to end the run.
+        state: The loop state.
+        epoch: Zero-based index of the epoch that just ended.
+        logs: Epoch means of the loss and metrics, ``val_`` keys when validation ran
+            this epoch, and ``learning_rate``. A plugin with a lower ``order`` may add
+            keys for the ones after it (and for History); do not remove keys.
+    """
+
+
+# --- training batches ---------------------------------------------------------------
+
+
+@hookspec
+def on_train_batch_begin(
+    model: Sequential, state: LoopState, batch: int, logs: Mapping[str, float]
+) -> None:
+    """Called before each training batch's forward pass.
+
+    Args:
+        model: The model being fit.
+        state: The loop state; ``state.batch == batch``, ``state.global_step`` counts
+            batches over every fit of this model.
+        batch: Zero-based index of the batch within the epoch, as in Keras.
+        logs: Empty, as in Keras.
+    """
+
+
+@hookspec
+def on_before_optimizer_step(model: Sequential, state: LoopState, step: OptimizerStep) -> None:
+    """Called after backward, before the optimizer updates the weights.
+
+    ``model.flat_gradients`` holds this batch's gradients: read, scale, clip or
+    accumulate them in place (only ``model.trainable_spans`` are applied). Set
+    ``step.skip = True`` to leave the weights untouched for this batch (gradient
+    accumulation, a NaN batch); the loop then does not call the optimizer.
+
+    Args:
+        model: The model being fit.
+        state: The loop state.
+        step: The pending update: ``loss`` of the batch, ``skip`` flag, ``batch_size``.
+    """
+
+
+@hookspec
+def on_after_optimizer_step(model: Sequential, state: LoopState, step: OptimizerStep) -> None:
+    """Called after the optimizer step (also when it was skipped: see ``step.skip``).
+
+    Args:
+        model: The model being fit; its weights are updated unless ``step.skip``.
+        state: The loop state; ``state.optimizer_steps`` counts applied updates.
+        step: The update just taken or skipped.
+    """
+
+
+@hookspec
+def on_train_batch_end(
+    model: Sequential, state: LoopState, batch: int, logs: Mapping[str, float]
+) -> None:
+    """Called after each training batch, once the weights are updated.
+
+    Args:
+        model: The model being fit. Set ``model.stop_training = True`` to end the run
+            after this batch.
+        state: The loop state.
+        batch: Zero-based index of the batch within the epoch.
+        logs: Running means over the epoch so far of ``loss`` and each metric (Keras
+            semantics). Built only when some plugin implements this hook.
+    """
+
+
+# --- evaluation (validation inside fit, or evaluate) ---------------------------------
+
+
+@hookspec
+def on_test_begin(model: Sequential, state: LoopState, logs: Mapping[str, float]) -> None:
+    """Called at the start of ``evaluate`` and of each validation run inside ``fit``.
+
+    Args:
+        model: The model being evaluated.
+        state: The loop state; ``state.mode == "test"`` while it runs.
+        logs: Empty, as in Keras.
+    """
+
+
+@hookspec
+def on_test_batch_begin(
+    model: Sequential, state: LoopState, batch: int, logs: Mapping[str, float]
+) -> None:
+    """Called before each evaluation batch.
+
+    Args:
+        model: The model being evaluated.
+        state: The loop state.
+        batch: Zero-based index of the evaluation batch.
+        logs: Empty, as in Keras.
+    """
+
+
+@hookspec
+def on_test_batch_end(
+    model: Sequential, state: LoopState, batch: int, logs: Mapping[str, float]
+) -> None:
+    """Called after each evaluation batch.
+
+    Args:
+        model: The model being evaluated.
+        state: The loop state.
+        batch: Zero-based index of the evaluation batch.
+        logs: Running means of the loss and metrics over the evaluation so far.
+    """
+
+
+@hookspec
+def on_test_end(model: Sequential, state: LoopState, logs: Mapping[str, float]) -> None:
+    """Called at the end of ``evaluate`` or of each validation run.
+
+    Args:
+        model: The model being evaluated.
+        state: The loop state.
+        logs: Means of the loss and metrics over the evaluation (no ``val_`` prefix).
+    """
+
+
+# --- prediction ---------------------------------------------------------------------
+
+
+@hookspec
+def on_predict_begin(model: Sequential, state: LoopState, logs: Mapping[str, float]) -> None:
+    """Called at the start of ``predict``.
+
+    Args:
+        model: The model predicting.
+        state: The loop state; ``state.mode == "predict"``.
+        logs: Empty, as in Keras.
+    """
+
+
+@hookspec
+def on_predict_batch_begin(
+    model: Sequential, state: LoopState, batch: int, logs: Mapping[str, Any]
+) -> None:
+    """Called before each prediction batch.
+
+    Args:
+        model: The model predicting.
+        state: The loop state.
+        batch: Zero-based index of the batch.
+        logs: Empty, as in Keras.
+    """
+
+
+@hookspec
+def on_predict_batch_end(
+    model: Sequential, state: LoopState, batch: int, logs: Mapping[str, Any]
+) -> None:
+    """Called after each prediction batch.
+
+    Args:
+        model: The model predicting.
+        state: The loop state.
+        batch: Zero-based index of the batch.
+        logs: ``{"outputs": array}``, the batch's predictions, as in Keras. The array
+            is a view the next batch overwrites: copy it to keep it.
+    """
+
+
+@hookspec
+def on_predict_end(model: Sequential, state: LoopState, logs: Mapping[str, Any]) -> None:
+    """Called at the end of ``predict``.
+
+    Args:
+        model: The model predicting.
+        state: The loop state.
+        logs: Empty, as in Keras.
+    """
+
+
+# --- failure ---------------------------------------------------------------------------
+
+
+@hookspec
+def on_exception(model: Sequential, state: LoopState, exception: BaseException) -> None:
+    """Called when ``fit``, ``evaluate`` or ``predict`` is failing, before it re-raises.
+
+    Flush and close what you hold so nothing logged so far is lost. Exceptions raised
+    here are chained to the original one; the original still propagates. Also fires
+    on ``KeyboardInterrupt``.
+
+    Args:
+        model: The model whose loop failed.
+        state: The loop state at the failure.
+        exception: What was raised.
+    """
+
+
+# --- checkpoints -------------------------------------------------------------------------
+
+
+@hookspec
+def on_save_checkpoint(
+    model: Sequential, state: LoopState, checkpoint: MutableMapping[str, Any]
+) -> None:
+    """Called while a checkpoint is assembled, before it is written.
+
+    Add your plugin's state under a key of your own (by convention the plugin's
+    ``name``): JSON-ready values (str, int, float, bool, None, lists, dicts) and NumPy
+    arrays only, since checkpoints are read without pickle.
+
+    Args:
+        model: The model being saved.
+        state: The loop state at the save (epoch, batch, global step).
+        checkpoint: The checkpoint being assembled; add keys, change none you didn't add.
+    """
+
+
+@hookspec
+def on_load_checkpoint(
+    model: Sequential, state: LoopState, checkpoint: Mapping[str, Any]
+) -> None:
+    """Called after a checkpoint's weights, optimizer and loop state are restored.
+
+    Read back what ``on_save_checkpoint`` stored under your key (it may be absent
+    when the checkpoint was written without your plugin).
+
+    Args:
+        model: The model restored.
+        state: The restored loop state.
+        checkpoint: The checkpoint's contents, read-only.
+    """

@@ -1,0 +1,360 @@
+"""Conv2D: channels-last 2-D convolution by im2col and one matrix product."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+import numpy as np
+from attrs import define, field
+from numpy.lib.stride_tricks import sliding_window_view
+
+from loopkit import activations as _activations
+from loopkit.errors import ConfigError, ShapeError
+from loopkit.layers.base import Layer, Parameter
+from loopkit.layers.core import _activation_or_none
+from loopkit.typing import FloatArray, Shape
+from loopkit.validators import one_of, positive_int, suggest
+
+__all__ = ["Conv2D"]
+
+Pair = tuple[int, int]
+Padding = Literal["valid", "same"]
+
+
+# --- argument helpers shared with the pooling layers ---------------------------------
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _to_pair(value: Any) -> Any:
+    """Turn a positive int into ``(v, v)`` and a list into a tuple; leave the rest as is.
+
+    Anything else is left for ``_positive_pair`` to reject with the value as given.
+    """
+    if _is_int(value) and value > 0:
+        return (int(value), int(value))
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _positive_pair(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept a pair of positive ints (what ``_to_pair`` makes of an int or a sequence)."""
+    owner, arg = type(instance).__name__, attribute.name
+    if _is_int(value):
+        items: tuple[Any, ...] = (value,)
+    elif isinstance(value, tuple) and len(value) == 2 and all(_is_int(v) for v in value):
+        items = value
+    else:
+        raise TypeError(
+            f"{owner} got {arg}={value!r}; expected an int or a pair of ints, "
+            f"e.g. {arg}=3 or {arg}=(3, 3)."
+        )
+    if min(items) <= 0:
+        raise ConfigError(
+            f"{owner} got {arg}={value!r}; expected ints > 0, e.g. {arg}=(1, 1)."
+        )
+
+
+def _lower_if_str(value: Any) -> Any:
+    """Lower-case a string option as Keras does (``"SAME"`` is ``"same"``)."""
+    return value.lower() if isinstance(value, str) else value
+
+
+def _channels_last_only(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept ``data_format`` None or ``"channels_last"``, the only layout loopkit runs."""
+    if value is None or value == "channels_last":
+        return
+    owner = type(instance).__name__
+    if value == "channels_first":
+        raise ConfigError(
+            f"{owner} got data_format='channels_first'; loopkit layers are channels-last "
+            "only (batch, height, width, channels). Transpose the data once with "
+            "x.transpose(0, 2, 3, 1) and drop data_format."
+        )
+    raise ConfigError(
+        f"{owner} got data_format={value!r}; expected None or 'channels_last'."
+        + suggest(value, ["channels_last", "channels_first"])
+    )
+
+
+def _axis_plan(size: int, window: int, stride: int, padding: str) -> tuple[int, int, int]:
+    """Return ``(output length, pad before, pad after)`` along one spatial axis.
+
+    ``"valid"``: ``floor((size - window) / stride) + 1`` (zero or less when the window
+    does not fit). ``"same"``: ``ceil(size / stride)``, with TensorFlow's padding
+    ``max((out - 1) * stride + window - size, 0)`` split with the extra row or column
+    after (bottom/right).
+    """
+    if padding == "valid":
+        return (size - window) // stride + 1, 0, 0
+    out = -(-size // stride)
+    total = max((out - 1) * stride + window - size, 0)
+    return out, total // 2, total - total // 2
+
+
+def _plan_2d(
+    layer: Layer,
+    input_shape: Shape,
+    window: Pair,
+    strides: Pair,
+    padding: str,
+    window_args: str,
+) -> tuple[Pair, Pair, Pair]:
+    """Check an image ``input_shape`` and return output size, row pads and column pads.
+
+    Args:
+        layer: The layer asking, named in error messages.
+        input_shape: ``(height, width, channels)`` of one sample.
+        window: Effective window extent (dilation included) along rows and columns.
+        strides: Step between windows along rows and columns.
+        padding: ``"valid"`` or ``"same"``.
+        window_args: The layer's window arguments as text, for error messages.
+
+    Raises:
+        ShapeError: ``input_shape`` is not of rank 3, or "valid" windows do not fit.
+    """
+    kind, name = type(layer).__name__, layer.name
+    _check_image_shape(layer, input_shape)
+    h, w, _ = input_shape
+    oh, pt, pb = _axis_plan(h, window[0], strides[0], padding)
+    ow, pl, pr = _axis_plan(w, window[1], strides[1], padding)
+    if oh <= 0 or ow <= 0:
+        raise ShapeError(
+            f"{kind} layer {name!r} with {window_args}, padding={padding!r} got "
+            f"input_shape={input_shape}: the {window[0]}x{window[1]} window does not fit "
+            f"in the {h}x{w} image, so the output would be {oh}x{ow}. Use "
+            "padding='same', a smaller window, or larger images (at least "
+            f"{window[0]}x{window[1]})."
+        )
+    return (oh, ow), (pt, pb), (pl, pr)
+
+
+def _check_image_shape(layer: Layer, input_shape: Shape) -> None:
+    """Raise ShapeError unless ``input_shape`` is ``(height, width, channels)``."""
+    if len(input_shape) == 3:
+        return
+    if len(input_shape) == 2:
+        fix = (
+            f"For single-channel images add Reshape({(*input_shape, 1)}) before it "
+            f"(or pass input_shape={(*input_shape, 1)})."
+        )
+    elif len(input_shape) == 4:
+        fix = (
+            "input_shape excludes the batch axis: pass "
+            f"input_shape={tuple(input_shape[1:])}."
+        )
+    else:
+        fix = "Add Reshape((height, width, channels)) before it, e.g. Reshape((28, 28, 1))."
+    raise ShapeError(
+        f"{type(layer).__name__} layer {layer.name!r} expects samples of shape "
+        f"(height, width, channels), got input_shape={input_shape}. {fix}"
+    )
+
+
+def _padded(layer: Layer, x: FloatArray, rows: Pair, cols: Pair, fill: float) -> FloatArray:
+    """Return ``x`` padded by ``rows``/``cols`` with ``fill``, in a layer-owned buffer.
+
+    Returns ``x`` itself when there is nothing to pad.
+    """
+    (pt, pb), (pl, pr) = rows, cols
+    if not (pt or pb or pl or pr):
+        return x
+    n, h, w, c = x.shape
+    xp = layer.buffer("x_padded", (n, h + pt + pb, w + pl + pr, c))
+    # The border is refilled each call: a fresh (grown) buffer starts uninitialized.
+    xp[:, :pt] = fill
+    xp[:, pt + h :] = fill
+    xp[:, pt : pt + h, :pl] = fill
+    xp[:, pt : pt + h, pl + w :] = fill
+    xp[:, pt : pt + h, pl : pl + w] = x
+    return xp
+
+
+def _window_slice(offset: int, count: int, stride: int) -> slice:
+    """Return the slice of padded positions that window offset ``offset`` reads."""
+    return slice(offset, offset + (count - 1) * stride + 1, stride)
+
+
+def _unpadded(
+    layer: Layer, dxp: FloatArray, shape: Shape, rows: Pair, cols: Pair
+) -> FloatArray:
+    """Return the interior of the padded gradient ``dxp`` as a contiguous buffer."""
+    if dxp.shape == shape:
+        return dxp
+    (pt, _), (pl, _) = rows, cols
+    dx = layer.buffer("dx", shape)
+    np.copyto(dx, dxp[:, pt : pt + shape[1], pl : pl + shape[2]])
+    return dx
+
+
+# --- Conv2D --------------------------------------------------------------------------
+
+
+@define(eq=False, slots=False)
+class Conv2D(Layer):
+    """2-D convolution over ``(batch, height, width, channels)`` images, as Keras's.
+
+    ``y[n, i, j, f] = activation(bias[f] + sum_{a, b, c} xp[n, i*sh + a*dh, j*sw + b*dw, c]
+    * kernel[a, b, c, f])`` where ``xp`` is the zero-padded input (cross-correlation,
+    as in every deep-learning library). Computed by im2col: the windows are copied
+    once into a layer-owned ``(batch*out_h*out_w, kh*kw*in_channels)`` matrix and
+    multiplied by the kernel reshaped to ``(kh*kw*in_channels, filters)``; backward
+    gets dL/dkernel from one product of that matrix with ``dy`` and dL/dx by col2im,
+    adding back one strided slice per kernel offset.
+
+    Unlike Keras, ``strides`` and ``dilation_rate`` greater than 1 may be combined.
+
+    Args:
+        filters: Number of output channels.
+        kernel_size: Window height and width: an int or a pair.
+        strides: Step between windows along height and width: an int or a pair.
+        padding: ``"valid"`` (no padding) or ``"same"`` (output size
+            ``ceil(input / stride)``, zero padding split as TensorFlow does, the extra
+            row/column at the bottom/right).
+        data_format: None or ``"channels_last"``; loopkit is channels-last only.
+        dilation_rate: Spacing between kernel taps: an int or a pair.
+        activation: Name or ActivationFunction applied to the output; None is linear.
+        use_bias: Whether to add a bias per filter.
+        kernel_initializer: Initializer name or object for the kernel
+            ``(kh, kw, in_channels, filters)``.
+        bias_initializer: Initializer name or object for the bias ``(filters,)``.
+        kernel_regularizer: Penalty on the kernel added to the loss ("l1", "l2", ...).
+    """
+
+    filters: int = field(validator=positive_int)
+    kernel_size: Pair = field(converter=_to_pair, validator=_positive_pair)
+    strides: Pair = field(default=(1, 1), converter=_to_pair, validator=_positive_pair)
+    padding: Padding = field(
+        default="valid", converter=_lower_if_str, validator=one_of("valid", "same")
+    )
+    data_format: str | None = field(default=None, validator=_channels_last_only)
+    dilation_rate: Pair = field(
+        default=(1, 1), converter=_to_pair, validator=_positive_pair
+    )
+    # Keyword-only from here: Keras's `groups` comes next positionally and is not
+    # supported, so a positional call fails loudly instead of shifting arguments.
+    activation: _activations.ActivationFunction | None = field(
+        default=None, converter=_activation_or_none, kw_only=True
+    )
+    use_bias: bool = field(default=True, kw_only=True)
+    kernel_initializer: Any = field(default="glorot_uniform", kw_only=True)
+    bias_initializer: Any = field(default="zeros", kw_only=True)
+    kernel_regularizer: Any = field(default=None, kw_only=True)
+    kernel: Parameter = field(init=False, repr=False)
+    bias: Parameter | None = field(init=False, default=None, repr=False)
+    _plan: tuple[Pair, Pair, Pair] = field(init=False, repr=False)
+    _x_shape: Shape = field(init=False, repr=False)
+    _cols: FloatArray = field(init=False, repr=False)
+    _z: FloatArray = field(init=False, repr=False)
+
+    def _window(self) -> Pair:
+        (kh, kw), (dh, dw) = self.kernel_size, self.dilation_rate
+        return (kh - 1) * dh + 1, (kw - 1) * dw + 1
+
+    def _spatial_plan(self, input_shape: Shape) -> tuple[Pair, Pair, Pair]:
+        args = f"kernel_size={self.kernel_size}, strides={self.strides}"
+        if self.dilation_rate != (1, 1):
+            args += f", dilation_rate={self.dilation_rate}"
+        return _plan_2d(self, input_shape, self._window(), self.strides, self.padding, args)
+
+    def build(self, input_shape: Shape) -> None:
+        self._plan = self._spatial_plan(input_shape)
+        self.kernel = self.add_weight(
+            "kernel",
+            (*self.kernel_size, input_shape[2], self.filters),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        (oh, ow), _, _ = self._spatial_plan(input_shape)
+        return (oh, ow, self.filters)
+
+    @property
+    def output_activation(self) -> _activations.ActivationFunction | None:
+        return self.activation
+
+    @property
+    def pre_activation(self) -> FloatArray:
+        return self._z
+
+    def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
+        """Return ``activation(conv(x, kernel) + bias)`` in a layer-owned buffer.
+
+        Args:
+            x: ``(batch, height, width, in_channels)`` images.
+            training: Unused; convolution behaves the same in training and inference.
+
+        Returns:
+            ``(batch, out_h, out_w, filters)``, valid until the next call.
+        """
+        (oh, ow), rows, cols = self._plan
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.strides, self.dilation_rate
+        n, c = x.shape[0], x.shape[3]
+        self._x_shape = tuple(x.shape)
+        xp = _padded(self, x, rows, cols, 0.0)
+        windows = sliding_window_view(xp, self._window(), axis=(1, 2))
+        rows_used, cols_used = (
+            slice(0, (oh - 1) * sh + 1, sh),
+            slice(0, (ow - 1) * sw + 1, sw),
+        )
+        windows = windows[:, rows_used, cols_used, :, ::dh, ::dw]
+        patches = self.buffer("cols", (n, oh, ow, kh, kw, c))
+        np.copyto(patches, windows.transpose(0, 1, 2, 4, 5, 3))  # im2col, (a, b, c) order
+        self._cols = patches
+        z = self.buffer("z", (n, oh, ow, self.filters))
+        np.matmul(
+            patches.reshape(n * oh * ow, kh * kw * c),
+            self.kernel.value.reshape(kh * kw * c, self.filters),
+            out=z.reshape(n * oh * ow, self.filters),
+        )
+        if self.bias is not None:
+            z += self.bias.value
+        self._z = z
+        if self.activation is None:
+            return z
+        return self.activation.forward(z, self.buffer("y", z.shape))
+
+    def backward(self, dy: FloatArray) -> FloatArray | None:
+        """Write dL/dkernel and dL/dbias; return dL/dx (None if not needed).
+
+        Args:
+            dy: ``(batch, out_h, out_w, filters)``, dL/d(output), or dL/d(pre-activation)
+                when ``fuse_output_activation`` is set.
+        """
+        if self.activation is not None and not self.fuse_output_activation:
+            y = self._buffers["y"][: len(dy)]
+            dy = self.activation.backward(dy, self._z, y, self.buffer("dz", dy.shape))
+        n, h, w, c = self._x_shape
+        (oh, ow), rows, cols = self._plan
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.strides, self.dilation_rate
+        k = kh * kw * c
+        dz = dy.reshape(n * oh * ow, self.filters)
+        if self.trainable:
+            np.matmul(
+                self._cols.reshape(n * oh * ow, k).T,
+                dz,
+                out=self.kernel.grad.reshape(k, self.filters),  # overwrite, not accumulate
+            )
+            if self.bias is not None:
+                np.sum(dz, axis=0, out=self.bias.grad)
+        if not self.input_grad_needed:
+            return None
+        dcols = self.buffer("dcols", (n, oh, ow, kh, kw, c))
+        kernel = self.kernel.value.reshape(k, self.filters)
+        np.matmul(dz, kernel.T, out=dcols.reshape(n * oh * ow, k))
+        (pt, pb), (pl, pr) = rows, cols
+        dxp = self.buffer("dx_padded", (n, h + pt + pb, w + pl + pr, c))
+        dxp.fill(0.0)
+        for a in range(kh):  # col2im: one strided add per kernel offset
+            for b in range(kw):
+                rows_ab = _window_slice(a * dh, oh, sh)
+                cols_ab = _window_slice(b * dw, ow, sw)
+                dxp[:, rows_ab, cols_ab] += dcols[:, :, :, a, b]
+        return _unpadded(self, dxp, (n, h, w, c), rows, cols)

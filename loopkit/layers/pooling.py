@@ -1,0 +1,296 @@
+"""Pooling layers: max and average over windows, and over the whole image."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from attrs import define, field
+
+from loopkit.layers.base import Layer
+from loopkit.layers.convolutional import (
+    Padding,
+    Pair,
+    _axis_plan,
+    _channels_last_only,
+    _check_image_shape,
+    _lower_if_str,
+    _padded,
+    _plan_2d,
+    _positive_pair,
+    _to_pair,
+    _unpadded,
+    _window_slice,
+)
+from loopkit.typing import FloatArray, IntArray, Shape
+from loopkit.validators import one_of
+
+__all__ = [
+    "AveragePooling2D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+    "MaxPooling2D",
+]
+
+
+def _optional_pair(value: Any) -> Any:
+    return None if value is None else _to_pair(value)
+
+
+def _optional_positive_pair(instance: Any, attribute: Any, value: Any) -> None:
+    if value is not None:
+        _positive_pair(instance, attribute, value)
+
+
+@define(eq=False, slots=False)
+class _Pooling2D(Layer):
+    """Shared arguments, shape checks and window walking of the windowed poolings.
+
+    Args:
+        pool_size: Window height and width: an int or a pair.
+        strides: Step between windows: an int, a pair, or None for ``pool_size``.
+        padding: ``"valid"`` (windows that fit) or ``"same"`` (output size
+            ``ceil(input / stride)``, padding split as TensorFlow does, the extra
+            row/column at the bottom/right; padded positions never count).
+        data_format: None or ``"channels_last"``; loopkit is channels-last only.
+    """
+
+    pool_size: Pair = field(default=(2, 2), converter=_to_pair, validator=_positive_pair)
+    strides: Pair | None = field(
+        default=None, converter=_optional_pair, validator=_optional_positive_pair
+    )
+    padding: Padding = field(
+        default="valid", converter=_lower_if_str, validator=one_of("valid", "same")
+    )
+    data_format: str | None = field(default=None, validator=_channels_last_only)
+    _plan: tuple[Pair, Pair, Pair] = field(init=False, repr=False)
+    _x_shape: Shape = field(init=False, repr=False)
+
+    @property
+    def _steps(self) -> Pair:
+        return self.pool_size if self.strides is None else self.strides
+
+    def _spatial_plan(self, input_shape: Shape) -> tuple[Pair, Pair, Pair]:
+        args = f"pool_size={self.pool_size}, strides={self._steps}"
+        return _plan_2d(self, input_shape, self.pool_size, self._steps, self.padding, args)
+
+    def build(self, input_shape: Shape) -> None:
+        self._plan = self._spatial_plan(input_shape)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        (oh, ow), _, _ = self._spatial_plan(input_shape)
+        return (oh, ow, input_shape[2])
+
+    def _offsets(self) -> list[tuple[slice, slice]]:
+        """Return, per window offset, the padded rows and columns it reads."""
+        (oh, ow), _, _ = self._plan
+        (ph, pw), (sh, sw) = self.pool_size, self._steps
+        return [
+            (_window_slice(a, oh, sh), _window_slice(b, ow, sw))
+            for a in range(ph)
+            for b in range(pw)
+        ]
+
+    def _padded_grad(self) -> FloatArray:
+        n, h, w, c = self._x_shape
+        _, (pt, pb), (pl, pr) = self._plan
+        dxp = self.buffer("dx_padded", (n, h + pt + pb, w + pl + pr, c))
+        dxp.fill(0.0)
+        return dxp
+
+
+@define(eq=False, slots=False)
+class MaxPooling2D(_Pooling2D):
+    """Max over each ``pool_size`` window of ``(batch, height, width, channels)`` images.
+
+    Backward routes each window's gradient to its maximum only (the first one in
+    row-major window order on ties, as TensorFlow does); overlapping windows
+    (``strides < pool_size``) add up where they share an input. The argmax is found
+    again in backward, so inference pays only for the max.
+    """
+
+    _xp: FloatArray = field(init=False, repr=False)
+    _y: FloatArray = field(init=False, repr=False)
+
+    def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
+        """Return the window maxima, ``(batch, out_h, out_w, channels)``, in a buffer.
+
+        Args:
+            x: ``(batch, height, width, channels)`` images.
+            training: Unused; pooling behaves the same in training and inference.
+        """
+        (oh, ow), rows, cols = self._plan
+        self._x_shape = tuple(x.shape)
+        self._xp = xp = _padded(self, x, rows, cols, -np.inf)  # padding never wins
+        y = self.buffer("y", (x.shape[0], oh, ow, x.shape[3]))
+        offsets = self._offsets()
+        np.copyto(y, xp[:, offsets[0][0], offsets[0][1]])
+        for r, c in offsets[1:]:  # one strided maximum per window offset
+            np.maximum(y, xp[:, r, c], out=y)
+        self._y = y
+        return y
+
+    def backward(self, dy: FloatArray) -> FloatArray | None:
+        """Return dL/dx: each window's ``dy`` at its first maximum."""
+        if not self.input_grad_needed:
+            return None
+        dxp = self._padded_grad()
+        # `unclaimed` is 1 for windows whose maximum no earlier offset has taken, so
+        # exactly one offset per window (the first maximum) receives the gradient.
+        unclaimed = self.buffer("unclaimed", dy.shape)
+        unclaimed.fill(1.0)
+        hit = self.buffer("hit", dy.shape)
+        for r, c in self._offsets():
+            np.equal(self._xp[:, r, c], self._y, out=hit)
+            hit *= unclaimed
+            unclaimed -= hit
+            hit *= dy
+            dxp[:, r, c] += hit
+        _, rows, cols = self._plan
+        return _unpadded(self, dxp, self._x_shape, rows, cols)
+
+
+@define(eq=False, slots=False)
+class AveragePooling2D(_Pooling2D):
+    """Mean over each ``pool_size`` window of ``(batch, height, width, channels)`` images.
+
+    With ``padding="same"`` a border window is averaged over its real (non-padded)
+    inputs only, as in Keras/TensorFlow.
+    """
+
+    _scale: FloatArray = field(init=False, repr=False)
+
+    def build(self, input_shape: Shape) -> None:
+        super().build(input_shape)
+        (ph, pw), (sh, sw) = self.pool_size, self._steps
+        h, w, _ = input_shape
+        per_axis = []
+        for size, window, stride in ((h, ph, sh), (w, pw, sw)):
+            out, before, _ = _axis_plan(size, window, stride, self.padding)
+            start = np.arange(out) * stride - before
+            per_axis.append(np.minimum(start + window, size) - np.maximum(start, 0))
+        counts = np.multiply.outer(per_axis[0], per_axis[1])[:, :, None]
+        self._scale = (1.0 / counts).astype(self.dtype)  # (out_h, out_w, 1)
+
+    def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
+        """Return the window means, ``(batch, out_h, out_w, channels)``, in a buffer.
+
+        Args:
+            x: ``(batch, height, width, channels)`` images.
+            training: Unused; pooling behaves the same in training and inference.
+        """
+        (oh, ow), rows, cols = self._plan
+        self._x_shape = tuple(x.shape)
+        xp = _padded(self, x, rows, cols, 0.0)
+        y = self.buffer("y", (x.shape[0], oh, ow, x.shape[3]))
+        offsets = self._offsets()
+        np.copyto(y, xp[:, offsets[0][0], offsets[0][1]])
+        for r, c in offsets[1:]:  # one strided add per window offset
+            y += xp[:, r, c]
+        y *= self._scale
+        return y
+
+    def backward(self, dy: FloatArray) -> FloatArray | None:
+        """Return dL/dx: each window's ``dy / count`` spread over its inputs."""
+        if not self.input_grad_needed:
+            return None
+        share = np.multiply(dy, self._scale, out=self.buffer("share", dy.shape))
+        dxp = self._padded_grad()
+        for r, c in self._offsets():
+            dxp[:, r, c] += share
+        _, rows, cols = self._plan
+        return _unpadded(self, dxp, self._x_shape, rows, cols)
+
+
+@define(eq=False, slots=False)
+class _GlobalPooling2D(Layer):
+    """Shared arguments and shapes of the whole-image poolings.
+
+    Args:
+        data_format: None or ``"channels_last"``; loopkit is channels-last only.
+        keepdims: Keep the spatial axes, giving ``(batch, 1, 1, channels)`` instead
+            of ``(batch, channels)``.
+    """
+
+    data_format: str | None = field(default=None, validator=_channels_last_only)
+    keepdims: bool = False
+    _x_shape: Shape = field(init=False, repr=False)
+
+    def build(self, input_shape: Shape) -> None:
+        _check_image_shape(self, input_shape)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        _check_image_shape(self, input_shape)
+        return (1, 1, input_shape[2]) if self.keepdims else (input_shape[2],)
+
+    def _output(self, x: FloatArray) -> FloatArray:
+        n, c = x.shape[0], x.shape[3]
+        return self.buffer("y", (n, 1, 1, c) if self.keepdims else (n, c))
+
+
+@define(eq=False, slots=False)
+class GlobalAveragePooling2D(_GlobalPooling2D):
+    """Mean over height and width of ``(batch, height, width, channels)`` images."""
+
+    def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
+        """Return the per-channel means in a layer-owned buffer.
+
+        Args:
+            x: ``(batch, height, width, channels)`` images.
+            training: Unused; pooling behaves the same in training and inference.
+        """
+        self._x_shape = tuple(x.shape)
+        y = self._output(x)
+        np.mean(x, axis=(1, 2), out=y.reshape(x.shape[0], x.shape[3]))
+        return y
+
+    def backward(self, dy: FloatArray) -> FloatArray | None:
+        """Return dL/dx: ``dy / (height * width)`` at every position."""
+        if not self.input_grad_needed:
+            return None
+        n, h, w, c = self._x_shape
+        dx = self.buffer("dx", self._x_shape)
+        np.multiply(dy.reshape(n, 1, 1, c), 1.0 / (h * w), out=dx)
+        return dx
+
+
+@define(eq=False, slots=False)
+class GlobalMaxPooling2D(_GlobalPooling2D):
+    """Max over height and width of ``(batch, height, width, channels)`` images.
+
+    Backward routes each channel's gradient to its first maximum in row-major order;
+    the argmax is found in backward, so inference pays only for the max.
+    """
+
+    _x: FloatArray = field(init=False, repr=False)
+    _argmax: IntArray = field(
+        init=False, repr=False, factory=lambda: np.empty((0, 0), np.intp)
+    )
+
+    def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
+        """Return the per-channel maxima in a layer-owned buffer.
+
+        Args:
+            x: ``(batch, height, width, channels)`` images.
+            training: Unused; pooling behaves the same in training and inference.
+        """
+        self._x = x  # kept by reference for backward
+        y = self._output(x)
+        np.max(x, axis=(1, 2), out=y.reshape(x.shape[0], x.shape[3]))
+        return y
+
+    def backward(self, dy: FloatArray) -> FloatArray | None:
+        """Return dL/dx: each channel's ``dy`` at its first maximum, zero elsewhere."""
+        if not self.input_grad_needed:
+            return None
+        n, h, w, c = self._x.shape
+        if self._argmax.shape[0] < n or self._argmax.shape[1] != c:  # grown once
+            self._argmax = np.empty((n, c), np.intp)
+        argmax = self._argmax[:n]
+        np.argmax(self._x.reshape(n, h * w, c), axis=1, out=argmax)
+        dx = self.buffer("dx", self._x.shape)
+        dx.fill(0.0)
+        np.put_along_axis(
+            dx.reshape(n, h * w, c), argmax[:, None, :], dy.reshape(n, 1, c), axis=1
+        )
+        return dx

@@ -1,0 +1,118 @@
+"""Dropout: random zeroing of units during training, the identity at inference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+from attrs import define, field
+
+from loopkit.errors import ConfigError, ShapeError
+from loopkit.layers.base import Layer
+from loopkit.typing import FloatArray, Shape
+from loopkit.validators import in_half_open_range
+
+__all__ = ["Dropout"]
+
+
+def _noise_shape(value: Any) -> tuple[int | None, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(
+            f"Dropout got noise_shape={value!r} of type {type(value).__name__}; expected "
+            "a tuple with one entry per input axis, batch included, e.g. (None, 1, 64)."
+        )
+    return tuple(None if d is None else int(d) for d in value)
+
+
+def _check_seed(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"Dropout got seed={value!r} of type {type(value).__name__}; expected a "
+            "non-negative int such as 42, or None to draw masks from the model's generator."
+        )
+    if value < 0:
+        raise ConfigError(
+            f"Dropout got seed={value!r}; expected a non-negative int such as 42, or None."
+        )
+
+
+@define(eq=False, slots=False)
+class Dropout(Layer):
+    """Zero each input unit with probability ``rate`` during training (inverted dropout).
+
+    Kept units are scaled by ``1 / (1 - rate)`` so the expected output equals the
+    input, and inference (``training=False``) is the identity (Srivastava et al.,
+    2014, with the scaling moved to training time as in Keras). Masks come from the
+    layer's ``rng`` (the model's generator, so runs are reproducible and the state is
+    checkpointed with it) unless ``seed`` is given.
+
+    ``x`` is ``(batch, ...)`` of any rank.
+
+    Args:
+        rate: Fraction of units to drop, in ``[0, 1)``.
+        noise_shape: Shape of the mask, one entry per input axis with the batch axis
+            first; ``None`` entries take the input's size, ``1`` entries share one mask
+            value along that axis, e.g. ``(None, 1, features)`` drops whole features for
+            every timestep. Unlike Keras, a number in the batch position other than 1
+            means "one mask per sample", so a short last batch works.
+        seed: If given, the layer draws its masks from its own generator seeded with
+            it at build (replacing ``rng``), so the same seed gives the same masks.
+    """
+
+    rate: float = field(validator=in_half_open_range(0.0, 1.0))
+    noise_shape: tuple[int | None, ...] | None = field(default=None, converter=_noise_shape)
+    seed: int | None = field(default=None, validator=_check_seed)
+    _x_shape: Shape = field(init=False, default=(), repr=False)
+    _mask: FloatArray | None = field(init=False, default=None, repr=False)
+
+    def build(self, input_shape: Shape) -> None:
+        if self.noise_shape is not None:
+            full = (None, *input_shape)
+            fits = len(self.noise_shape) == len(full) and all(
+                d is None or d == 1 or d == s
+                for d, s in zip(self.noise_shape[1:], input_shape, strict=True)
+            )
+            if not fits:
+                raise ShapeError(
+                    f"Dropout layer {self.name!r} got noise_shape={self.noise_shape} for "
+                    f"inputs of shape {full}; expected one entry per input axis (batch "
+                    "first), each None, 1 or the input's size there, e.g. "
+                    f"{(None, *([1] * (len(input_shape) - 1)), *input_shape[-1:])}."
+                )
+        if self.seed is not None:
+            self.rng = np.random.default_rng(int(self.seed))
+
+    def _mask_shape(self, x_shape: Shape) -> Shape:
+        if self.noise_shape is None:
+            return x_shape
+        batch = 1 if self.noise_shape[0] == 1 else x_shape[0]
+        pairs = zip(self.noise_shape[1:], x_shape[1:], strict=True)
+        rest = (s if d is None else d for d, s in pairs)
+        return (batch, *rest)
+
+    def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
+        """Return ``x * mask / (1 - rate)`` when training, else ``x`` itself."""
+        self._x_shape = x.shape
+        if not training or self.rate == 0:
+            self._mask = None
+            return x
+        assert self.rng is not None, "Dropout.forward() runs after setup()"
+        mask = self.buffer("mask", self._mask_shape(x.shape))
+        self.rng.random(dtype=mask.dtype, out=mask)  # uniform in [0, 1)
+        np.greater_equal(mask, self.rate, out=mask)  # 1.0 where kept, 0.0 where dropped
+        mask *= 1.0 / (1.0 - self.rate)
+        self._mask = mask
+        return np.multiply(x, mask, out=self.buffer("y", x.shape))
+
+    def backward(self, dy: FloatArray) -> FloatArray | None:
+        """Return ``dy`` times the scaled mask of the last forward (no parameters)."""
+        if not self.input_grad_needed:
+            return None
+        if self._mask is None:
+            return dy
+        return np.multiply(dy, self._mask, out=self.buffer("dx", dy.shape))

@@ -1,0 +1,111 @@
+"""Flatten and Reshape: change the shape of each sample without touching its values."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from attrs import define, field
+
+from loopkit.errors import ConfigError, ShapeError
+from loopkit.layers.base import Layer
+from loopkit.typing import FloatArray, Shape
+
+__all__ = ["Flatten", "Reshape"]
+
+
+@define(eq=False, slots=False)
+class Flatten(Layer):
+    """Flatten each sample to one axis: ``(batch, d1, ..., dk)`` -> ``(batch, d1*...*dk)``.
+
+    Returns a view of the input when it is contiguous (the usual case). As in Keras 3,
+    a batch of scalars ``(batch,)`` becomes ``(batch, 1)``.
+    """
+
+    _x_shape: Shape = field(init=False, default=(), repr=False)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (math.prod(input_shape),)
+
+    def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
+        """Return ``x`` reshaped to ``(batch, features)``."""
+        self._x_shape = x.shape
+        return x.reshape(len(x), math.prod(x.shape[1:]))
+
+    def backward(self, dy: FloatArray) -> FloatArray | None:
+        """Return ``dy`` reshaped back to the input's shape."""
+        if not self.input_grad_needed:
+            return None
+        return dy.reshape(self._x_shape)
+
+
+def _target_shape(value: Any) -> tuple[int, ...]:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value,)
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(
+            f"Reshape got target_shape={value!r} of type {type(value).__name__}; expected "
+            "a tuple of ints without the batch axis, e.g. (4, 8) or (-1, 8)."
+        )
+    items = tuple(value)
+    if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in items):
+        raise TypeError(
+            f"Reshape got target_shape={value!r}; expected a tuple of ints without the "
+            "batch axis, e.g. (4, 8) or (-1, 8)."
+        )
+    shape = tuple(int(d) for d in items)
+    if any(d < 1 and d != -1 for d in shape) or shape.count(-1) > 1:
+        raise ConfigError(
+            f"Reshape got target_shape={shape}; expected positive sizes with at most "
+            "one -1 (inferred from the input size), e.g. (-1, 8)."
+        )
+    return shape
+
+
+@define(eq=False, slots=False)
+class Reshape(Layer):
+    """Reshape each sample: ``(batch, ...)`` -> ``(batch, *target_shape)``.
+
+    Returns a view of the input when it is contiguous (the usual case).
+
+    Args:
+        target_shape: The new sample shape, without the batch axis. One entry may be
+            -1: it is inferred from the input's size.
+    """
+
+    target_shape: tuple[int, ...] = field(converter=_target_shape)
+    _x_shape: Shape = field(init=False, default=(), repr=False)
+    _out_shape: Shape = field(init=False, default=(), repr=False)
+
+    def build(self, input_shape: Shape) -> None:
+        self._out_shape = self.compute_output_shape(input_shape)  # raises on a mismatch
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        size = math.prod(input_shape)
+        known = math.prod(d for d in self.target_shape if d != -1)
+        if -1 in self.target_shape:
+            fits = size % known == 0
+            shape = tuple(size // known if d == -1 else d for d in self.target_shape)
+        else:
+            fits, shape = size == known, self.target_shape
+        if not fits:
+            times = " times a whole number" if -1 in self.target_shape else ""
+            raise ShapeError(
+                f"Reshape layer {self.name!r} cannot reshape samples of shape "
+                f"{input_shape} ({size} values) to target_shape={self.target_shape} "
+                f"({known} values{times}). Pick a target_shape with the same number "
+                "of values, or use -1 for one axis."
+            )
+        return shape
+
+    def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
+        """Return ``x`` reshaped to ``(batch, *target_shape)``."""
+        self._x_shape = x.shape
+        return x.reshape(len(x), *self._out_shape)
+
+    def backward(self, dy: FloatArray) -> FloatArray | None:
+        """Return ``dy`` reshaped back to the input's shape."""
+        if not self.input_grad_needed:
+            return None
+        return dy.reshape(self._x_shape)

@@ -1,0 +1,100 @@
+"""Saving and loading a model's weights as ``.npz`` with a JSON manifest, never pickle."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from loopkit.atomic import write_atomically
+from loopkit.errors import CheckpointError
+
+if TYPE_CHECKING:
+    from loopkit.model import Sequential
+
+__all__ = ["load_weights", "read_arrays", "save_weights", "weight_keys", "write_arrays"]
+
+_MANIFEST = "__manifest__"
+
+
+def weight_keys(model: Sequential) -> list[str]:
+    """Return ``"layer/param"`` for every weight, in the order of ``model.weights``."""
+    return [f"{layer.name}/{p.name}" for layer in model.layers for p in layer.parameters]
+
+
+def write_arrays(path: str | os.PathLike[str], arrays: dict[str, Any], meta: dict[str, Any]) -> None:
+    """Atomically write ``arrays`` and a JSON ``meta`` record into one ``.npz`` file."""
+    blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), np.uint8)
+    contents = {**arrays, _MANIFEST: blob}
+
+    def write(handle: Any) -> None:
+        buffer = io.BytesIO()  # np.savez seeks; the fsynced handle is written in one go
+        np.savez(buffer, **contents)
+        handle.write(buffer.getbuffer())
+
+    write_atomically(path, write)
+
+
+def read_arrays(path: str | os.PathLike[str], what: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read a file written by ``write_arrays``: its arrays and its JSON meta record.
+
+    Raises:
+        CheckpointError: the file is missing, not an ``.npz``, holds pickled objects,
+            or has no manifest.
+    """
+    if not os.path.exists(path):
+        raise CheckpointError(
+            f"{what}: no file at {os.fspath(path)!r}. Check the path; files are written "
+            "by model.save_weights() / model.save()."
+        )
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise CheckpointError(
+            f"{what}: {os.fspath(path)!r} is not a readable loopkit .npz file ({err}). "
+            "It may be truncated or written by another program."
+        ) from err
+    if _MANIFEST not in arrays:
+        raise CheckpointError(
+            f"{what}: {os.fspath(path)!r} has no loopkit manifest; expected a file "
+            "written by model.save_weights() or model.save()."
+        )
+    meta = json.loads(arrays.pop(_MANIFEST).tobytes().decode("utf-8"))
+    return arrays, meta
+
+
+def save_weights(model: Sequential, filepath: str | os.PathLike[str]) -> None:
+    """Atomically write every weight of ``model`` to ``filepath``."""
+    keys = weight_keys(model)
+    arrays = {key: p.value for key, p in zip(keys, model.weights, strict=True)}
+    write_arrays(filepath, arrays, {"format": "loopkit.weights", "version": 1, "keys": keys})
+
+
+def load_weights(model: Sequential, filepath: str | os.PathLike[str]) -> None:
+    """Copy the weights in ``filepath`` into ``model`` after checking all of them."""
+    what = f"load_weights({os.fspath(filepath)!r})"
+    arrays, meta = read_arrays(filepath, what)
+    expected = weight_keys(model)
+    missing = [k for k in expected if k not in arrays]
+    extra = [k for k in arrays if k not in expected]
+    if missing or extra:
+        raise CheckpointError(
+            f"{what}: the file's weights do not match model {model.name!r}. Missing "
+            f"from the file: {missing}; in the file but not the model: {extra}. Load "
+            "into a model built with the same layers (and layer names)."
+        )
+    for key, param in zip(expected, model.weights, strict=True):
+        if arrays[key].shape != param.shape:
+            layer = key.split("/")[0]
+            raise CheckpointError(
+                f"{what}: layer {layer!r} weight {param.name!r} has shape {param.shape} "
+                f"in the model but {arrays[key].shape} in the file. Build the model "
+                "with the same layer sizes as the one that saved it."
+            )
+    for key, param in zip(expected, model.weights, strict=True):
+        param.value[...] = arrays[key]

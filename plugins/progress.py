@@ -1,0 +1,145 @@
+"""Keras-style console output: a progress bar per epoch, or one line per epoch."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from attrs import define, field
+
+from loopkit import LoopState, Sequential, hookimpl
+
+__all__ = ["EpochLines", "ProgressBar"]
+
+
+def _format_logs(logs: Mapping[str, Any]) -> str:
+    return " - ".join(
+        f"{k}: {v:.4g}" if isinstance(v, float) and (abs(v) < 1e-3 or abs(v) >= 1e4)
+        and v != 0 else f"{k}: {v:.4f}"
+        for k, v in sorted(logs.items())
+        if isinstance(v, (int, float))
+    )
+
+
+def _format_time(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{int(seconds // 3600)}:{int(seconds % 3600 // 60):02d}:{int(seconds % 60):02d}"
+    if seconds >= 60:
+        return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+    return f"{seconds:.0f}s"
+
+
+def _per_step(seconds: float, steps: int) -> str:
+    each = seconds / max(steps, 1)
+    return f"{each * 1e3:.0f}ms/step" if each >= 1e-3 else f"{each * 1e6:.0f}us/step"
+
+
+@define(eq=False, slots=False)
+class EpochLines:
+    """Print one line per epoch: steps, time, per-step time and the epoch logs (verbose=2).
+
+    Args:
+        stream: Where to write; ``sys.stdout`` at the time of writing when None.
+    """
+
+    stream: TextIO | None = field(default=None, repr=False)
+    name: str = field(default="progress", init=False)
+    order: int = field(default=900, init=False)  # after the monitors, before History
+    _start: float = field(default=0.0, init=False, repr=False)
+    _in_fit: bool = field(default=False, init=False, repr=False)
+
+    @property
+    def out(self) -> TextIO:
+        """The stream written to."""
+        return self.stream if self.stream is not None else sys.stdout
+
+    @hookimpl
+    def on_train_begin(self) -> None:
+        self._in_fit = True
+
+    @hookimpl
+    def on_train_end(self) -> None:
+        self._in_fit = False
+
+    @hookimpl
+    def on_epoch_begin(self, state: LoopState, epoch: int) -> None:
+        self._start = time.perf_counter()
+        self.out.write(f"Epoch {epoch + 1}/{state.epochs}\n")
+        self.out.flush()
+
+    @hookimpl
+    def on_epoch_end(self, state: LoopState, logs: Mapping[str, float]) -> None:
+        elapsed = time.perf_counter() - self._start
+        steps = state.batch + 1
+        self.out.write(
+            f"{steps}/{state.steps_per_epoch or steps} - {_format_time(elapsed)} - "
+            f"{_per_step(elapsed, steps)} - {_format_logs(logs)}\n"
+        )
+        self.out.flush()
+
+    @hookimpl
+    def on_test_begin(self) -> None:
+        self._start = time.perf_counter()
+
+    @hookimpl
+    def on_test_end(self, state: LoopState, logs: Mapping[str, float]) -> None:
+        if self._in_fit:
+            return
+        elapsed = time.perf_counter() - self._start
+        self.out.write(f"{_format_time(elapsed)} - {_format_logs(logs)}\n")
+        self.out.flush()
+
+
+@define(eq=False, slots=False)
+class ProgressBar(EpochLines):
+    """A Keras-style bar per epoch, redrawn at most every ``interval`` seconds (verbose=1).
+
+    Shows steps done, elapsed time or ETA, per-step time and running metrics; the
+    epoch's final line adds the validation keys.
+
+    Args:
+        stream: Where to write; ``sys.stdout`` at the time of writing when None.
+        width: Characters in the bar.
+        interval: Minimum seconds between redraws, so printing never slows training.
+    """
+
+    width: int = 30
+    interval: float = 0.1
+    _last_draw: float = field(default=0.0, init=False, repr=False)
+
+    def _bar(self, done: int, total: int | None) -> str:
+        if not total:
+            return f"{done}/?"
+        filled = int(self.width * done / total)
+        arrow = ">" if filled < self.width else ""
+        body = "=" * max(filled - (1 if arrow else 0), 0) + arrow
+        return f"{done}/{total} [{body:<{self.width}}]"
+
+    @hookimpl
+    def on_train_batch_end(self, state: LoopState, batch: int, logs: Mapping[str, float]) -> None:
+        now = time.perf_counter()
+        total = state.steps_per_epoch
+        if now - self._last_draw < self.interval and (total is None or batch + 1 < total):
+            return
+        self._last_draw = now
+        elapsed = now - self._start
+        done = batch + 1
+        timing = (
+            f"ETA: {_format_time(elapsed / done * (total - done))}"
+            if total and done < total
+            else _format_time(elapsed)
+        )
+        self.out.write(f"\r{self._bar(done, total)} - {timing} - {_format_logs(logs)}")
+        self.out.flush()
+
+    @hookimpl
+    def on_epoch_end(self, state: LoopState, logs: Mapping[str, float]) -> None:
+        elapsed = time.perf_counter() - self._start
+        done = state.batch + 1
+        self.out.write(
+            f"\r{self._bar(done, state.steps_per_epoch or done)} - {_format_time(elapsed)} "
+            f"{_per_step(elapsed, done)} - {_format_logs(logs)}\n"
+        )
+        self.out.flush()
