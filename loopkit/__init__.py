@@ -12,6 +12,7 @@ from loopkit import (
     regularizers,
     schedules,
 )
+from loopkit.checkpoint import load_checkpoint, save_checkpoint
 from loopkit.errors import (
     CheckpointError,
     ConfigError,
@@ -23,8 +24,10 @@ from loopkit.errors import (
 from loopkit.history import History
 from loopkit.loop_state import LoopState, OptimizerStep
 from loopkit.model import Sequential
+from loopkit.monitor import Monitor, infer_mode
 from loopkit.pluginmanager import HOOK_NAMES, Plugin, hookimpl, plugin_name
 from loopkit.random import set_random_seed
+from loopkit.saving import load_model
 
 __version__ = "0.1.0"
 
@@ -36,6 +39,7 @@ __all__ = [
     "LoopState",
     "LoopkitError",
     "LoopkitWarning",
+    "Monitor",
     "OptimizerStep",
     "Plugin",
     "PluginError",
@@ -44,13 +48,17 @@ __all__ = [
     "__version__",
     "activations",
     "hookimpl",
+    "infer_mode",
     "initializers",
     "layers",
+    "load_checkpoint",
+    "load_model",
     "losses",
     "metrics",
     "optimizers",
     "plugin_name",
     "regularizers",
+    "save_checkpoint",
     "schedules",
     "set_random_seed",
 ]

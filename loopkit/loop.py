@@ -43,6 +43,7 @@ def _guard(model: Sequential, hooks: HookDispatcher, end: Callable[[], None]) ->
     class Guard:
         def __enter__(self) -> None:
             model.state.exception = None
+            model.state.hooks = hooks
 
         def __exit__(self, kind: Any, error: BaseException | None, tb: Any) -> bool:
             if error is None:
@@ -97,7 +98,8 @@ def run_fit(
 
     with _guard(model, hooks, end):
         hooks.call("on_train_begin", model=model, state=state, logs={})
-        epoch = max(initial_epoch, state.epoch if state.resume_batch else initial_epoch)
+        epoch = initial_epoch if state.resume_epoch is None else state.resume_epoch
+        state.resume_epoch = None
         while epoch < epochs and not model.stop_training:
             state.epoch, state.batch, state.mode = epoch, 0, "train"
             skip_batches, state.resume_batch = state.resume_batch, 0

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from attrs import define, field
+
+if TYPE_CHECKING:
+    from loopkit.pluginmanager import HookDispatcher
 
 __all__ = ["LoopState", "OptimizerStep"]
 
@@ -32,11 +35,16 @@ class LoopState:
         batch_size: The training batch size of the current fit (None for generators).
         log_keys: Every key epoch logs will hold in the current fit.
         params: Keras's ``callback.params``: ``verbose``, ``epochs``, ``steps``.
-        resume_batch: Set by a resuming plugin in ``on_train_begin``: batches of
-            ``epoch`` already done, which the loop then skips (their data is still
-            drawn, so shuffling matches an uninterrupted run).
+        resume_epoch: Set by a resuming plugin in ``on_train_begin``: the epoch to
+            continue at instead of ``initial_epoch``.
+        resume_batch: Set with ``resume_epoch``: batches of that epoch already done,
+            which the loop skips without computing (each epoch's sample order depends
+            only on the seed and the epoch, so the rest match an uninterrupted run).
         exception: The error ``fit`` is failing with, while ``on_exception`` and
             ``on_train_end`` run; None otherwise.
+        hooks: The current run's plugins and hook callers (``hooks.originals()`` lists
+            the plugins in call order; ``hooks.call(name, **kwargs)`` calls a hook).
+            Set by ``fit``/``evaluate``/``predict`` for the length of the call.
     """
 
     mode: Literal["train", "test", "predict"] = "train"
@@ -50,8 +58,10 @@ class LoopState:
     batch_size: int | None = None
     log_keys: frozenset[str] = field(factory=frozenset)
     params: dict[str, Any] = field(factory=dict)
+    resume_epoch: int | None = None
     resume_batch: int = 0
     exception: BaseException | None = None
+    hooks: HookDispatcher | None = field(default=None, repr=False)
 
     def state_dict(self) -> dict[str, int]:
         """Return the counters a checkpoint needs, as JSON-ready values."""

@@ -14,7 +14,7 @@ from loopkit.random import new_generator
 from loopkit.typing import FloatArray, Shape
 
 if TYPE_CHECKING:
-    from loopkit.activations import Activation as ActivationFunction
+    from loopkit.activations import ActivationFunction
     from loopkit.regularizers import Regularizer
 
 __all__ = ["Layer", "Parameter"]

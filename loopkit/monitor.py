@@ -1,0 +1,65 @@
+"""Watching one logged metric: which direction is better, and whether a value improved."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from attrs import define, field
+
+from loopkit.errors import ConfigError
+
+__all__ = ["MAXIMIZED_METRICS", "Monitor", "infer_mode"]
+
+MAXIMIZED_METRICS = ("acc", "auc", "precision", "recall", "f1", "fmeasure", "iou")
+"""Substrings of metric names where higher is better (Keras's ``mode="auto"`` rule)."""
+
+
+def infer_mode(monitor: str) -> Literal["min", "max"]:
+    """Return ``"max"`` for accuracy-like metric names, ``"min"`` for losses and the rest."""
+    name = monitor.removeprefix("val_").lower()
+    return "max" if any(part in name for part in MAXIMIZED_METRICS) else "min"
+
+
+@define(eq=False)
+class Monitor:
+    """Tracks the best value of one metric.
+
+    Args:
+        monitor: The log key, e.g. ``"val_loss"``.
+        mode: ``"min"``, ``"max"``, or ``"auto"`` (from the name, see ``infer_mode``).
+        min_delta: How much better than the best a value must be to count.
+        initial: The value to beat at first; +inf for min, -inf for max when None.
+    """
+
+    monitor: str
+    mode: str = "auto"
+    min_delta: float = 0.0
+    initial: float | None = None
+    best: float = field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.mode not in ("min", "max", "auto"):
+            raise ConfigError(
+                f"mode={self.mode!r} for monitor {self.monitor!r}; expected 'min', 'max' "
+                "or 'auto'."
+            )
+        if self.mode == "auto":
+            self.mode = infer_mode(self.monitor)
+        self.min_delta = abs(float(self.min_delta))
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the best value seen."""
+        if self.initial is not None:
+            self.best = float(self.initial)
+        else:
+            self.best = math.inf if self.mode == "min" else -math.inf
+
+    def improves(self, value: float) -> bool:
+        """Return whether ``value`` beats the best by more than ``min_delta`` (NaN never does)."""
+        if math.isnan(value):
+            return False
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta

@@ -1,0 +1,262 @@
+"""ModelCheckpoint and BackupAndRestore: atomic saves, and exact resume after a crash."""
+
+from __future__ import annotations
+
+import os
+import string
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from attrs import define, field
+
+from loopkit import (
+    ConfigError,
+    LoopkitWarning,
+    LoopState,
+    Monitor,
+    Sequential,
+    hookimpl,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+__all__ = ["BackupAndRestore", "ModelCheckpoint"]
+
+
+def _save_freq(instance: Any, attribute: Any, value: Any) -> None:
+    if value == "epoch":
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(
+            f"{type(instance).__name__} got save_freq={value!r}; expected 'epoch' or a "
+            "positive int (save every that many batches)."
+        )
+
+
+def _format_fields(filepath: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(filepath) if name}
+
+
+@define(eq=False, slots=False)
+class ModelCheckpoint:
+    """Save the model (or its weights) after every epoch, every N batches, or on improvement.
+
+    ``filepath`` may hold Keras format fields, filled with the 1-based ``epoch``, the
+    1-based ``batch`` (batch saves) and every log key:
+    ``"ckpt/epoch{epoch:02d}-{val_loss:.3f}.weights.npz"``. A field naming a key this
+    run cannot log fails at the start of ``fit``.
+
+    Every write is atomic (temporary file, flush, fsync, rename): a crash mid-save
+    leaves the previous checkpoint intact. Unlike Keras, a model whose weights hold
+    NaN or inf is never saved (a warning says so), so a diverged run cannot overwrite
+    a good checkpoint.
+
+    Args:
+        filepath: Where to save: ``*.weights.npz`` with ``save_weights_only=True``
+            (load with ``model.load_weights``), else ``*.npz`` (``loopkit.load_model``).
+            Keras has no default; ours, ``checkpoints/model.npz``, lets the entry point
+            ``plugins=["model_checkpoint"]`` work.
+        monitor: Log key compared by ``save_best_only``.
+        verbose: 1 prints a line per save.
+        save_best_only: Save only when ``monitor`` improves on the best so far.
+        save_weights_only: Save weights only, not architecture and optimizer.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (from the monitor's name).
+        save_freq: ``"epoch"``, or an int: save every that many training batches.
+        initial_value_threshold: The value ``monitor`` must beat for the first save.
+    """
+
+    filepath: str = field(default="checkpoints/model.npz", converter=os.fspath)
+    monitor: str = "val_loss"
+    verbose: int = 0
+    save_best_only: bool = False
+    save_weights_only: bool = False
+    mode: str = "auto"
+    save_freq: int | str = field(default="epoch", validator=_save_freq)
+    initial_value_threshold: float | None = None
+    name: str = field(default="model_checkpoint", init=False)
+    order: int = field(default=150, init=False)  # after monitors (EMA swap, early stop)
+    _tracker: Monitor = field(init=False, repr=False)
+    _warned: bool = field(default=False, init=False, repr=False)
+    last_saved: str | None = field(default=None, init=False)
+    """Path of the last file written."""
+
+    def __attrs_post_init__(self) -> None:
+        suffix = ".weights.npz" if self.save_weights_only else ".npz"
+        if not self.filepath.endswith(suffix) or (
+            not self.save_weights_only and self.filepath.endswith(".weights.npz")
+        ):
+            wanted = "name.weights.npz" if self.save_weights_only else "name.npz"
+            raise ConfigError(
+                f"ModelCheckpoint(filepath={self.filepath!r}, save_weights_only="
+                f"{self.save_weights_only}): the file name must end in {suffix!r} and not "
+                f"hold the other kind of file; use e.g. {wanted!r}."
+            )
+        self._tracker = Monitor(self.monitor, self.mode, initial=self.initial_value_threshold)
+
+    @property
+    def required_log_keys(self) -> tuple[str, ...]:
+        fields = _format_fields(self.filepath) - {"epoch", "batch"}
+        needed = set(fields) | ({self.monitor} if self.save_best_only else set())
+        return tuple(sorted(needed))
+
+    @hookimpl
+    def on_train_batch_end(self, model: Sequential, state: LoopState, batch: int,
+                           logs: Mapping[str, float]) -> None:
+        if self.save_freq != "epoch" and state.global_step % int(self.save_freq) == 0:
+            self._save(model, state.epoch, logs, batch=batch)
+
+    @hookimpl
+    def on_epoch_end(self, model: Sequential, epoch: int, logs: Mapping[str, float]) -> None:
+        if self.save_freq == "epoch":
+            self._save(model, epoch, logs)
+
+    def _save(self, model: Sequential, epoch: int, logs: Mapping[str, float],
+              batch: int | None = None) -> None:
+        fields: dict[str, Any] = {**logs, "epoch": epoch + 1}
+        if batch is not None:
+            fields["batch"] = batch + 1
+        if self.save_best_only:
+            current = logs.get(self.monitor)
+            if current is None:
+                if not self._warned:
+                    warnings.warn(
+                        f"ModelCheckpoint: monitor {self.monitor!r} is not in the logs at "
+                        f"this save; available keys: {sorted(logs)}. Skipping the save.",
+                        LoopkitWarning, stacklevel=2,
+                    )
+                    self._warned = True
+                return
+            if not self._tracker.improves(float(current)):
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from "
+                          f"{self._tracker.best:.5f}")
+                return
+            previous = self._tracker.best
+        try:
+            path = self.filepath.format(**fields)
+        except KeyError as err:  # a batch-level save has only batch logs
+            warnings.warn(
+                f"ModelCheckpoint: filepath {self.filepath!r} names {err}, which these "
+                f"logs lack ({sorted(logs)}); skipping the save.",
+                LoopkitWarning, stacklevel=2,
+            )
+            return
+        if not np.all(np.isfinite(model.flat_weights)):
+            warnings.warn(
+                f"ModelCheckpoint: the weights hold NaN or inf at epoch {epoch + 1}; not "
+                f"saving them over {path!r}.",
+                LoopkitWarning, stacklevel=2,
+            )
+            return
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if self.save_weights_only:
+            model.save_weights(path)
+        else:
+            model.save(path)
+        self.last_saved = path
+        if self.save_best_only:
+            self._tracker.best = float(logs[self.monitor])
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: {self.monitor} improved from {previous:.5f} to "
+                      f"{self._tracker.best:.5f}, saving model to {path}")
+        elif self.verbose:
+            print(f"Epoch {epoch + 1}: saving model to {path}")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the best value so far (for resume)."""
+        return {"best": self._tracker.best, "last_saved": self.last_saved}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what ``state_dict`` returned."""
+        self._tracker.best = float(state["best"])
+        self.last_saved = state["last_saved"]
+
+
+@define(eq=False, slots=False)
+class BackupAndRestore:
+    """Back up the whole training state so a killed run resumes exactly where it was.
+
+    Started again with the same script, ``fit`` restores the last backup in
+    ``on_train_begin``: weights, optimizer state, epoch and batch position, the
+    dropout and layer random generators, metric states, and the state of every plugin
+    of the run that has ``state_dict()`` (History included, so it holds the epochs
+    before the interruption). Each epoch's sample order depends only on the seed and
+    the epoch, so the resumed run ends with weights **bitwise identical** to a run
+    that was never interrupted. Backups are written atomically over one file, so a
+    kill during a write leaves the previous backup intact.
+
+    Backups are taken at the end of every epoch, and every ``save_freq`` batches when
+    it is an int (Keras saves only at the chosen frequency; the extra epoch-end save
+    makes a resumed epoch's validation and logs whole). Logs of an epoch resumed
+    mid-way cover only the batches run after the resume.
+
+    Args:
+        backup_dir: Directory of the backup (``backup.npz`` inside it); ``"backup"``
+            by default, so the entry point ``plugins=["backup_and_restore"]`` works.
+        save_freq: ``"epoch"``, or an int: also back up every that many batches.
+        delete_checkpoint: Delete the backup when ``fit`` completes without error.
+    """
+
+    backup_dir: str = field(default="backup", converter=os.fspath)
+    save_freq: int | str = field(default="epoch", validator=_save_freq)
+    delete_checkpoint: bool = True
+    name: str = field(default="backup_and_restore", init=False)
+    order: int = field(default=2000, init=False)  # after History and every monitor
+    restored: bool = field(default=False, init=False)
+    """Whether the last ``fit`` started from a backup."""
+    _resume_epoch: int = field(default=0, init=False, repr=False)
+    _resume_batch: int = field(default=0, init=False, repr=False)
+
+    @property
+    def path(self) -> Path:
+        """The backup file."""
+        return Path(self.backup_dir) / "backup.npz"
+
+    @hookimpl(tryfirst=True)
+    def on_train_begin(self, model: Sequential, state: LoopState) -> None:
+        self.restored = False
+        if not self.path.exists():
+            return
+        loaded = load_checkpoint(model, self.path)
+        position = loaded["extra"].get(self.name, {})
+        epoch, batch = int(position.get("epoch", 0)), int(position.get("batch", 0))
+        steps = state.steps_per_epoch
+        if steps is not None and batch >= steps:
+            epoch, batch = epoch + 1, 0
+        state.resume_epoch, state.resume_batch = epoch, batch
+        self.restored = True
+
+    @hookimpl
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[self.name] = {"epoch": self._resume_epoch, "batch": self._resume_batch}
+
+    def _backup(self, model: Sequential, epoch: int, batch: int) -> None:
+        if not np.all(np.isfinite(model.flat_weights)):
+            warnings.warn(
+                "BackupAndRestore: the weights hold NaN or inf; keeping the previous "
+                f"backup at {str(self.path)!r} instead of overwriting it.",
+                LoopkitWarning, stacklevel=2,
+            )
+            return
+        self._resume_epoch, self._resume_batch = epoch, batch
+        save_checkpoint(model, self.path)
+
+    @hookimpl(trylast=True)
+    def on_train_batch_end(self, model: Sequential, state: LoopState, batch: int) -> None:
+        if self.save_freq == "epoch" or state.global_step % int(self.save_freq):
+            return
+        if state.steps_per_epoch is not None and batch + 1 >= state.steps_per_epoch:
+            return  # the epoch-end backup follows and also covers validation
+        self._backup(model, state.epoch, batch + 1)
+
+    @hookimpl(trylast=True)
+    def on_epoch_end(self, model: Sequential, epoch: int) -> None:
+        self._backup(model, epoch + 1, 0)
+
+    @hookimpl
+    def on_train_end(self, state: LoopState) -> None:
+        if self.delete_checkpoint and state.exception is None and self.path.exists():
+            self.path.unlink()

@@ -1,0 +1,291 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import loopkit as lk
+from loopkit.layers import Dense, Dropout
+from loopkit.plugins import BackupAndRestore, ModelCheckpoint
+
+
+def make_model(seed: int = 3, dropout: float = 0.0) -> lk.Sequential:
+    lk.set_random_seed(seed)
+    layers = [Dense(8, activation="relu", input_dim=4)]
+    if dropout:
+        layers.append(Dropout(dropout))
+    layers.append(Dense(1))
+    model = lk.Sequential(layers)
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+@pytest.fixture
+def data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 4)).astype(np.float32)
+    y = (x @ np.array([1.0, -2.0, 0.5, 0.0], np.float32))[:, None]
+    return x, y
+
+
+class Scripted:
+    """Overwrites ``val_loss`` with scripted values (order < ModelCheckpoint's)."""
+
+    name = "scripted"
+    order = 50
+    provided_log_keys = ("val_loss",)
+
+    def __init__(self, values: list[float]) -> None:
+        self.values = values
+        self.weights: list[np.ndarray] = []
+
+    @lk.hookimpl
+    def on_epoch_end(self, model: lk.Sequential, epoch: int, logs: dict[str, float]) -> None:
+        logs["val_loss"] = self.values[epoch]
+        self.weights.append(model.flat_weights.copy())
+
+
+# --- ModelCheckpoint ---------------------------------------------------------------------
+
+
+def test_model_checkpoint_fills_format_fields_from_epoch_and_logs(tmp_path: Path, data) -> None:
+    x, y = data
+    model = make_model()
+    pattern = str(tmp_path / "ckpt" / "epoch{epoch:02d}-{val_loss:.3f}.weights.npz")
+    history = model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0,
+                        plugins=[ModelCheckpoint(pattern, save_weights_only=True)])
+    expected = sorted(
+        f"epoch{e + 1:02d}-{v:.3f}.weights.npz" for e, v in enumerate(history.history["val_loss"])
+    )
+    assert sorted(os.listdir(tmp_path / "ckpt")) == expected
+
+
+def test_model_checkpoint_save_best_only_keeps_only_improvements(tmp_path: Path, data) -> None:
+    x, y = data
+    model = make_model()
+    scripted = Scripted([0.5, 0.7, 0.4, 0.4, 0.6])
+    path = tmp_path / "best-{epoch}.weights.npz"
+    checkpoint = ModelCheckpoint(str(path), save_best_only=True, save_weights_only=True)
+    model.fit(x, y, epochs=5, batch_size=16, verbose=0, plugins=[scripted, checkpoint])
+    assert sorted(os.listdir(tmp_path)) == ["best-1.weights.npz", "best-3.weights.npz"]
+    restored = make_model()
+    restored.load_weights(str(tmp_path / "best-3.weights.npz"))
+    np.testing.assert_array_equal(restored.flat_weights, scripted.weights[2])
+
+
+def test_model_checkpoint_full_model_loads_back_with_identical_predictions(
+    tmp_path: Path, data
+) -> None:
+    x, y = data
+    model = make_model()
+    path = tmp_path / "model.npz"
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, plugins=[ModelCheckpoint(str(path))])
+    loaded = lk.load_model(str(path))
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert loaded.optimizer.iterations == model.optimizer.iterations
+
+
+def test_model_checkpoint_saves_every_n_batches_with_batch_field(tmp_path: Path, data) -> None:
+    x, y = data
+    model = make_model()
+    pattern = str(tmp_path / "e{epoch}-b{batch}.weights.npz")
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0,
+              plugins=[ModelCheckpoint(pattern, save_weights_only=True, save_freq=3)])
+    # 4 batches per epoch; global steps 3 and 6 are epoch 1 batch 3, epoch 2 batch 2
+    assert sorted(os.listdir(tmp_path)) == ["e1-b3.weights.npz", "e2-b2.weights.npz"]
+
+
+def test_model_checkpoint_never_saves_nan_weights_over_a_good_checkpoint(
+    tmp_path: Path, data
+) -> None:
+    x, y = data
+    model = make_model()
+    path = tmp_path / "last.weights.npz"
+    checkpoint = ModelCheckpoint(str(path), save_weights_only=True)
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, plugins=[checkpoint])
+    good = model.flat_weights.copy()
+
+    class Poison:
+        order = 10
+
+        @lk.hookimpl
+        def on_epoch_end(self, model: lk.Sequential) -> None:
+            model.flat_weights[0] = np.nan
+
+    with pytest.warns(lk.LoopkitWarning, match="NaN or inf"):
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0, plugins=[Poison(), checkpoint])
+    fresh = make_model()
+    fresh.load_weights(str(path))
+    np.testing.assert_array_equal(fresh.flat_weights, good)
+
+
+def test_model_checkpoint_rejects_a_file_name_of_the_wrong_kind() -> None:
+    with pytest.raises(lk.ConfigError, match=r"'model.h5'.*end in '.weights.npz'.*name.weights.npz"):
+        ModelCheckpoint("model.h5", save_weights_only=True)
+    with pytest.raises(lk.ConfigError, match=r"end in '.npz'.*'name.npz'"):
+        ModelCheckpoint("model.weights.npz")
+    with pytest.raises(lk.ConfigError, match=r"save_freq=0; expected 'epoch' or a positive int"):
+        ModelCheckpoint("m.npz", save_freq=0)
+
+
+def test_model_checkpoint_fails_before_the_first_step_on_an_impossible_field(
+    tmp_path: Path, data
+) -> None:
+    x, y = data
+    model = make_model()
+    before = model.flat_weights.copy()
+    checkpoint = ModelCheckpoint(str(tmp_path / "{val_accuracy:.2f}.npz"))
+    with pytest.raises(lk.ConfigError, match=r"needs the log key\(s\) \['val_accuracy'\]"):
+        model.fit(x, y, epochs=1, verbose=0, plugins=[checkpoint])
+    np.testing.assert_array_equal(model.flat_weights, before)
+    assert os.listdir(tmp_path) == []
+
+
+SLOW_WRITER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import loopkit as lk
+    from loopkit.layers import Dense
+    path = sys.argv[1]
+    model = lk.Sequential([Dense(4000, input_dim=4000), Dense(2000)])  # ~24M weights
+    model.flat_weights[:] = 1.0
+    model.save_weights(path)
+    print("first save done", flush=True)
+    model.flat_weights[:] = 2.0
+    while True:
+        model.save_weights(path)
+    """
+)
+
+
+def test_a_save_killed_mid_write_leaves_the_previous_checkpoint_loadable(tmp_path: Path) -> None:
+    path = tmp_path / "big.weights.npz"
+    script = tmp_path / "writer.py"
+    script.write_text(SLOW_WRITER)
+    with subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE,
+                          text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "first save done"
+            deadline = time.monotonic() + 60
+            while not list(tmp_path.glob(".big.weights.npz.*.tmp")):  # second write under way
+                assert time.monotonic() < deadline, "the writer never started a second save"
+                time.sleep(0.001)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    model = lk.Sequential([Dense(4000, input_dim=4000), Dense(2000)])
+    model.load_weights(str(path))
+    assert np.all(model.flat_weights == 1.0)
+
+
+# --- BackupAndRestore --------------------------------------------------------------------
+
+TRAINING_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+    import numpy as np
+    import loopkit as lk
+    from loopkit.layers import Dense, Dropout
+    from loopkit.plugins import BackupAndRestore
+
+    out, backup, kill_at, save_freq = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    lk.set_random_seed(7)
+    data = np.random.default_rng(0)
+    x = data.standard_normal((300, 10)).astype(np.float32)
+    y = (x[:, :3].sum(1) > 0).astype(np.int64)
+    model = lk.Sequential([Dense(16, activation="relu", input_dim=10), Dropout(0.3),
+                           Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+
+    class Killer:
+        @lk.hookimpl
+        def on_train_batch_end(self, state):
+            if kill_at and state.global_step == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    save = "epoch" if save_freq == "epoch" else int(save_freq)
+    history = model.fit(x, y, epochs=5, batch_size=32, validation_split=0.2, verbose=0,
+                        plugins=[BackupAndRestore(backup, save_freq=save), Killer()])
+    np.save(out, model.flat_weights)
+    print(history.epoch, len(history.history["val_loss"]))
+    """
+)
+
+
+def run_training(tmp_path: Path, out: str, backup: str, kill_at: int, save_freq: str):
+    script = tmp_path / "train.py"
+    script.write_text(TRAINING_SCRIPT)
+    return subprocess.run(
+        [sys.executable, str(script), str(tmp_path / out), str(tmp_path / backup),
+         str(kill_at), save_freq],
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.mark.parametrize(("kill_at", "save_freq"), [(23, "4"), (16, "epoch")])
+def test_backup_and_restore_resumes_a_killed_run_to_bitwise_identical_weights(
+    tmp_path: Path, kill_at: int, save_freq: str
+) -> None:
+    reference = run_training(tmp_path, "reference.npy", "backup-ref", 0, save_freq)
+    assert reference.returncode == 0, reference.stderr
+    killed = run_training(tmp_path, "resumed.npy", "backup", kill_at, save_freq)
+    assert killed.returncode == -signal.SIGKILL
+    assert (tmp_path / "backup" / "backup.npz").exists()
+    assert not (tmp_path / "resumed.npy").exists()
+    resumed = run_training(tmp_path, "resumed.npy", "backup", 0, save_freq)
+    assert resumed.returncode == 0, resumed.stderr
+    # 8 batches per epoch: kill_at 23 is mid-epoch 2; 16 is the end of epoch 1
+    assert resumed.stdout.strip() == "[0, 1, 2, 3, 4] 5"  # History kept earlier epochs
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "resumed.npy"), np.load(tmp_path / "reference.npy")
+    )
+    assert not (tmp_path / "backup" / "backup.npz").exists()  # deleted on success
+
+
+def test_backup_and_restore_keeps_the_backup_when_fit_fails(tmp_path: Path, data) -> None:
+    x, y = data
+    model = make_model()
+
+    class Boom:
+        @lk.hookimpl
+        def on_epoch_end(self, epoch: int) -> None:
+            if epoch == 1:
+                raise RuntimeError("boom")
+
+    backup = BackupAndRestore(str(tmp_path))
+    with pytest.raises(RuntimeError, match="boom"):
+        model.fit(x, y, epochs=3, batch_size=16, verbose=0, plugins=[Boom(), backup])
+    assert backup.path.exists()
+    resumed = make_model()
+    history = resumed.fit(x, y, epochs=3, batch_size=16, verbose=0,
+                          plugins=[BackupAndRestore(str(tmp_path))])
+    assert history.epoch == [0, 1, 2]  # epoch 0 restored from the backup, 1 and 2 run
+    assert resumed.optimizer.iterations == 12
+
+
+@pytest.mark.parametrize("name", ["model_checkpoint", "backup_and_restore"])
+def test_checkpoint_plugins_are_enabled_by_entry_point_name(
+    name: str, tmp_path: Path, data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    x, y = data
+    model = make_model()
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, validation_split=0.25, plugins=[name])
+    if name == "model_checkpoint":
+        assert lk.load_model("checkpoints/model.npz").count_params() == model.count_params()
+    else:
+        assert (tmp_path / "backup").is_dir()
