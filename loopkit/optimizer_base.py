@@ -361,12 +361,12 @@ class Optimizer:
         if self.clipnorm is not None:
             limit = self.clipnorm
             for g in self._grad_spans:
-                sq = float(np.dot(g, g))
+                sq = _squared_norm(g)
                 if not sq <= limit * limit:  # also NaN/inf, which spread as in Keras
                     g *= limit / math.sqrt(sq)
         elif self.global_clipnorm is not None:
             limit = self.global_clipnorm
-            sq = math.fsum(float(np.dot(g, g)) for g in self._grad_segments)
+            sq = math.fsum(_squared_norm(g) for g in self._grad_segments)
             if not math.isfinite(sq):
                 return math.nan
             if sq > limit * limit:
@@ -443,3 +443,12 @@ class Optimizer:
                     value = schedules.serialize(value)
                 config[a.alias or a.name] = value
         return config
+
+
+def _squared_norm(g: FloatArray) -> float:
+    """Return ``sum(g**2)``; a float32 overflow is redone in float64 (no warning)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        sq = float(np.dot(g, g))
+    if math.isinf(sq) and np.all(np.isfinite(g)):
+        sq = float(np.dot(g.astype(np.float64), g.astype(np.float64)))
+    return sq

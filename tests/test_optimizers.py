@@ -674,3 +674,13 @@ def test_hyperparameters_are_validated_at_construction(
 ) -> None:
     with pytest.raises(error, match=message):
         make()
+
+
+def test_global_clipnorm_handles_float32_overflow_of_the_squared_norm() -> None:
+    # sum(g**2) = 4e60 overflows float32, but the norm 2e30 does not: the gradient is
+    # clipped to norm 1 (each element 0.5) instead of zeroed or turned into NaN.
+    optimizer = optimizers.SGD(learning_rate=0.1, global_clipnorm=1.0)
+    optimizer.build(4, np.float32, [slice(0, 4)])
+    params = np.zeros(4, np.float32)
+    optimizer.apply(params, np.full(4, 1e30, np.float32))
+    np.testing.assert_allclose(params, np.full(4, -0.05), rtol=1e-6)
