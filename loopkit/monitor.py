@@ -11,7 +11,10 @@ from loopkit.errors import ConfigError
 
 __all__ = ["MAXIMIZED_METRICS", "Monitor", "infer_mode"]
 
-MAXIMIZED_METRICS = ("acc", "auc", "precision", "recall", "f1", "fmeasure", "iou")
+MAXIMIZED_METRICS = (
+    "acc", "auc", "precision", "recall", "f1", "fmeasure", "iou", "r2", "cosine_similarity",
+    "true_positives", "true_negatives",
+)
 """Substrings of metric names where higher is better (Keras's ``mode="auto"`` rule)."""
 
 
@@ -41,8 +44,8 @@ class Monitor:
     def __attrs_post_init__(self) -> None:
         if self.mode not in ("min", "max", "auto"):
             raise ConfigError(
-                f"mode={self.mode!r} for monitor {self.monitor!r}; expected 'min', 'max' "
-                "or 'auto'."
+                f"Monitor({self.monitor!r}, mode={self.mode!r}): expected mode 'min' "
+                "(lower is better), 'max' (higher is better) or 'auto' (from the name)."
             )
         if self.mode == "auto":
             self.mode = infer_mode(self.monitor)
