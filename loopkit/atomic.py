@@ -36,7 +36,9 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     _fsync_directory(target.parent)
 
 
-def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
+def write_atomically(
+    path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]
+) -> None:
     """Call ``write(handle)`` inside ``atomic_write(path)``."""
     with atomic_write(path) as handle:
         write(handle)

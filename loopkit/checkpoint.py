@@ -1,4 +1,4 @@
-"""Training checkpoints: everything needed to resume a run exactly, written atomically, no pickle."""
+"""Training checkpoints: all that an exact resume needs, written atomically, no pickle."""
 
 from __future__ import annotations
 
@@ -92,8 +92,10 @@ def save_checkpoint(model: Sequential, filepath: str | os.PathLike[str]) -> None
         for layer in model.layers
         if layer.rng is not None and layer.rng is not model.rng
     }
-    meta["metrics"] = {m.name: pack_state(m.get_state(), f"metrics/{m.name}", arrays)
-                       for m in model.metrics}
+    meta["metrics"] = {
+        m.name: pack_state(m.get_state(), f"metrics/{m.name}", arrays)
+        for m in model.metrics
+    }
     plugins: dict[str, Any] = {}
     for plugin in _run_plugins(model):
         if callable(getattr(plugin, "state_dict", None)):
@@ -102,8 +104,9 @@ def save_checkpoint(model: Sequential, filepath: str | os.PathLike[str]) -> None
     meta["plugins"] = plugins
     extra: dict[str, Any] = {}
     if model.state.hooks is not None:
-        model.state.hooks.call("on_save_checkpoint", model=model, state=model.state,
-                               checkpoint=extra)
+        model.state.hooks.call(
+            "on_save_checkpoint", model=model, state=model.state, checkpoint=extra
+        )
     meta["extra"] = pack_state(extra, "extra", arrays)
     write_arrays(filepath, arrays, _json_safe(meta))
 
@@ -164,6 +167,7 @@ def load_checkpoint(model: Sequential, filepath: str | os.PathLike[str]) -> dict
             plugin.load_state_dict(unpack_state(meta["plugins"][name], arrays))
     extra = unpack_state(meta["extra"], arrays)
     if model.state.hooks is not None:
-        model.state.hooks.call("on_load_checkpoint", model=model, state=model.state,
-                               checkpoint=extra)
+        model.state.hooks.call(
+            "on_load_checkpoint", model=model, state=model.state, checkpoint=extra
+        )
     return {"meta": meta, "arrays": arrays, "extra": extra}

@@ -1,4 +1,4 @@
-"""Input checks, float conversion, batching and shuffling of arrays, generators and Sequences."""
+"""Input checks, float conversion, batching and shuffling: arrays, generators, Sequences."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ __all__ = [
     "PySequence",
     "SequenceDataset",
     "as_array",
+    "check_sample_shape",
     "class_weight_vector",
     "epoch_permutation",
-    "check_sample_shape",
     "make_dataset",
     "split_validation",
     "unpack_batch",
@@ -53,7 +53,11 @@ def _single(value: Any, what: str, call: str) -> Any:
                 "model has one input and one output, so pass a single array."
             )
         return next(iter(value.values()))
-    if isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(value[0], np.ndarray):
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 1
+        and isinstance(value[0], np.ndarray)
+    ):
         return value[0]
     return value
 
@@ -71,7 +75,9 @@ def as_array(value: Any, dtype: Any, what: str, call: str) -> Array:
     value = _single(value, what, call)
     if isinstance(value, np.memmap):
         if not np.issubdtype(value.dtype, np.number) and value.dtype != np.bool_:
-            raise TypeError(f"{call} got {what} as a memmap of dtype {value.dtype}; expected numbers.")
+            raise TypeError(
+                f"{call} got {what} as a memmap of dtype {value.dtype}; expected numbers."
+            )
         return value
     try:
         array = np.asarray(value)
@@ -80,7 +86,9 @@ def as_array(value: Any, dtype: Any, what: str, call: str) -> Array:
             f"{call} could not turn {what} into an array ({err}). Pass a NumPy array of "
             "numbers with one row per sample."
         ) from err
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
+    ):
         raise TypeError(
             f"{call} got {what} of dtype {array.dtype!s}; expected numbers (int or float). "
             "Encode strings or categories as numbers first."
@@ -108,7 +116,9 @@ def class_weight_vector(class_weight: Mapping[int, float], call: str) -> FloatAr
             "index to weight, e.g. {0: 1.0, 1: 5.0}."
         )
     keys = list(class_weight)
-    if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0 for k in keys):
+    if any(
+        isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0 for k in keys
+    ):
         raise ConfigError(
             f"{call} got class_weight keys {keys!r}; expected non-negative int class ids."
         )
@@ -127,8 +137,10 @@ def _class_ids(y: Array) -> Any:
 class Dataset(Protocol):
     """What the loop draws batches from."""
 
-    steps: int | None
-    """Batches per pass, None when only the data knows (an unsized generator)."""
+    @property
+    def steps(self) -> int | None:
+        """Batches per pass, None when only the data knows (an unsized generator)."""
+        ...
 
     def batches(self, epoch: int) -> Iterator[Batch]:
         """Yield the batches of one pass over the data."""
@@ -223,8 +235,12 @@ def unpack_batch(item: Any, dtype: Any, call: str) -> Batch:
         )
     x = as_array(parts[0], dtype, "x of a batch", call)
     y = None if parts[1] is None else as_array(parts[1], None, "y of a batch", call)
-    w = None if parts[2] is None else as_array(parts[2], dtype, "sample_weight of a batch", call)
-    return x, y, w  # type: ignore[return-value]
+    w = (
+        None
+        if parts[2] is None
+        else as_array(parts[2], dtype, "sample_weight of a batch", call)
+    )
+    return x, y, w
 
 
 @define(eq=False)
@@ -302,7 +318,7 @@ class IterableDataset:
             iterator = iter(self.source)
         items: Iterator[Any] = iterator
         if self.max_steps is not None:
-            items = (item for _, item in zip(range(self.max_steps), iterator))
+            items = (item for _, item in zip(range(self.max_steps), iterator, strict=False))
         yield from Prefetcher(items, lambda item: unpack_batch(item, self.dtype, self.call))
 
 
@@ -362,6 +378,21 @@ class Prefetcher:
         self._thread.join()
 
 
+def _is_list_of_batches(x: Any) -> bool:
+    """Whether ``x`` is a list of ``(x, y[, sample_weight])`` batch tuples (re-iterable)."""
+    return (
+        isinstance(x, list)
+        and len(x) > 0
+        and all(
+            isinstance(item, tuple)
+            and 1 <= len(item) <= 3
+            and isinstance(item[0], np.ndarray)
+            and item[0].ndim >= 1
+            for item in x
+        )
+    )
+
+
 def make_dataset(
     x: Any,
     y: Any,
@@ -383,8 +414,17 @@ def make_dataset(
         ShapeError: ``x``, ``y`` and ``sample_weight`` disagree in length.
         TypeError: non-numeric data.
     """
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0):
+    if steps is not None and (
+        isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0
+    ):
         raise ConfigError(f"{call} got steps={steps!r}; expected a positive int or None.")
+    if _is_list_of_batches(x):
+        if y is not None or sample_weight is not None or batch_size is not None:
+            raise ConfigError(
+                f"{call} got a list of (x, y) batches together with y, sample_weight or "
+                "batch_size; the batches carry their own targets and size: pass only x."
+            )
+        return IterableDataset(x, max_steps=steps, dtype=dtype, call=call)
     is_array_like = isinstance(x, (np.ndarray, list, tuple, Mapping))
     if not is_array_like and x is not None and not isinstance(x, (str, bytes)):
         if y is not None or sample_weight is not None:
@@ -399,9 +439,12 @@ def make_dataset(
             )
         if isinstance(x, PySequence) and not isinstance(x, Iterator):
             if len(x) == 0:
-                raise ConfigError(f"{call} got an empty Sequence (len 0); it must yield batches.")
-            return SequenceDataset(x, shuffle=shuffle, seed=seed, dtype=dtype,
-                                   max_steps=steps, call=call)
+                raise ConfigError(
+                    f"{call} got an empty Sequence (len 0); it must yield batches."
+                )
+            return SequenceDataset(
+                x, shuffle=shuffle, seed=seed, dtype=dtype, max_steps=steps, call=call
+            )
         if isinstance(x, Iterable):
             return IterableDataset(x, max_steps=steps, dtype=dtype, call=call)
     if x is None:
@@ -415,7 +458,9 @@ def make_dataset(
     ya = None
     if y is not None:
         ya = as_array(y, None, "y", call)
-        if ya.dtype == np.bool_ or not (integer_targets and np.issubdtype(ya.dtype, np.integer)):
+        if ya.dtype == np.bool_ or not (
+            integer_targets and np.issubdtype(ya.dtype, np.integer)
+        ):
             ya = ya.astype(dtype, copy=False)
         if ya.ndim == 0 or len(ya) != len(xa):
             raise ShapeError(
@@ -425,7 +470,8 @@ def make_dataset(
             )
     wa = None
     if sample_weight is not None:
-        wa = as_array(sample_weight, dtype, "sample_weight", call)
+        # one scalar per sample: small enough to hold in memory even for a memmap
+        wa = np.asarray(as_array(sample_weight, dtype, "sample_weight", call), dtype)
         if wa.shape[:1] != (len(xa),):
             raise ShapeError(
                 f"{call} got sample_weight of shape {tuple(wa.shape)} for {len(xa)} "
@@ -433,7 +479,9 @@ def make_dataset(
             )
     if class_weight is not None:
         if ya is None:
-            raise ConfigError(f"{call} got class_weight without y; class weights need targets.")
+            raise ConfigError(
+                f"{call} got class_weight without y; class weights need targets."
+            )
         table = class_weight_vector(class_weight, call)
         ids = _class_ids(ya)
         if ids.size and (ids.min() < 0 or ids.max() >= len(table)):
@@ -443,38 +491,79 @@ def make_dataset(
     size = 32 if batch_size is None else batch_size
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
         raise ConfigError(f"{call} got batch_size={batch_size!r}; expected a positive int.")
-    return ArrayDataset(xa, ya, wa, int(size), shuffle=shuffle, seed=seed, dtype=dtype,
-                        max_steps=steps)
+    return ArrayDataset(
+        xa, ya, wa, int(size), shuffle=shuffle, seed=seed, dtype=dtype, max_steps=steps
+    )
 
 
 def split_validation(
-    dataset: ArrayDataset, validation_split: float, call: str
+    dataset: ArrayDataset,
+    validation_split: float,
+    call: str,
+    *,
+    validation_batch_size: int | None = None,
+    validation_steps: int | None = None,
 ) -> tuple[ArrayDataset, ArrayDataset]:
     """Split off the last ``validation_split`` of the samples, before any shuffling.
 
-    Keras's rule: the training part is the first ``ceil(n * (1 - split))`` samples.
+    Keras's rule: the training part is the first ``floor(n * (1 - split))`` samples.
+
+    Args:
+        dataset: The whole training data, as ``make_dataset`` returned it.
+        validation_split: Fraction in ``(0, 1)`` to hold out from the end.
+        call: The user's call, for error messages.
+        validation_batch_size: Batch size of the held-out part (the training one
+            when None).
+        validation_steps: Validation batches per pass (all when None).
+
+    Raises:
+        ConfigError: either part would be empty, or a bad ``validation_batch_size``.
     """
     n = len(dataset)
-    split_at = int(math.ceil(n * (1.0 - validation_split)))
+    split_at = math.floor(n * (1.0 - validation_split))
     if split_at == 0 or split_at == n:
         raise ConfigError(
             f"{call} got validation_split={validation_split} with {n} samples, which "
             f"leaves {split_at} for training and {n - split_at} for validation; both "
             "need at least one. Use a split that keeps samples on both sides."
         )
+    val_size = (
+        dataset.batch_size if validation_batch_size is None else validation_batch_size
+    )
+    if (
+        isinstance(val_size, bool)
+        or not isinstance(val_size, (int, np.integer))
+        or val_size <= 0
+    ):
+        raise ConfigError(
+            f"{call} got validation_batch_size={validation_batch_size!r}; expected a "
+            "positive int, or None to use batch_size."
+        )
 
-    def part(sl: slice, shuffle: bool) -> ArrayDataset:
+    def part(
+        sl: slice, shuffle: bool, batch_size: int, max_steps: int | None
+    ) -> ArrayDataset:
         w = None if dataset.sample_weight is None else dataset.sample_weight[sl]
         y = None if dataset.y is None else dataset.y[sl]
-        return ArrayDataset(dataset.x[sl], y, w, dataset.batch_size, shuffle=shuffle,
-                            seed=dataset.seed, dtype=dataset.dtype,
-                            max_steps=dataset.max_steps if shuffle else None)
+        return ArrayDataset(
+            dataset.x[sl],
+            y,
+            w,
+            batch_size,
+            shuffle=shuffle,
+            seed=dataset.seed,
+            dtype=dataset.dtype,
+            max_steps=max_steps,
+        )
 
-    return part(slice(0, split_at), dataset.shuffle), part(slice(split_at, n), False)
+    return (
+        part(slice(0, split_at), dataset.shuffle, dataset.batch_size, dataset.max_steps),
+        part(slice(split_at, n), False, int(val_size), validation_steps),
+    )
 
 
 def check_sample_shape(x_shape: Sequence[int], expected: Sequence[int], call: str) -> None:
-    """Raise ShapeError when samples of ``x_shape`` don't fit a model built for ``expected``."""
+    """Raise ShapeError when samples of ``x_shape`` don't fit a model built for them."""
     if tuple(x_shape[1:]) != tuple(expected):
         raise ShapeError(
             f"{call} got x of shape {tuple(x_shape)}; the model expects samples of shape "

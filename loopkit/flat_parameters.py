@@ -66,5 +66,9 @@ class FlatParameters:
         """Return the slices of ``selected`` parameters, merged where adjacent."""
         wanted = {id(p) for p in selected}
         return merge_spans(
-            [s for p, s in zip(self.parameters, self.slices, strict=True) if id(p) in wanted]
+            [
+                s
+                for p, s in zip(self.parameters, self.slices, strict=True)
+                if id(p) in wanted
+            ]
         )

@@ -1,7 +1,8 @@
-"""Sequential: the Keras training API (fit, evaluate, predict, *_on_batch) over a Network."""
+"""Sequential: Keras's training API (fit, evaluate, predict, *_on_batch) on a Network."""
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -10,7 +11,13 @@ import numpy as np
 from attrs import define, field
 
 from loopkit import loop
-from loopkit.data import as_array, check_sample_shape, make_dataset, split_validation
+from loopkit.data import (
+    ArrayDataset,
+    as_array,
+    check_sample_shape,
+    make_dataset,
+    split_validation,
+)
 from loopkit.entry_points import enabled_from_environment, resolve_plugin_names
 from loopkit.errors import ConfigError, PluginError
 from loopkit.history import History
@@ -52,11 +59,18 @@ class Sequential(Network):
     """Plugins that stay registered across calls: ``model.plugins.register(obj)``."""
     history: History | None = field(init=False, default=None, repr=False)
     """The History of the last ``fit``."""
+    _checked_targets: tuple[Any, ...] | None = field(init=False, default=None, repr=False)
 
-    # --- plugins ---------------------------------------------------------------------------
+    # --- plugins ----------------------------------------------------------------------
 
-    def _dispatcher(self, plugins: Any, callbacks: Any, verbose: int, call: str,
-                    history: History | None = None) -> HookDispatcher:
+    def _dispatcher(
+        self,
+        plugins: Any,
+        callbacks: Any,
+        verbose: int,
+        call: str,
+        history: History | None = None,
+    ) -> HookDispatcher:
         chosen: list[Any] = []
         for label, value in (("plugins", plugins), ("callbacks", callbacks)):
             if value is None:
@@ -79,12 +93,17 @@ class Sequential(Network):
 
     def show_loop(self, plugins: Sequence[Any] | None = None, verbose: Any = 0) -> str:
         """Print and return, for each hook, the plugins ``fit`` would call, in order."""
-        text = self._dispatcher(plugins, None, _resolve_verbose(verbose, "show_loop()"),
-                                "show_loop()", History()).describe()
+        text = self._dispatcher(
+            plugins,
+            None,
+            _resolve_verbose(verbose, "show_loop()"),
+            "show_loop()",
+            History(),
+        ).describe()
         print(text)
         return text
 
-    # --- checks shared by fit and evaluate ----------------------------------------------
+    # --- checks shared by fit and evaluate --------------------------------------------
 
     def _check_compiled(self, call: str) -> None:
         if not self.compiled:
@@ -102,18 +121,39 @@ class Sequential(Network):
     def _integer_targets(self) -> bool:
         return self.loss is not None and self.loss.name.startswith("sparse")
 
-    def _dataset(self, x: Any, y: Any, sample_weight: Any, *, batch_size: int | None,
-                 shuffle: bool, steps: int | None, class_weight: Any, call: str) -> Any:
+    def _dataset(
+        self,
+        x: Any,
+        y: Any,
+        sample_weight: Any,
+        *,
+        batch_size: int | None,
+        shuffle: bool,
+        steps: int | None,
+        class_weight: Any,
+        call: str,
+    ) -> Any:
         dataset = make_dataset(
-            x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
-            seed=self.shuffle_seed, dtype=self.dtype, steps=steps,
-            integer_targets=self._integer_targets, class_weight=class_weight, call=call,
+            x,
+            y,
+            sample_weight,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=self.shuffle_seed,
+            dtype=self.dtype,
+            steps=steps,
+            integer_targets=self._integer_targets,
+            class_weight=class_weight,
+            call=call,
         )
         x_array = getattr(dataset, "x", None)
         if x_array is not None:
             self.ensure_built(x_array[:1])
             assert self.input_shape is not None
             check_sample_shape(x_array.shape, self.input_shape, call)
+            y_array = getattr(dataset, "y", None)
+            if y_array is not None:
+                self.check_targets(x_array, y_array, call)
         return dataset
 
     def _log_keys(self, validation: bool) -> frozenset[str]:
@@ -131,13 +171,14 @@ class Sequential(Network):
             missing = sorted(set(needed) - provided)
             if missing:
                 raise ConfigError(
-                    f"fit(): plugin {plugin_name(plugin)!r} needs the log key(s) {missing}, "
+                    f"fit(): plugin {plugin_name(plugin)!r} needs the log key(s) "
+                    f"{missing}, "
                     f"but this run logs only {sorted(provided)}. Add the metric to "
                     "compile(metrics=[...]), pass validation data for 'val_' keys, or "
                     "change the plugin's monitor=."
                 )
 
-    # --- the Keras API ---------------------------------------------------------------------
+    # --- the Keras API ----------------------------------------------------------------
 
     def fit(
         self,
@@ -196,7 +237,11 @@ class Sequential(Network):
         self._check_compiled(call)
         verbose_level = _resolve_verbose(verbose, call)
         for label, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, np.integer))
+                or value < 0
+            ):
                 raise ConfigError(f"{call} got {label}={value!r}; expected an int >= 0.")
         if isinstance(validation_split, bool) or not (
             isinstance(validation_split, (int, float)) and 0.0 <= validation_split < 1.0
@@ -206,19 +251,35 @@ class Sequential(Network):
                 "in [0, 1), such as 0.2 to hold out the last 20% of the samples."
             )
         validate_when = loop.validation_schedule(validation_freq)
-        train = self._dataset(x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
-                              steps=steps_per_epoch, class_weight=class_weight, call=call)
+        train = self._dataset(
+            x,
+            y,
+            sample_weight,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            steps=steps_per_epoch,
+            class_weight=class_weight,
+            call=call,
+        )
         validation = None
         if validation_data is not None:
-            validation = self._validation_dataset(validation_data, validation_batch_size
-                                                  or batch_size, validation_steps)
+            validation = self._validation_dataset(
+                validation_data, validation_batch_size or batch_size, validation_steps
+            )
         elif validation_split:
             if not hasattr(train, "x"):
                 raise ConfigError(
                     f"{call} got validation_split={validation_split} with a "
-                    f"{type(x).__name__}; a split needs arrays. Pass validation_data= instead."
+                    f"{type(x).__name__}; a split needs arrays. Pass validation_data= "
+                    "instead."
                 )
-            train, validation = split_validation(train, validation_split, call)
+            train, validation = split_validation(
+                train,
+                validation_split,
+                call,
+                validation_batch_size=validation_batch_size,
+                validation_steps=validation_steps,
+            )
         one_shot = getattr(train, "one_shot", False)
         if one_shot and steps_per_epoch is None and epochs - initial_epoch > 1:
             raise ConfigError(
@@ -226,6 +287,16 @@ class Sequential(Network):
                 "generator runs dry after one pass. Pass steps_per_epoch= (and make it "
                 "loop forever), or use a Sequence or a list of batches."
             )
+        if getattr(validation, "one_shot", False) and validation_steps is None:
+            validated = (
+                e for e in range(int(initial_epoch), int(epochs)) if validate_when(e)
+            )
+            if len(list(itertools.islice(validated, 2))) > 1:
+                raise ConfigError(
+                    f"{call} got a generator as validation_data with no validation_steps; "
+                    "it runs dry after the first validation. Pass validation_steps= (and "
+                    "make it loop forever), or a Sequence or arrays."
+                )
         self.stop_training = False
         history = History()
         hooks = self._dispatcher(plugins, callbacks, verbose_level, call, history)
@@ -234,7 +305,11 @@ class Sequential(Network):
         state.steps_per_epoch = train.steps
         state.batch_size = getattr(train, "batch_size", None)
         state.log_keys = self._log_keys(validation is not None)
-        state.params = {"verbose": verbose_level, "epochs": int(epochs), "steps": train.steps}
+        state.params = {
+            "verbose": verbose_level,
+            "epochs": int(epochs),
+            "steps": train.steps,
+        }
         self._check_required_keys(hooks, state.log_keys)
         for plugin in hooks.originals():  # Keras callbacks get the model and params
             if callable(getattr(plugin, "set_model", None)):
@@ -242,12 +317,27 @@ class Sequential(Network):
             if callable(getattr(plugin, "set_params", None)):
                 plugin.set_params(dict(state.params))
         self.history = history
-        loop.run_fit(self, hooks, train, validation, epochs=int(epochs),
-                     initial_epoch=int(initial_epoch), validation_freq=validate_when)
+        loop.run_fit(
+            self,
+            hooks,
+            train,
+            validation,
+            epochs=int(epochs),
+            initial_epoch=int(initial_epoch),
+            validation_freq=validate_when,
+        )
         return history
 
-    def _validation_dataset(self, data: Any, batch_size: int | None, steps: int | None) -> Any:
+    def _validation_dataset(
+        self, data: Any, batch_size: int | None, steps: int | None
+    ) -> Any:
         call = "fit(validation_data=...)"
+        if (
+            isinstance(data, list)
+            and len(data) in (2, 3)
+            and not any(isinstance(item, tuple) for item in data)
+        ):
+            data = tuple(data)  # Keras reads a list as (x, y[, sample_weight]) too
         if isinstance(data, tuple):
             if len(data) not in (2, 3):
                 raise ConfigError(
@@ -255,10 +345,26 @@ class Sequential(Network):
                     "(x_val, y_val, sample_weight_val)."
                 )
             vx, vy, vw = (*data, None)[:3]
-            return self._dataset(vx, vy, vw, batch_size=batch_size, shuffle=False,
-                                 steps=steps, class_weight=None, call=call)
-        return self._dataset(data, None, None, batch_size=None, shuffle=False, steps=steps,
-                             class_weight=None, call=call)
+            return self._dataset(
+                vx,
+                vy,
+                vw,
+                batch_size=batch_size,
+                shuffle=False,
+                steps=steps,
+                class_weight=None,
+                call=call,
+            )
+        return self._dataset(
+            data,
+            None,
+            None,
+            batch_size=None,
+            shuffle=False,
+            steps=steps,
+            class_weight=None,
+            call=call,
+        )
 
     def evaluate(
         self,
@@ -281,11 +387,22 @@ class Sequential(Network):
         call = "evaluate()"
         self._check_compiled(call)
         level = _resolve_verbose(verbose, call)
-        data = self._dataset(x, y, sample_weight, batch_size=batch_size, shuffle=False,
-                             steps=steps, class_weight=None, call=call)
+        data = self._dataset(
+            x,
+            y,
+            sample_weight,
+            batch_size=batch_size,
+            shuffle=False,
+            steps=steps,
+            class_weight=None,
+            call=call,
+        )
         hooks = self._dispatcher(plugins, callbacks, level, call)
         logs = loop.run_evaluate(self, hooks, data)
-        return self._keras_result(logs, return_dict)
+        result: float | list[float] | dict[str, float] = self._keras_result(
+            logs, return_dict
+        )
+        return result
 
     def _keras_result(self, logs: Mapping[str, float], return_dict: bool) -> Any:
         if return_dict:
@@ -306,39 +423,70 @@ class Sequential(Network):
         """Return the model's outputs for ``x``, batch by batch, concatenated."""
         call = "predict()"
         level = _resolve_verbose(verbose, call)
-        data = make_dataset(x, None, None, batch_size=batch_size, shuffle=False,
-                            seed=self.shuffle_seed, dtype=self.dtype, steps=steps,
-                            integer_targets=False, class_weight=None, call=call)
+        data = make_dataset(
+            x,
+            None,
+            None,
+            batch_size=batch_size,
+            shuffle=False,
+            seed=self.shuffle_seed,
+            dtype=self.dtype,
+            steps=steps,
+            integer_targets=False,
+            class_weight=None,
+            call=call,
+        )
         hooks = self._dispatcher(plugins, callbacks, level, call)
         return loop.run_predict(self, hooks, data)
 
     # --- one batch, no plugins: cheap enough for a custom loop ---------------------------
 
-    def _batch(self, x: Any, y: Any, sample_weight: Any, class_weight: Any,
-               call: str) -> tuple[Array, Array, Array | None]:
+    def _batch(
+        self, x: Any, y: Any, sample_weight: Any, class_weight: Any, call: str
+    ) -> tuple[Array, Array, Array | None]:
         if type(x) is not np.ndarray or x.dtype != self.dtype:
             x = as_array(x, self.dtype, "x", call)
         if not self.built or x.shape[1:] != self.input_shape:
             self.ensure_built(x)
             assert self.input_shape is not None
             check_sample_shape(x.shape, self.input_shape, call)
-        if type(y) is not np.ndarray or (y.dtype != self.dtype and not self._integer_targets):
-            dataset = make_dataset(x, y, sample_weight, batch_size=len(x), shuffle=False,
-                                   seed=0, dtype=self.dtype, steps=None,
-                                   integer_targets=self._integer_targets,
-                                   class_weight=class_weight, call=call)
-            return dataset.x, dataset.y, dataset.sample_weight  # type: ignore[union-attr]
-        if len(y) != len(x) or sample_weight is not None or class_weight is not None:
-            dataset = make_dataset(x, y, sample_weight, batch_size=len(x), shuffle=False,
-                                   seed=0, dtype=self.dtype, steps=None,
-                                   integer_targets=self._integer_targets,
-                                   class_weight=class_weight, call=call)
-            return dataset.x, dataset.y, dataset.sample_weight  # type: ignore[union-attr]
-        return x, y, None
+        if y is None:
+            raise ConfigError(
+                f"{call} got y=None; pass the targets of the batch: {call[:-2]}(x, y)."
+            )
+        fast = (
+            type(y) is np.ndarray
+            and (y.dtype == self.dtype or self._integer_targets)
+            and len(y) == len(x)
+            and sample_weight is None
+            and class_weight is None
+        )
+        if fast:  # a custom loop's common case: no conversion, no checks to repeat
+            return x, y, None
+        dataset = make_dataset(
+            x,
+            y,
+            sample_weight,
+            batch_size=len(x),
+            shuffle=False,
+            seed=0,
+            dtype=self.dtype,
+            steps=None,
+            integer_targets=self._integer_targets,
+            class_weight=class_weight,
+            call=call,
+        )
+        assert isinstance(dataset, ArrayDataset) and dataset.y is not None
+        return dataset.x, dataset.y, dataset.sample_weight
 
-    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
-                       class_weight: Mapping[int, float] | None = None,
-                       return_dict: bool = False) -> Any:
+    def train_on_batch(
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        class_weight: Mapping[int, float] | None = None,
+        return_dict: bool = False,
+    ) -> Any:
         """Run one training step on one batch; return its loss (and metrics).
 
         Runs no plugin: it is the building block of custom loops. The metrics returned
@@ -348,6 +496,10 @@ class Sequential(Network):
         call = "train_on_batch()"
         self._check_compiled(call)
         xb, yb, wb = self._batch(x, y, sample_weight, class_weight, call)
+        key = (id(self.loss), yb.shape[1:], yb.dtype.str)
+        if key != self._checked_targets:  # once per target shape: keeps the loop cheap
+            self.check_targets(xb, yb, call)
+            self._checked_targets = key
         self.reset_metrics()
         loss = self.compute_gradients(xb, yb, wb)
         self.apply_gradients()
@@ -361,8 +513,9 @@ class Sequential(Network):
             logs[metric.name] = float(metric.result())
         return self._keras_result(logs, return_dict)
 
-    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
-                      return_dict: bool = False) -> Any:
+    def test_on_batch(
+        self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
+    ) -> Any:
         """Return the loss (and metrics) of one batch, without training."""
         call = "test_on_batch()"
         self._check_compiled(call)
@@ -384,10 +537,10 @@ class Sequential(Network):
             check_sample_shape(x.shape, self.input_shape, call)
         return self.forward(x, training=False).copy()
 
-    # --- saving ---------------------------------------------------------------------------
+    # --- saving -----------------------------------------------------------------------
 
     def save(self, filepath: str) -> None:
-        """Write architecture, weights, compile config and optimizer state, without pickle."""
+        """Write architecture, weights, compile config and optimizer state; no pickle."""
         from loopkit.saving import save_model
 
         save_model(self, filepath)

@@ -12,14 +12,23 @@ from loopkit.errors import ConfigError
 __all__ = ["MAXIMIZED_METRICS", "Monitor", "infer_mode"]
 
 MAXIMIZED_METRICS = (
-    "acc", "auc", "precision", "recall", "f1", "fmeasure", "iou", "r2", "cosine_similarity",
-    "true_positives", "true_negatives",
+    "acc",
+    "auc",
+    "precision",
+    "recall",
+    "f1",
+    "fmeasure",
+    "iou",
+    "r2",
+    "cosine_similarity",
+    "true_positives",
+    "true_negatives",
 )
 """Substrings of metric names where higher is better (Keras's ``mode="auto"`` rule)."""
 
 
 def infer_mode(monitor: str) -> Literal["min", "max"]:
-    """Return ``"max"`` for accuracy-like metric names, ``"min"`` for losses and the rest."""
+    """Return ``"max"`` for accuracy-like metric names, else ``"min"`` (losses)."""
     name = monitor.removeprefix("val_").lower()
     return "max" if any(part in name for part in MAXIMIZED_METRICS) else "min"
 
@@ -60,7 +69,7 @@ class Monitor:
             self.best = math.inf if self.mode == "min" else -math.inf
 
     def improves(self, value: float) -> bool:
-        """Return whether ``value`` beats the best by more than ``min_delta`` (NaN never does)."""
+        """Return whether ``value`` beats the best by over ``min_delta``; NaN never does."""
         if math.isnan(value):
             return False
         if self.mode == "min":

@@ -29,12 +29,19 @@ __all__ = ["Network"]
 _DTYPES = ("float32", "float64")
 
 
-def _check_dtype(instance: Any, attribute: Any, value: Any) -> None:
-    if str(np.dtype(value)) not in _DTYPES:
+def _as_dtype(value: Any) -> np.dtype[Any]:
+    dtype: np.dtype[Any] | None
+    try:
+        dtype = np.dtype(value)
+    except TypeError:
+        dtype = None
+    if dtype is None or str(dtype) not in _DTYPES:
+        shown = str(dtype) if dtype is not None else value
         raise ConfigError(
-            f"Sequential(dtype={value!r}): expected one of {list(_DTYPES)}; float32 is "
+            f"Sequential(dtype={shown!r}): expected one of {list(_DTYPES)}; float32 is "
             "the default, float64 is for gradient checks."
         )
+    return dtype
 
 
 @define(eq=False, slots=False)
@@ -53,13 +60,11 @@ class Network:
 
     layers: list[Layer] = field(factory=list, converter=list)
     name: str = "sequential"
-    dtype: np.dtype[Any] = field(
-        default="float32", validator=_check_dtype, converter=np.dtype
-    )
+    dtype: np.dtype[Any] = field(default="float32", converter=_as_dtype)
     rng: np.random.Generator = field(init=False, factory=new_generator, repr=False)
     """Draws initial weights and dropout masks; its state is saved with checkpoints."""
     shuffle_seed: int = field(init=False, repr=False)
-    """With the epoch index, fixes each epoch's sample order (see data.epoch_permutation)."""
+    """With the epoch index, fixes each epoch's sample order (data.epoch_permutation)."""
     state: LoopState = field(init=False, factory=LoopState, repr=False)
     """The loop counters, kept across fit calls and passed to every hook."""
     stop_training: bool = field(init=False, default=False, repr=False)
@@ -226,7 +231,9 @@ class Network:
         if self.optimizer is not None:
             chosen = {id(p) for p in trainable}
             per_param = [
-                s for p, s in zip(flat.parameters, flat.slices, strict=True) if id(p) in chosen
+                s
+                for p, s in zip(flat.parameters, flat.slices, strict=True)
+                if id(p) in chosen
             ]
             self.optimizer.build(flat.values.size, self.dtype, per_param)
 
@@ -302,40 +309,57 @@ class Network:
         Raises:
             ConfigError: an unknown name, listing the valid ones.
         """
-        self.optimizer = _optimizers.get(optimizer)
-        self.loss = _losses.get(loss) if loss is not None else None
-        self._metric_identifiers = list(metrics or [])
         if isinstance(metrics, (str, bytes)):
             raise TypeError(
                 f"compile() got metrics={metrics!r}; expected a list such as "
                 f"metrics=[{metrics!r}]."
             )
-        self.loss_weight = _scalar_loss_weight(loss_weights)
+        # Resolve and check everything before changing anything: a failed compile
+        # leaves the model (and its optimizer's state) as it was.
+        new_optimizer = _optimizers.get(optimizer)
+        new_loss = _losses.get(loss) if loss is not None else None
+        identifiers = list(metrics or [])
+        loss_weight = _scalar_loss_weight(loss_weights)
+        self._resolve_metrics(identifiers, new_loss)  # unknown or repeated names raise
+        self.optimizer, self.loss, self.loss_weight = new_optimizer, new_loss, loss_weight
+        self._metric_identifiers = identifiers
         self.metrics = []
         if self.built:
             self._resolve_compiled()
 
+    def _resolve_metrics(self, identifiers: list[Any], loss: Loss | None) -> list[Metric]:
+        """Return the metrics ``identifiers`` name; ConfigError on unknown or repeated keys.
+
+        Before the model is built ``"accuracy"`` resolves without the output shape;
+        ``_resolve_compiled`` resolves again once it is known.
+        """
+        resolved = [
+            _metrics.get(m, loss=loss, output_shape=self.output_shape) for m in identifiers
+        ]
+        names = [m.name for m in resolved]
+        duplicates = sorted(
+            {n for n in names if names.count(n) > 1} | ({"loss"} & set(names))
+        )
+        if duplicates:
+            raise ConfigError(
+                f"compile(metrics={identifiers!r}) logs the key(s) {duplicates} twice "
+                "(or as 'loss'); give each metric a distinct name."
+            )
+        return resolved
+
     def _resolve_compiled(self) -> None:
         """Resolve metrics against the output shape, fuse the loss, build the optimizer."""
         assert self.output_shape is not None
-        self.metrics = [
-            _metrics.get(m, loss=self.loss, output_shape=self.output_shape)
-            for m in self._metric_identifiers
-        ]
-        names = [m.name for m in self.metrics]
-        duplicates = sorted({n for n in names if names.count(n) > 1} | ({"loss"} & set(names)))
-        if duplicates:
-            raise ConfigError(
-                f"compile(metrics={self._metric_identifiers!r}) logs the key(s) "
-                f"{duplicates} twice; give each metric a distinct name."
-            )
+        self.metrics = self._resolve_metrics(self._metric_identifiers, self.loss)
         for layer in self.layers[:-1]:
             layer.fuse_output_activation = False
         last = self.layers[-1]
         activation = last.output_activation
         fuses_with = getattr(self.loss, "fuses_with", None)
         self._fused_output = bool(
-            activation is not None and fuses_with is not None and activation.name == fuses_with
+            activation is not None
+            and fuses_with is not None
+            and activation.name == fuses_with
         )
         last.fuse_output_activation = self._fused_output
         self._trainable_key = None  # rebuilds the optimizer over the trainable spans
@@ -379,6 +403,32 @@ class Network:
             if dy is None:
                 break
             dy = layer.backward(dy)
+
+    def check_targets(self, x: Array, y: Array, call: str) -> None:
+        """Raise ShapeError now if the targets ``y`` do not fit the model's output.
+
+        Runs the model and the loss on the first sample at inference, which changes
+        no state (no batch-norm statistic moves, no dropout mask is drawn): bad
+        targets then fail before the first training step, not after its forward pass.
+
+        Args:
+            x: Inputs (at least one sample); only ``x[:1]`` is used.
+            y: Targets of the same samples; only ``y[:1]`` is used.
+            call: The user's call, for the message.
+        """
+        if self.loss is None or len(y) == 0:
+            return
+        self.forward(np.asarray(x[:1], self.dtype), training=False)
+        try:
+            self.test_loss(y[:1], None)
+        except ShapeError as err:
+            assert self.output_shape is not None
+            raise ShapeError(
+                f"{call} got y of shape {tuple(np.shape(y))}, which does not fit the "
+                f"model's output of shape {(None, *self.output_shape)} under loss "
+                f"{self.loss.name!r}. Pass targets shaped like the output, or integer "
+                "class ids of shape (n,) for a sparse loss."
+            ) from err
 
     def regularization_loss(self, add_gradients: bool) -> float:
         """Return the sum of every kernel penalty; optionally add their gradients."""

@@ -38,7 +38,7 @@ def set_random_seed(seed: int) -> None:
         )
     _root = np.random.SeedSequence(int(seed))
     _pyrandom.seed(int(seed))
-    np.random.seed(int(seed) % 2**32)
+    np.random.seed(int(seed) % 2**32)  # noqa: NPY002 - Keras seeds the legacy state too
 
 
 def new_generator() -> np.random.Generator:

@@ -1,4 +1,4 @@
-"""Whole-model files: architecture, weights, compile config and optimizer state, no pickle."""
+"""Whole-model files: architecture, weights, compile config, optimizer state; no pickle."""
 
 from __future__ import annotations
 
@@ -90,9 +90,10 @@ def model_from_config(
 def training_state(model: Sequential) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return ``(arrays, meta)`` holding everything needed to continue training exactly.
 
-    Weights, optimizer slots and iteration count, metric states, both random
-    generators' states and the loop counters. Plugins add their own state through
-    ``on_save_checkpoint`` (called by the plugin writing the checkpoint).
+    Weights, optimizer slots and iteration count, the random generators' states
+    (the model's, and those of layers seeded on their own) and the loop counters.
+    Plugins add their own state through ``on_save_checkpoint`` (called by the plugin
+    writing the checkpoint).
     """
     arrays: dict[str, Any] = {
         f"weights/{key}": param.value
@@ -101,10 +102,17 @@ def training_state(model: Sequential) -> tuple[dict[str, Any], dict[str, Any]]:
     meta: dict[str, Any] = {
         "model": model_config(model),
         "rng": _jsonable(model.rng.bit_generator.state),
+        # layers seeded on their own (Dropout(seed=...)) draw from their own generator
+        "layer_rngs": {
+            layer.name: _jsonable(layer.rng.bit_generator.state)
+            for layer in model.layers
+            if layer.rng is not None and layer.rng is not model.rng
+        },
         "shuffle_seed": model.shuffle_seed,
         "loop": model.state.state_dict(),
     }
     if model.optimizer is not None:
+        model.trainable_spans  # noqa: B018 - builds the optimizer: a fresh one has slots too
         opt_state = model.optimizer.get_state()
         meta["optimizer"] = {
             "config": _jsonable(_optimizers.serialize(model.optimizer)),
@@ -141,13 +149,29 @@ def restore_training_state(
                 f"{what}: layer {key.split('/')[0]!r} weight {param.name!r} has shape "
                 f"{param.shape} in the model but {stored.shape} in the checkpoint."
             )
+    # The optimizer's set_state checks its slots before loading any, so loading it
+    # before the weights keeps the model untouched when it refuses.
+    if model.optimizer is not None and "optimizer" in meta:
+        slot_names = meta["optimizer"]["slots"]
+        absent = [name for name in slot_names if f"optimizer/{name}" not in arrays]
+        if absent:
+            raise CheckpointError(
+                f"{what}: the checkpoint lists optimizer slots {absent} but holds no "
+                "arrays for them; the file is damaged. Save it again."
+            )
+        slots = {name: arrays[f"optimizer/{name}"] for name in slot_names}
+        model.trainable_spans  # noqa: B018 - builds the optimizer before its state is set
+        model.optimizer.set_state(
+            {"iterations": meta["optimizer"]["iterations"], "slots": slots}
+        )
     for key, param in zip(keys, model.weights, strict=True):
         param.value[...] = arrays[f"weights/{key}"]
-    if model.optimizer is not None and "optimizer" in meta:
-        slots = {name: arrays[f"optimizer/{name}"] for name in meta["optimizer"]["slots"]}
-        model.trainable_spans  # noqa: B018 - builds the optimizer before its state is set
-        model.optimizer.set_state({"iterations": meta["optimizer"]["iterations"], "slots": slots})
     model.rng.bit_generator.state = meta["rng"]
+    by_name = {layer.name: layer for layer in model.layers}
+    for name, state in meta.get("layer_rngs", {}).items():
+        layer = by_name.get(name)
+        if layer is not None and layer.rng is not None and layer.rng is not model.rng:
+            layer.rng.bit_generator.state = state
     model.shuffle_seed = int(meta["shuffle_seed"])
     model.state.load_state_dict(meta["loop"])
 
@@ -162,7 +186,9 @@ def save_model(model: Sequential, filepath: str | os.PathLike[str]) -> None:
     meta["format"], meta["version"] = _FORMAT, 1
     if model.optimizer is not None:
         meta["compile"] = {
-            "loss": None if model.loss is None else _jsonable(_losses.serialize(model.loss)),
+            "loss": None
+            if model.loss is None
+            else _jsonable(_losses.serialize(model.loss)),
             "metrics": [_jsonable(_metrics.serialize(m)) for m in model.metrics],
             "loss_weight": model.loss_weight,
         }
@@ -191,16 +217,23 @@ def load_model(
             f"{what}: the file is a {meta.get('format')!r} file, not a saved model. Use "
             "model.load_weights() for weights files."
         )
-    model = model_from_config(meta["model"], custom_objects)
-    if compile and "compile" in meta:
-        config = meta["compile"]
-        model.compile(
-            optimizer=_optimizers.get(meta["optimizer"]["config"]),
-            loss=config["loss"],
-            metrics=config["metrics"],
-            loss_weights=config["loss_weight"],
-        )
-    else:
-        meta = {k: v for k, v in meta.items() if k != "optimizer"}
-    restore_training_state(model, arrays, meta, what)
+    try:
+        model = model_from_config(meta["model"], custom_objects)
+        if compile and "compile" in meta:
+            config = meta["compile"]
+            model.compile(
+                optimizer=_optimizers.get(meta["optimizer"]["config"]),
+                loss=config["loss"],
+                metrics=config["metrics"],
+                loss_weights=config["loss_weight"],
+            )
+        else:
+            meta = {k: v for k, v in meta.items() if k != "optimizer"}
+        restore_training_state(model, arrays, meta, what)
+    except (KeyError, TypeError, AttributeError) as err:
+        raise CheckpointError(
+            f"{what}: the file's manifest is incomplete or malformed "
+            f"({type(err).__name__}: {err}); it was damaged or written by an "
+            "incompatible version. Save the model again."
+        ) from err
     return model

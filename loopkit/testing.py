@@ -1,4 +1,4 @@
-"""Gradient checks for people writing layers and losses: backward against finite differences."""
+"""Gradient checks for people writing layers and losses: backward vs finite differences."""
 
 from __future__ import annotations
 

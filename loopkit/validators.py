@@ -1,4 +1,4 @@
-"""attrs validators whose messages name the value received, the one expected, and the fix."""
+"""attrs validators whose messages name the value received, the one expected, the fix."""
 
 from __future__ import annotations
 

@@ -14,19 +14,21 @@ from loopkit.atomic import write_atomically
 from loopkit.errors import CheckpointError
 
 if TYPE_CHECKING:
-    from loopkit.model import Sequential
+    from loopkit.network import Network
 
 __all__ = ["load_weights", "read_arrays", "save_weights", "weight_keys", "write_arrays"]
 
 _MANIFEST = "__manifest__"
 
 
-def weight_keys(model: Sequential) -> list[str]:
+def weight_keys(model: Network) -> list[str]:
     """Return ``"layer/param"`` for every weight, in the order of ``model.weights``."""
     return [f"{layer.name}/{p.name}" for layer in model.layers for p in layer.parameters]
 
 
-def write_arrays(path: str | os.PathLike[str], arrays: dict[str, Any], meta: dict[str, Any]) -> None:
+def write_arrays(
+    path: str | os.PathLike[str], arrays: dict[str, Any], meta: dict[str, Any]
+) -> None:
     """Atomically write ``arrays`` and a JSON ``meta`` record into one ``.npz`` file."""
     blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), np.uint8)
     contents = {**arrays, _MANIFEST: blob}
@@ -39,7 +41,9 @@ def write_arrays(path: str | os.PathLike[str], arrays: dict[str, Any], meta: dic
     write_atomically(path, write)
 
 
-def read_arrays(path: str | os.PathLike[str], what: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def read_arrays(
+    path: str | os.PathLike[str], what: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read a file written by ``write_arrays``: its arrays and its JSON meta record.
 
     Raises:
@@ -52,9 +56,20 @@ def read_arrays(path: str | os.PathLike[str], what: str) -> tuple[dict[str, Any]
             "by model.save_weights() / model.save()."
         )
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        # Opened here, not by np.load, so the file is closed whatever np.load raises.
+        with open(path, "rb") as handle:
+            if handle.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
+                raise CheckpointError(
+                    f"{what}: {os.fspath(path)!r} is not an .npz archive (it may be "
+                    "truncated, or written by another program). Pass a file written by "
+                    "model.save_weights() or model.save()."
+                )
+            handle.seek(0)
+            with np.load(handle, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        if isinstance(err, CheckpointError):
+            raise
         raise CheckpointError(
             f"{what}: {os.fspath(path)!r} is not a readable loopkit .npz file ({err}). "
             "It may be truncated or written by another program."
@@ -64,21 +79,43 @@ def read_arrays(path: str | os.PathLike[str], what: str) -> tuple[dict[str, Any]
             f"{what}: {os.fspath(path)!r} has no loopkit manifest; expected a file "
             "written by model.save_weights() or model.save()."
         )
-    meta = json.loads(arrays.pop(_MANIFEST).tobytes().decode("utf-8"))
+    try:
+        meta = json.loads(arrays.pop(_MANIFEST).tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(
+            f"{what}: the manifest of {os.fspath(path)!r} is not valid JSON ({err}); the "
+            "file is damaged. Save it again."
+        ) from err
+    if not isinstance(meta, dict):
+        raise CheckpointError(
+            f"{what}: the manifest of {os.fspath(path)!r} is a {type(meta).__name__}, "
+            "not a JSON object; the file was not written by loopkit."
+        )
     return arrays, meta
 
 
-def save_weights(model: Sequential, filepath: str | os.PathLike[str]) -> None:
+def save_weights(model: Network, filepath: str | os.PathLike[str]) -> None:
     """Atomically write every weight of ``model`` to ``filepath``."""
     keys = weight_keys(model)
     arrays = {key: p.value for key, p in zip(keys, model.weights, strict=True)}
-    write_arrays(filepath, arrays, {"format": "loopkit.weights", "version": 1, "keys": keys})
+    write_arrays(
+        filepath, arrays, {"format": "loopkit.weights", "version": 1, "keys": keys}
+    )
 
 
-def load_weights(model: Sequential, filepath: str | os.PathLike[str]) -> None:
+def load_weights(model: Network, filepath: str | os.PathLike[str]) -> None:
     """Copy the weights in ``filepath`` into ``model`` after checking all of them."""
     what = f"load_weights({os.fspath(filepath)!r})"
     arrays, meta = read_arrays(filepath, what)
+    kind = meta.get("format")
+    if kind == "loopkit.model":  # a whole-model file: take its weights, as Keras does
+        prefix = "weights/"
+        arrays = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+    elif kind != "loopkit.weights":
+        raise CheckpointError(
+            f"{what}: the file is a {kind!r} file, not loopkit weights. Pass a file "
+            "written by model.save_weights() or model.save()."
+        )
     expected = weight_keys(model)
     missing = [k for k in expected if k not in arrays]
     extra = [k for k in arrays if k not in expected]

@@ -42,7 +42,7 @@ def _format_fields(filepath: str) -> set[str]:
 
 @define(eq=False, slots=False)
 class ModelCheckpoint:
-    """Save the model (or its weights) after every epoch, every N batches, or on improvement.
+    """Save the model (or its weights) every epoch, every N batches, or on improvement.
 
     ``filepath`` may hold Keras format fields, filled with the 1-based ``epoch``, the
     1-based ``batch`` (batch saves) and every log key:
@@ -94,7 +94,9 @@ class ModelCheckpoint:
                 f"{self.save_weights_only}): the file name must end in {suffix!r} and not "
                 f"hold the other kind of file; use e.g. {wanted!r}."
             )
-        self._tracker = Monitor(self.monitor, self.mode, initial=self.initial_value_threshold)
+        self._tracker = Monitor(
+            self.monitor, self.mode, initial=self.initial_value_threshold
+        )
 
     @property
     def required_log_keys(self) -> tuple[str, ...]:
@@ -103,18 +105,26 @@ class ModelCheckpoint:
         return tuple(sorted(needed))
 
     @hookimpl
-    def on_train_batch_end(self, model: Sequential, state: LoopState, batch: int,
-                           logs: Mapping[str, float]) -> None:
+    def on_train_batch_end(
+        self, model: Sequential, state: LoopState, batch: int, logs: Mapping[str, float]
+    ) -> None:
         if self.save_freq != "epoch" and state.global_step % int(self.save_freq) == 0:
             self._save(model, state.epoch, logs, batch=batch)
 
     @hookimpl
-    def on_epoch_end(self, model: Sequential, epoch: int, logs: Mapping[str, float]) -> None:
+    def on_epoch_end(
+        self, model: Sequential, epoch: int, logs: Mapping[str, float]
+    ) -> None:
         if self.save_freq == "epoch":
             self._save(model, epoch, logs)
 
-    def _save(self, model: Sequential, epoch: int, logs: Mapping[str, float],
-              batch: int | None = None) -> None:
+    def _save(
+        self,
+        model: Sequential,
+        epoch: int,
+        logs: Mapping[str, float],
+        batch: int | None = None,
+    ) -> None:
         fields: dict[str, Any] = {**logs, "epoch": epoch + 1}
         if batch is not None:
             fields["batch"] = batch + 1
@@ -125,14 +135,17 @@ class ModelCheckpoint:
                     warnings.warn(
                         f"ModelCheckpoint: monitor {self.monitor!r} is not in the logs at "
                         f"this save; available keys: {sorted(logs)}. Skipping the save.",
-                        LoopkitWarning, stacklevel=2,
+                        LoopkitWarning,
+                        stacklevel=2,
                     )
                     self._warned = True
                 return
             if not self._tracker.improves(float(current)):
                 if self.verbose:
-                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from "
-                          f"{self._tracker.best:.5f}")
+                    print(
+                        f"Epoch {epoch + 1}: {self.monitor} did not improve from "
+                        f"{self._tracker.best:.5f}"
+                    )
                 return
             previous = self._tracker.best
         try:
@@ -141,14 +154,16 @@ class ModelCheckpoint:
             warnings.warn(
                 f"ModelCheckpoint: filepath {self.filepath!r} names {err}, which these "
                 f"logs lack ({sorted(logs)}); skipping the save.",
-                LoopkitWarning, stacklevel=2,
+                LoopkitWarning,
+                stacklevel=2,
             )
             return
         if not np.all(np.isfinite(model.flat_weights)):
             warnings.warn(
                 f"ModelCheckpoint: the weights hold NaN or inf at epoch {epoch + 1}; not "
                 f"saving them over {path!r}.",
-                LoopkitWarning, stacklevel=2,
+                LoopkitWarning,
+                stacklevel=2,
             )
             return
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -160,8 +175,10 @@ class ModelCheckpoint:
         if self.save_best_only:
             self._tracker.best = float(logs[self.monitor])
             if self.verbose:
-                print(f"Epoch {epoch + 1}: {self.monitor} improved from {previous:.5f} to "
-                      f"{self._tracker.best:.5f}, saving model to {path}")
+                print(
+                    f"Epoch {epoch + 1}: {self.monitor} improved from {previous:.5f} to "
+                    f"{self._tracker.best:.5f}, saving model to {path}"
+                )
         elif self.verbose:
             print(f"Epoch {epoch + 1}: saving model to {path}")
 
@@ -238,7 +255,8 @@ class BackupAndRestore:
             warnings.warn(
                 "BackupAndRestore: the weights hold NaN or inf; keeping the previous "
                 f"backup at {str(self.path)!r} instead of overwriting it.",
-                LoopkitWarning, stacklevel=2,
+                LoopkitWarning,
+                stacklevel=2,
             )
             return
         self._resume_epoch, self._resume_batch = epoch, batch

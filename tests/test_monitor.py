@@ -9,11 +9,21 @@ from loopkit import ConfigError, Monitor, infer_mode
 
 @pytest.mark.parametrize(
     ("name", "mode"),
-    [("val_loss", "min"), ("loss", "min"), ("mae", "min"), ("accuracy", "max"),
-     ("val_acc", "max"), ("val_auc", "max"), ("precision", "max"), ("r2_score", "max"),
-     ("sparse_top_k_categorical_accuracy", "max")],
+    [
+        ("val_loss", "min"),
+        ("loss", "min"),
+        ("mae", "min"),
+        ("accuracy", "max"),
+        ("val_acc", "max"),
+        ("val_auc", "max"),
+        ("precision", "max"),
+        ("r2_score", "max"),
+        ("sparse_top_k_categorical_accuracy", "max"),
+    ],
 )
-def test_infer_mode_maximizes_accuracy_like_names_and_minimizes_the_rest(name, mode) -> None:
+def test_infer_mode_maximizes_accuracy_like_names_and_minimizes_the_rest(
+    name, mode
+) -> None:
     assert infer_mode(name) == mode
 
 
@@ -35,5 +45,7 @@ def test_monitor_in_max_mode_starts_from_minus_infinity_or_the_initial_value() -
 
 
 def test_monitor_rejects_an_unknown_mode_and_says_which_exist() -> None:
-    with pytest.raises(ConfigError, match=r"Monitor\('loss', mode='mn'\): expected mode 'min'"):
+    with pytest.raises(
+        ConfigError, match=r"Monitor\('loss', mode='mn'\): expected mode 'min'"
+    ):
         Monitor("loss", mode="mn")

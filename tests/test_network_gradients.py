@@ -1,4 +1,4 @@
-"""Whole-model gradients (all layers, fused losses, penalties) against finite differences."""
+"""Whole-model gradients (all layers, fused losses, penalties) vs finite differences."""
 
 from __future__ import annotations
 
@@ -40,19 +40,25 @@ def test_dense_stack_with_fused_softmax_and_l2_matches_finite_differences(rng) -
         [
             Dense(6, activation="tanh", input_dim=4, kernel_regularizer="l2"),
             LayerNormalization(),
-            Dense(5, activation="gelu", kernel_regularizer=lk.regularizers.L1L2(0.01, 0.02)),
+            Dense(
+                5, activation="gelu", kernel_regularizer=lk.regularizers.L1L2(0.01, 0.02)
+            ),
             Dense(3, activation="softmax"),
         ],
         dtype="float64",
     )
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    assert model.layers[-1].fuse_output_activation  # the fused logits path is the one tested
+    assert model.layers[
+        -1
+    ].fuse_output_activation  # the fused logits path is the one tested
     x = rng.standard_normal((7, 4))
     y = rng.integers(0, 3, 7)
     check_model_gradients(model, x, y)
 
 
-def test_sigmoid_output_fused_with_binary_crossentropy_matches_finite_differences(rng) -> None:
+def test_sigmoid_output_fused_with_binary_crossentropy_matches_finite_differences(
+    rng,
+) -> None:
     model = lk.Sequential(
         [Dense(5, activation="elu", input_dim=3), Dense(1), Activation("sigmoid")],
         dtype="float64",
@@ -78,7 +84,9 @@ def test_conv_net_with_batch_norm_matches_finite_differences(rng) -> None:
         dtype="float64",
     )
     model.compile(optimizer="sgd", loss="categorical_crossentropy")
-    x = rng.permutation(4 * 6 * 6 * 2).reshape(4, 6, 6, 2) / 50.0 - 1.0  # no ties for max pool
+    x = (
+        rng.permutation(4 * 6 * 6 * 2).reshape(4, 6, 6, 2) / 50.0 - 1.0
+    )  # no ties for max pool
     y = np.eye(3)[rng.integers(0, 3, 4)]
     check_model_gradients(model, x, y)
 

@@ -47,7 +47,9 @@ class Scripted:
         self.weights: list[np.ndarray] = []
 
     @lk.hookimpl
-    def on_epoch_end(self, model: lk.Sequential, epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(
+        self, model: lk.Sequential, epoch: int, logs: dict[str, float]
+    ) -> None:
         logs["val_loss"] = self.values[epoch]
         self.weights.append(model.flat_weights.copy())
 
@@ -55,19 +57,31 @@ class Scripted:
 # --- ModelCheckpoint ---------------------------------------------------------------------
 
 
-def test_model_checkpoint_fills_format_fields_from_epoch_and_logs(tmp_path: Path, data) -> None:
+def test_model_checkpoint_fills_format_fields_from_epoch_and_logs(
+    tmp_path: Path, data
+) -> None:
     x, y = data
     model = make_model()
     pattern = str(tmp_path / "ckpt" / "epoch{epoch:02d}-{val_loss:.3f}.weights.npz")
-    history = model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0,
-                        plugins=[ModelCheckpoint(pattern, save_weights_only=True)])
+    history = model.fit(
+        x,
+        y,
+        epochs=3,
+        batch_size=16,
+        validation_split=0.25,
+        verbose=0,
+        plugins=[ModelCheckpoint(pattern, save_weights_only=True)],
+    )
     expected = sorted(
-        f"epoch{e + 1:02d}-{v:.3f}.weights.npz" for e, v in enumerate(history.history["val_loss"])
+        f"epoch{e + 1:02d}-{v:.3f}.weights.npz"
+        for e, v in enumerate(history.history["val_loss"])
     )
     assert sorted(os.listdir(tmp_path / "ckpt")) == expected
 
 
-def test_model_checkpoint_save_best_only_keeps_only_improvements(tmp_path: Path, data) -> None:
+def test_model_checkpoint_save_best_only_keeps_only_improvements(
+    tmp_path: Path, data
+) -> None:
     x, y = data
     model = make_model()
     scripted = Scripted([0.5, 0.7, 0.4, 0.4, 0.6])
@@ -86,18 +100,28 @@ def test_model_checkpoint_full_model_loads_back_with_identical_predictions(
     x, y = data
     model = make_model()
     path = tmp_path / "model.npz"
-    model.fit(x, y, epochs=2, batch_size=16, verbose=0, plugins=[ModelCheckpoint(str(path))])
+    model.fit(
+        x, y, epochs=2, batch_size=16, verbose=0, plugins=[ModelCheckpoint(str(path))]
+    )
     loaded = lk.load_model(str(path))
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     assert loaded.optimizer.iterations == model.optimizer.iterations
 
 
-def test_model_checkpoint_saves_every_n_batches_with_batch_field(tmp_path: Path, data) -> None:
+def test_model_checkpoint_saves_every_n_batches_with_batch_field(
+    tmp_path: Path, data
+) -> None:
     x, y = data
     model = make_model()
     pattern = str(tmp_path / "e{epoch}-b{batch}.weights.npz")
-    model.fit(x, y, epochs=2, batch_size=16, verbose=0,
-              plugins=[ModelCheckpoint(pattern, save_weights_only=True, save_freq=3)])
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=16,
+        verbose=0,
+        plugins=[ModelCheckpoint(pattern, save_weights_only=True, save_freq=3)],
+    )
     # 4 batches per epoch; global steps 3 and 6 are epoch 1 batch 3, epoch 2 batch 2
     assert sorted(os.listdir(tmp_path)) == ["e1-b3.weights.npz", "e2-b2.weights.npz"]
 
@@ -127,11 +151,15 @@ def test_model_checkpoint_never_saves_nan_weights_over_a_good_checkpoint(
 
 
 def test_model_checkpoint_rejects_a_file_name_of_the_wrong_kind() -> None:
-    with pytest.raises(lk.ConfigError, match=r"'model.h5'.*end in '.weights.npz'.*name.weights.npz"):
+    with pytest.raises(
+        lk.ConfigError, match=r"'model.h5'.*end in '.weights.npz'.*name.weights.npz"
+    ):
         ModelCheckpoint("model.h5", save_weights_only=True)
     with pytest.raises(lk.ConfigError, match=r"end in '.npz'.*'name.npz'"):
         ModelCheckpoint("model.weights.npz")
-    with pytest.raises(lk.ConfigError, match=r"save_freq=0; expected 'epoch' or a positive int"):
+    with pytest.raises(
+        lk.ConfigError, match=r"save_freq=0; expected 'epoch' or a positive int"
+    ):
         ModelCheckpoint("m.npz", save_freq=0)
 
 
@@ -166,17 +194,22 @@ SLOW_WRITER = textwrap.dedent(
 )
 
 
-def test_a_save_killed_mid_write_leaves_the_previous_checkpoint_loadable(tmp_path: Path) -> None:
+def test_a_save_killed_mid_write_leaves_the_previous_checkpoint_loadable(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "big.weights.npz"
     script = tmp_path / "writer.py"
     script.write_text(SLOW_WRITER)
-    with subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE,
-                          text=True) as proc:
+    with subprocess.Popen(
+        [sys.executable, str(script), str(path)], stdout=subprocess.PIPE, text=True
+    ) as proc:
         try:
             assert proc.stdout is not None
             assert proc.stdout.readline().strip() == "first save done"
             deadline = time.monotonic() + 60
-            while not list(tmp_path.glob(".big.weights.npz.*.tmp")):  # second write under way
+            while not list(
+                tmp_path.glob(".big.weights.npz.*.tmp")
+            ):  # second write under way
                 assert time.monotonic() < deadline, "the writer never started a second save"
                 time.sleep(0.001)
             proc.send_signal(signal.SIGKILL)
@@ -201,7 +234,8 @@ TRAINING_SCRIPT = textwrap.dedent(
     from loopkit.layers import Dense, Dropout
     from loopkit.plugins import BackupAndRestore
 
-    out, backup, kill_at, save_freq = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    out, backup, kill_at, save_freq = sys.argv[1:5]
+    kill_at = int(kill_at)
     lk.set_random_seed(7)
     data = np.random.default_rng(0)
     x = data.standard_normal((300, 10)).astype(np.float32)
@@ -230,9 +264,17 @@ def run_training(tmp_path: Path, out: str, backup: str, kill_at: int, save_freq:
     script = tmp_path / "train.py"
     script.write_text(TRAINING_SCRIPT)
     return subprocess.run(
-        [sys.executable, str(script), str(tmp_path / out), str(tmp_path / backup),
-         str(kill_at), save_freq],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            str(script),
+            str(tmp_path / out),
+            str(tmp_path / backup),
+            str(kill_at),
+            save_freq,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -271,8 +313,9 @@ def test_backup_and_restore_keeps_the_backup_when_fit_fails(tmp_path: Path, data
         model.fit(x, y, epochs=3, batch_size=16, verbose=0, plugins=[Boom(), backup])
     assert backup.path.exists()
     resumed = make_model()
-    history = resumed.fit(x, y, epochs=3, batch_size=16, verbose=0,
-                          plugins=[BackupAndRestore(str(tmp_path))])
+    history = resumed.fit(
+        x, y, epochs=3, batch_size=16, verbose=0, plugins=[BackupAndRestore(str(tmp_path))]
+    )
     assert history.epoch == [0, 1, 2]  # epoch 0 restored from the backup, 1 and 2 run
     assert resumed.optimizer.iterations == 12
 
@@ -284,7 +327,9 @@ def test_checkpoint_plugins_are_enabled_by_entry_point_name(
     monkeypatch.chdir(tmp_path)
     x, y = data
     model = make_model()
-    model.fit(x, y, epochs=1, batch_size=16, verbose=0, validation_split=0.25, plugins=[name])
+    model.fit(
+        x, y, epochs=1, batch_size=16, verbose=0, validation_split=0.25, plugins=[name]
+    )
     if name == "model_checkpoint":
         assert lk.load_model("checkpoints/model.npz").count_params() == model.count_params()
     else:

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from loopkit.plugins import BackupAndRestore, CSVLogger
 
 import loopkit as lk
 from loopkit.layers import Dense
+from loopkit.plugins import BackupAndRestore, CSVLogger
 
 
 def make_model() -> lk.Sequential:

@@ -5,10 +5,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from loopkit.plugins import EarlyStopping
 
 import loopkit as lk
 from loopkit.layers import Dense
+from loopkit.plugins import EarlyStopping
 
 
 def make_model(seed: int = 3) -> lk.Sequential:

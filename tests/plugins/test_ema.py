@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import pytest
 from attrs import define, field
-from loopkit.plugins import EMA, GradientAccumulation
 
 import loopkit
 from loopkit import (
@@ -22,6 +21,7 @@ from loopkit import (
 )
 from loopkit.layers import Dense
 from loopkit.optimizers import SGD
+from loopkit.plugins import EMA, GradientAccumulation
 
 
 def _model(seed: int = 0) -> Sequential:

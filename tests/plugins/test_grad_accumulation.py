@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 import pytest
 from attrs import define, field
-from loopkit.plugins import GradientAccumulation, GradientClipping
 
 import loopkit
 from loopkit import (
@@ -20,6 +19,7 @@ from loopkit import (
 )
 from loopkit.layers import Dense
 from loopkit.optimizers import SGD, Adam
+from loopkit.plugins import GradientAccumulation, GradientClipping
 from loopkit.schedules import ExponentialDecay
 
 

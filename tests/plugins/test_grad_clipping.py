@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 import pytest
 from attrs import define, field
-from loopkit.plugins import GradientClipping
 
 import loopkit
 from loopkit import ConfigError, LoopState, OptimizerStep, Sequential, hookimpl
 from loopkit.layers import Dense
 from loopkit.optimizers import SGD
+from loopkit.plugins import GradientClipping
 
 
 def _model(seed: int = 0, dtype: str = "float64") -> Sequential:

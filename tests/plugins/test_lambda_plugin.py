@@ -4,10 +4,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from loopkit.plugins import LambdaPlugin
 
 import loopkit as lk
 from loopkit.layers import Dense
+from loopkit.plugins import LambdaPlugin
 
 
 def make_model() -> lk.Sequential:

@@ -4,10 +4,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from loopkit.plugins import LearningRateScheduler, ReduceLROnPlateau
 
 import loopkit as lk
 from loopkit.layers import Dense
+from loopkit.plugins import LearningRateScheduler, ReduceLROnPlateau
 from loopkit.schedules import ExponentialDecay
 
 

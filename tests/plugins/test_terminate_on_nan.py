@@ -4,10 +4,10 @@ import math
 
 import numpy as np
 import pytest
-from loopkit.plugins import TerminateOnNaN
 
 import loopkit as lk
 from loopkit.layers import Dense
+from loopkit.plugins import TerminateOnNaN
 
 
 def make_model(learning_rate: float = 0.01) -> lk.Sequential:
