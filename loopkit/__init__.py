@@ -22,6 +22,7 @@ from loopkit.errors import (
     ShapeError,
 )
 from loopkit.history import History
+from loopkit.hookspecs import hookspec
 from loopkit.loop_state import LoopState, OptimizerStep
 from loopkit.model import Sequential
 from loopkit.monitor import Monitor, infer_mode
@@ -48,6 +49,7 @@ __all__ = [
     "__version__",
     "activations",
     "hookimpl",
+    "hookspec",
     "infer_mode",
     "initializers",
     "layers",

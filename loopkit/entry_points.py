@@ -87,21 +87,29 @@ def load_plugin(name: str) -> Any:
         return obj() if inspect.isclass(obj) else obj
     except Exception as err:
         raise PluginError(
-            f"Loading plugin {name!r} ({available[name].value}) failed: {err}"
+            f"Loading plugin {name!r} ({available[name].value}) failed: {err!r}. Fix or "
+            "reinstall the package that provides it, or block the name with "
+            "LOOPKIT_DISABLE_PLUGINS."
         ) from err
 
 
 def resolve_plugin_names(items: Iterable[Any]) -> list[Any]:
     """Replace every string in ``items`` by the installed plugin of that name.
 
-    Names in ``LOOPKIT_DISABLE_PLUGINS`` are dropped; objects pass through.
+    Names in ``LOOPKIT_DISABLE_PLUGINS`` are dropped, a repeated name is loaded once,
+    and objects pass through.
+
+    Raises:
+        PluginError: a name is not installed (the message lists the installed ones).
     """
     blocked = disabled_names()
+    loaded: set[str] = set()
     resolved = []
     for item in items:
         if isinstance(item, str):
-            if item in blocked:
-                continue
+            if item in blocked or item in loaded:
+                continue  # a name in LOOPKIT_PLUGINS and plugins=[...] loads once
+            loaded.add(item)
             resolved.append(load_plugin(item))
         else:
             resolved.append(item)

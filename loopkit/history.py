@@ -47,14 +47,16 @@ class History:
             # list stays aligned with ``epoch``; Keras misaligns them instead.
             values = self.history.setdefault(key, [float("nan")] * known)
             values.append(float(value))
-        for key, values in self.history.items():
+        for values in self.history.values():
             if len(values) < len(self.epoch):
                 values.append(float("nan"))
 
     def state_dict(self) -> dict[str, Any]:
         """Return the recorded epochs and logs (for resume)."""
-        return {"history": {k: list(v) for k, v in self.history.items()},
-                "epoch": list(self.epoch)}
+        return {
+            "history": {k: list(v) for k, v in self.history.items()},
+            "epoch": list(self.epoch),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what ``state_dict`` returned."""

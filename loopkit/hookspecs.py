@@ -1,9 +1,12 @@
 """The plugin contract: every hook loopkit calls, in call order, documented where defined.
 
 A plugin implements any subset of these hooks, as methods marked with
-``@loopkit.hookimpl`` that take any subset of the hook's arguments (by name).
-Keras-style callbacks (unmarked methods such as ``on_epoch_end(self, epoch,
-logs=None)``) are adapted automatically; see ``loopkit.pluginmanager``.
+``@loopkit.hookimpl`` that take any subset of the hook's arguments, by name and
+without defaults (pluggy versions differ on passing those). Keras-style callbacks
+(no marked method, methods such as ``on_epoch_end(self, epoch, logs=None)``) are
+adapted automatically, and ``set_model``/``set_params`` are called when defined;
+see ``loopkit.pluginmanager``. A misspelled hook or argument fails when the run's
+plugins are registered, before the first step.
 
 Call order in ``fit`` with validation (``...`` repeats per batch and per epoch)::
 
@@ -27,11 +30,36 @@ validation, calls ``on_epoch_end`` for that epoch with the logs it has, then
 ``on_exception`` fires first, then ``on_train_end``, then the error propagates:
 both always fire, so plugins can flush and close. ``evaluate`` and ``predict``
 call their ``on_test_*``/``on_predict_*`` hooks the same way, and ``on_exception``
-on failure. ``on_save_checkpoint``/``on_load_checkpoint`` fire whenever a
-checkpoint is written or restored (by a plugin or ``model.save``).
+on failure. ``on_save_checkpoint``/``on_load_checkpoint`` fire when a checkpoint
+is written or restored during a run (``loopkit.checkpoint``, as the checkpointing
+plugins do).
 
 Every hook is called with keyword arguments. ``logs`` mappings are read-only for
 implementations unless the hook says otherwise: copy one to keep it.
+
+Hooks of your own. A plugin may declare hooks for other plugins to implement
+(pluggy's ``add_hookspecs``): give it a ``hookspecs`` attribute holding a module,
+or a class, of functions marked ``@loopkit.hookspec`` (in a class they take
+``self`` first, as in pluggy). Each run adds them before registering any plugin,
+so implementations are checked like loopkit's own. During a run, ``state.hooks``
+is the run's dispatcher; the declaring plugin calls its hook with every argument
+of its spec, by keyword, and gets pluggy's result (a list of the non-None results,
+or the first one for ``firstresult=True``)::
+
+    class SampleSpecs:
+        @loopkit.hookspec
+        def on_samples(self, model, state, images): ...
+
+    @define(eq=False)
+    class SampleImages:
+        hookspecs = SampleSpecs
+
+        @loopkit.hookimpl
+        def on_epoch_end(self, model, state):
+            images = model.predict(self.noise, verbose=0)
+            state.hooks.call("on_samples", model=model, state=state, images=images)
+
+A hook name may be declared once per run; loopkit's own names are taken.
 """
 
 from __future__ import annotations
@@ -82,8 +110,8 @@ def on_train_begin(model: Sequential, state: LoopState, logs: Mapping[str, float
         model: The model being fit (built and compiled).
         state: The run's loop state: ``epochs``, ``initial_epoch``, ``steps_per_epoch``,
             ``log_keys`` (every key epoch logs will hold), ``params``. Plugins may
-            restore their own state here (resume) and may set ``state.epoch``/
-            ``state.batch`` to skip work already done.
+            restore their own state here (resume) and may set ``state.resume_epoch``/
+            ``state.resume_batch`` to skip work already done.
         logs: Empty, as in Keras.
     """
 
@@ -154,7 +182,9 @@ def on_train_batch_begin(
 
 
 @hookspec
-def on_before_optimizer_step(model: Sequential, state: LoopState, step: OptimizerStep) -> None:
+def on_before_optimizer_step(
+    model: Sequential, state: LoopState, step: OptimizerStep
+) -> None:
     """Called after backward, before the optimizer updates the weights.
 
     ``model.flat_gradients`` holds this batch's gradients: read, scale, clip or
@@ -170,12 +200,14 @@ def on_before_optimizer_step(model: Sequential, state: LoopState, step: Optimize
 
 
 @hookspec
-def on_after_optimizer_step(model: Sequential, state: LoopState, step: OptimizerStep) -> None:
+def on_after_optimizer_step(
+    model: Sequential, state: LoopState, step: OptimizerStep
+) -> None:
     """Called after the optimizer step (also when it was skipped: see ``step.skip``).
 
     Args:
         model: The model being fit; its weights are updated unless ``step.skip``.
-        state: The loop state; ``state.optimizer_steps`` counts applied updates.
+        state: The loop state (``model.optimizer.iterations`` counts applied updates).
         step: The update just taken or skipped.
     """
 
@@ -253,7 +285,9 @@ def on_test_end(model: Sequential, state: LoopState, logs: Mapping[str, float]) 
 
 
 @hookspec
-def on_predict_begin(model: Sequential, state: LoopState, logs: Mapping[str, float]) -> None:
+def on_predict_begin(
+    model: Sequential, state: LoopState, logs: Mapping[str, float]
+) -> None:
     """Called at the start of ``predict``.
 
     Args:

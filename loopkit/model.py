@@ -311,11 +311,7 @@ class Sequential(Network):
             "steps": train.steps,
         }
         self._check_required_keys(hooks, state.log_keys)
-        for plugin in hooks.originals():  # Keras callbacks get the model and params
-            if callable(getattr(plugin, "set_model", None)):
-                plugin.set_model(self)
-            if callable(getattr(plugin, "set_params", None)):
-                plugin.set_params(dict(state.params))
+        _introduce(self, hooks, state.params)
         self.history = history
         loop.run_fit(
             self,
@@ -398,6 +394,7 @@ class Sequential(Network):
             call=call,
         )
         hooks = self._dispatcher(plugins, callbacks, level, call)
+        _introduce(self, hooks, {"verbose": level, "epochs": 1, "steps": data.steps})
         logs = loop.run_evaluate(self, hooks, data)
         result: float | list[float] | dict[str, float] = self._keras_result(
             logs, return_dict
@@ -437,6 +434,7 @@ class Sequential(Network):
             call=call,
         )
         hooks = self._dispatcher(plugins, callbacks, level, call)
+        _introduce(self, hooks, {"verbose": level, "epochs": 1, "steps": data.steps})
         return loop.run_predict(self, hooks, data)
 
     # --- one batch, no plugins: cheap enough for a custom loop ---------------------------
@@ -544,3 +542,12 @@ class Sequential(Network):
         from loopkit.saving import save_model
 
         save_model(self, filepath)
+
+
+def _introduce(model: Sequential, hooks: HookDispatcher, params: dict[str, Any]) -> None:
+    """Call Keras's ``set_model``/``set_params`` on the plugins that define them."""
+    for plugin in hooks.originals():
+        if callable(getattr(plugin, "set_model", None)):
+            plugin.set_model(model)
+        if callable(getattr(plugin, "set_params", None)):
+            plugin.set_params(dict(params))

@@ -360,6 +360,7 @@ class Network:
             activation is not None
             and fuses_with is not None
             and activation.name == fuses_with
+            and getattr(activation, "axis", -1) == -1  # the fused losses use the last axis
         )
         last.fuse_output_activation = self._fused_output
         self._trainable_key = None  # rebuilds the optimizer over the trainable spans

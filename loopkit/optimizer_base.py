@@ -48,20 +48,23 @@ def as_learning_rate(value: Any) -> Any:
 
 
 def check_learning_rate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """Accept a finite float > 0 or a LearningRateSchedule (attrs validator)."""
+    """Accept a finite float >= 0 or a LearningRateSchedule (attrs validator).
+
+    Zero is allowed, as in Keras: a schedule or plugin may pause training with it.
+    """
     owner = type(instance).__name__
     if isinstance(value, LearningRateSchedule):
         return
     if not isinstance(value, float):
         raise TypeError(
             f"{owner} got learning_rate={value!r} of type {type(value).__name__}; "
-            "expected a float > 0 or a loopkit.schedules.LearningRateSchedule. Pass a "
+            "expected a float >= 0 or a loopkit.schedules.LearningRateSchedule. Pass a "
             "number such as learning_rate=0.001, or a schedule such as "
             "ExponentialDecay(0.01, decay_steps=1000, decay_rate=0.9)."
         )
-    if not (math.isfinite(value) and value > 0):
+    if not (math.isfinite(value) and value >= 0):
         raise ConfigError(
-            f"{owner} got learning_rate={value!r}; expected a finite number > 0, "
+            f"{owner} got learning_rate={value!r}; expected a finite number >= 0, "
             "typically between 1e-4 and 1e-1 (e.g. learning_rate=0.001)."
         )
 

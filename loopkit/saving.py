@@ -12,6 +12,7 @@ from loopkit import layers as _layers
 from loopkit import losses as _losses
 from loopkit import metrics as _metrics
 from loopkit import optimizers as _optimizers
+from loopkit import schedules as _schedules
 from loopkit.errors import CheckpointError
 from loopkit.validators import suggest
 from loopkit.weights_io import read_arrays, weight_keys, write_arrays
@@ -119,6 +120,7 @@ def training_state(model: Sequential) -> tuple[dict[str, Any], dict[str, Any]]:
             "iterations": int(opt_state["iterations"]),
             "slots": sorted(opt_state["slots"]),
             "learning_rate": _jsonable(model.optimizer.learning_rate),
+            "learning_rate_multiplier": float(model.optimizer.learning_rate_multiplier),
         }
         for name, value in opt_state["slots"].items():
             arrays[f"optimizer/{name}"] = value
@@ -164,6 +166,15 @@ def restore_training_state(
         model.optimizer.set_state(
             {"iterations": meta["optimizer"]["iterations"], "slots": slots}
         )
+        # A rate changed during training (by a plugin or by hand) is part of the state.
+        saved_rate = meta["optimizer"].get("learning_rate")
+        if isinstance(saved_rate, (int, float)):
+            model.optimizer.learning_rate = float(saved_rate)
+        elif isinstance(saved_rate, dict):
+            model.optimizer.learning_rate = _schedules.get(saved_rate)
+        multiplier = meta["optimizer"].get("learning_rate_multiplier")
+        if multiplier is not None:
+            model.optimizer.learning_rate_multiplier = float(multiplier)
     for key, param in zip(keys, model.weights, strict=True):
         param.value[...] = arrays[f"weights/{key}"]
     model.rng.bit_generator.state = meta["rng"]

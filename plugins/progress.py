@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import sys
 import time
 from collections.abc import Mapping
@@ -9,23 +10,27 @@ from typing import Any, TextIO
 
 from attrs import define, field
 
-from loopkit import LoopState, Sequential, hookimpl
+from loopkit import LoopState, hookimpl
 
 __all__ = ["EpochLines", "ProgressBar"]
 
 
 def _format_logs(logs: Mapping[str, Any]) -> str:
-    return " - ".join(
-        f"{k}: {v:.4g}" if isinstance(v, float) and (abs(v) < 1e-3 or abs(v) >= 1e4)
-        and v != 0 else f"{k}: {v:.4f}"
-        for k, v in sorted(logs.items())
-        if isinstance(v, (int, float))
-    )
+    """Format the numeric logs in their own order (loss, metrics, ``val_``), as Keras."""
+    parts = []
+    for key, value in logs.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            continue  # e.g. predict's "outputs" array
+        v = float(value)
+        tiny_or_huge = v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e4)
+        parts.append(f"{key}: {v:.4g}" if tiny_or_huge else f"{key}: {v:.4f}")
+    return " - ".join(parts)
 
 
 def _format_time(seconds: float) -> str:
     if seconds >= 3600:
-        return f"{int(seconds // 3600)}:{int(seconds % 3600 // 60):02d}:{int(seconds % 60):02d}"
+        hours, minutes = int(seconds // 3600), int(seconds % 3600 // 60)
+        return f"{hours}:{minutes:02d}:{int(seconds % 60):02d}"
     if seconds >= 60:
         return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
     return f"{seconds:.0f}s"
@@ -81,7 +86,8 @@ class EpochLines:
 
     @hookimpl
     def on_test_begin(self) -> None:
-        self._start = time.perf_counter()
+        if not self._in_fit:  # validation inside fit must not restart the epoch's clock
+            self._start = time.perf_counter()
 
     @hookimpl
     def on_test_end(self, state: LoopState, logs: Mapping[str, float]) -> None:
@@ -118,7 +124,9 @@ class ProgressBar(EpochLines):
         return f"{done}/{total} [{body:<{self.width}}]"
 
     @hookimpl
-    def on_train_batch_end(self, state: LoopState, batch: int, logs: Mapping[str, float]) -> None:
+    def on_train_batch_end(
+        self, state: LoopState, batch: int, logs: Mapping[str, float]
+    ) -> None:
         now = time.perf_counter()
         total = state.steps_per_epoch
         if now - self._last_draw < self.interval and (total is None or batch + 1 < total):

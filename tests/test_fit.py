@@ -425,3 +425,17 @@ def test_fit_on_an_unbuilt_model_checks_the_data_it_builds_from(rng):
         model.fit(x, y[:10], verbose=0)
     model.fit(x, y, epochs=1, verbose=0)
     assert model.input_shape == (4,)
+
+
+def test_generator_targets_of_the_wrong_shape_fail_before_any_state_moves() -> None:
+    model = Sequential([Dense(3, input_dim=2), BatchNormalization(), Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    before = model.flat_weights.copy()  # includes BatchNormalization's moving statistics
+
+    def batches():
+        while True:
+            yield np.ones((4, 2), np.float32), np.ones((4, 5), np.float32)  # 5 != 2 outputs
+
+    with pytest.raises(ShapeError, match=r"fit\(\)"):
+        model.fit(batches(), steps_per_epoch=2, verbose=0)
+    np.testing.assert_array_equal(model.flat_weights, before)

@@ -328,11 +328,16 @@ def test_learning_rate_of_the_wrong_kind_is_a_type_error_with_the_fix(bad: Any) 
         Adam(learning_rate=bad)
 
 
-def test_learning_rate_must_be_positive_and_is_checked_when_set() -> None:
+def test_learning_rate_must_be_non_negative_and_is_checked_when_set() -> None:
     with pytest.raises(
-        ConfigError, match=r"learning_rate=-0.1; expected a finite number > 0"
+        ConfigError, match=r"learning_rate=-0.1; expected a finite number >= 0"
     ):
         Adam(learning_rate=-0.1)
+    paused = SGD(learning_rate=0.0)  # allowed, as in Keras: the weights do not move
+    paused.build(2, np.float32, [slice(0, 2)])
+    params = np.ones(2, np.float32)
+    paused.apply(params, np.ones(2, np.float32))
+    np.testing.assert_array_equal(params, np.ones(2))
     opt = Adam()
     with pytest.raises(TypeError, match=r"learning_rate='fast'"):
         opt.learning_rate = "fast"  # type: ignore[assignment]

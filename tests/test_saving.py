@@ -380,3 +380,16 @@ def test_a_save_that_fails_midway_keeps_the_previous_model_file_loadable(
     monkeypatch.undo()
     assert _weights_equal(load_model(path), first)
     assert os.listdir(tmp_path) == ["model.npz"]
+
+
+def test_load_model_restores_a_learning_rate_changed_during_training(tmp_path) -> None:
+    model = Sequential([Dense(2, input_dim=3)])
+    model.compile(optimizer="adam", loss="mse")
+    model.train_on_batch(np.ones((4, 3), np.float32), np.ones((4, 2), np.float32))
+    model.optimizer.learning_rate = 0.0123
+    model.optimizer.learning_rate_multiplier = 0.5
+    model.save(str(tmp_path / "m.npz"))
+    loaded = load_model(str(tmp_path / "m.npz"))
+    assert loaded.optimizer.learning_rate == pytest.approx(0.0123)
+    assert loaded.optimizer.learning_rate_multiplier == 0.5
+    assert loaded.optimizer.current_learning_rate == pytest.approx(0.00615)
