@@ -1,5 +1,9 @@
 """Train a small convolutional network on scikit-learn's bundled 8x8 digits (no download).
 
+Early stopping restores the best epoch's weights, a checkpoint keeps the best model in
+``checkpoints/digits.npz``, and TensorBoard logs go to ``logs/``
+(view them with ``tensorboard --logdir logs``).
+
 Run: python examples/digits_cnn.py
 """
 
@@ -11,6 +15,7 @@ from sklearn.model_selection import train_test_split
 
 import loopkit as lk
 from loopkit.layers import Conv2D, Dense, Dropout, GlobalAveragePooling2D, MaxPooling2D
+from loopkit.plugins import EarlyStopping, ModelCheckpoint, TensorBoard
 
 
 def main() -> float:
@@ -37,9 +42,23 @@ def main() -> float:
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    model.fit(x_train, y_train, epochs=40, batch_size=32, validation_split=0.1, verbose=2)
+    model.fit(
+        x_train,
+        y_train,
+        epochs=40,
+        batch_size=32,
+        validation_split=0.1,
+        plugins=[
+            EarlyStopping(monitor="val_loss", patience=8, restore_best_weights=True),
+            ModelCheckpoint("checkpoints/digits.npz", save_best_only=True),
+            TensorBoard(log_dir="logs"),
+        ],
+    )
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(f"test loss: {loss:.4f} - test accuracy: {accuracy:.4f}")
+    best = lk.load_model("checkpoints/digits.npz")
+    _, best_accuracy = best.evaluate(x_test, y_test, verbose=0)
+    print(f"checkpointed model: test accuracy {best_accuracy:.4f}")
     return float(accuracy)
 
 
