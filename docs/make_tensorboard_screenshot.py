@@ -1,8 +1,9 @@
 """Make docs/tensorboard.png: the demo's curves, as a real TensorBoard server shows them.
 
 Runs ``examples/digits_cnn.py`` unchanged in a temporary directory (its TensorBoard
-plugin logs to ``./logs`` there), serves those logs with ``tensorboard --logdir`` on 127.0.0.1, screenshots the Scalars
-dashboard with headless Chromium, and stops the server.
+plugin logs to ``./logs`` there), serves those logs with ``tensorboard --logdir`` on
+127.0.0.1, screenshots the Scalars dashboard with headless Chromium, and stops the
+server.
 
 Run it from the repository root, in an environment with ``pip install -e
 ".[tensorboard,examples]"`` and a Chromium binary (Debian: ``apt-get install chromium``)::
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import socket
 import subprocess
