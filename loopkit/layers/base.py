@@ -94,6 +94,7 @@ class Layer:
     _buffers: dict[str, FloatArray] = field(init=False, factory=dict, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        self.check_components()
         if self.input_dim is not None:
             if self.input_shape is not None and self.input_shape != (self.input_dim,):
                 raise ConfigError(
@@ -101,6 +102,19 @@ class Layer:
                     f"{self.input_shape}): the two disagree; pass only one of them."
                 )
             self.input_shape = (int(self.input_dim),)
+
+    def check_components(self) -> None:
+        """Resolve every ``*_initializer``/``*_regularizer`` argument once, at construction.
+
+        An unknown name then fails where the layer is written, not at the first fit.
+        """
+        from loopkit import initializers, regularizers
+
+        for a in attrs.fields(type(self)):
+            if a.init and a.name.endswith("_initializer"):
+                initializers.get(getattr(self, a.name))
+            elif a.init and a.name.endswith("_regularizer"):
+                regularizers.get(getattr(self, a.name))
 
     # --- building -------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ class Embedding(Layer):
     def __attrs_post_init__(self) -> None:
         # The base class reads input_dim as input_shape=(input_dim,); here it is the
         # vocabulary size, so that shorthand must not apply.
-        pass
+        self.check_components()
 
     def build(self, input_shape: Shape) -> None:
         self.embeddings = self.add_weight(

@@ -1,0 +1,26 @@
+"""Checks every layer shares: arguments resolved at construction."""
+
+from __future__ import annotations
+
+import pytest
+
+from loopkit import ConfigError
+from loopkit.layers import BatchNormalization, Conv2D, Dense, Embedding
+
+
+@pytest.mark.parametrize(
+    ("make", "pattern"),
+    [
+        (lambda: Dense(3, kernel_initializer="glorot"), r"'glorot'.*glorot_uniform"),
+        (lambda: Dense(3, bias_initializer="zeroes"), r"'zeroes'"),
+        (lambda: Dense(3, kernel_regularizer="l3"), r"'l3'"),
+        (lambda: Conv2D(2, 3, kernel_initializer="he"), r"'he'"),
+        (lambda: BatchNormalization(gamma_initializer="onez"), r"'onez'"),
+        (lambda: Embedding(10, 4, embeddings_initializer="unifrom"), r"'unifrom'"),
+    ],
+)
+def test_unknown_initializer_or_regularizer_fails_when_the_layer_is_written(
+    make, pattern
+) -> None:
+    with pytest.raises(ConfigError, match=pattern):
+        make()
