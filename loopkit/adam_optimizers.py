@@ -14,12 +14,11 @@ from loopkit.optimizer_base import (
     Optimizer,
     Slots,
     as_learning_rate,
-    boolean,
     check_learning_rate,
 )
 from loopkit.schedules import LearningRateSchedule
 from loopkit.typing import FloatArray
-from loopkit.validators import in_half_open_range, non_negative
+from loopkit.validators import boolean, in_half_open_range, non_negative
 
 __all__ = ["Adam", "AdamW", "Adamax", "Nadam"]
 

@@ -5,7 +5,7 @@ A plugin implements any subset of these hooks, as methods marked with
 without defaults (pluggy versions differ on passing those). Keras-style callbacks
 (no marked method, methods such as ``on_epoch_end(self, epoch, logs=None)``) are
 adapted automatically, and ``set_model``/``set_params`` are called when defined;
-see ``loopkit.pluginmanager``. A misspelled hook or argument fails when the run's
+see ``loopkit.keras_callbacks``. A misspelled hook or argument fails when the run's
 plugins are registered, before the first step.
 
 Call order in ``fit`` with validation (``...`` repeats per batch and per epoch)::

@@ -1,20 +1,35 @@
-"""Weight initializers with Keras's names, arguments and fan rules."""
+"""Weight initializers by Keras's names: constants, random draws, orthogonal; lookup."""
 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Literal, TypeAlias, cast, overload
+from typing import Any, ClassVar, TypeAlias, cast, overload
 
-import attrs
 import numpy as np
 from attrs import field, frozen
 
 from loopkit.errors import ConfigError, ShapeError
-from loopkit.random import new_generator
-from loopkit.typing import Array, FloatArray, Shape
-from loopkit.validators import non_negative, one_of, positive, suggest
+from loopkit.initializer import (
+    Initializer,
+    check_real,
+    check_seed,
+    compute_fans,
+    draw_normal,
+    draw_uniform,
+    to_float,
+)
+from loopkit.typing import Array, Shape
+from loopkit.validators import check_config_keys, non_negative, suggest
+from loopkit.variance_scaling import (
+    GlorotNormal,
+    GlorotUniform,
+    HeNormal,
+    HeUniform,
+    LecunNormal,
+    LecunUniform,
+    VarianceScaling,
+)
 
 __all__ = [
     "Constant",
@@ -36,160 +51,6 @@ __all__ = [
     "get",
     "serialize",
 ]
-
-_Mode: TypeAlias = Literal["fan_in", "fan_out", "fan_avg"]
-_Distribution: TypeAlias = Literal["truncated_normal", "untruncated_normal", "uniform"]
-_TRUNCATED_STDDEV = 0.87962566103423978
-"""Standard deviation of a unit normal truncated to [-2, 2]; Keras divides by it."""
-
-
-def compute_fans(shape: Shape) -> tuple[int, int]:
-    """Return ``(fan_in, fan_out)`` of a weight of ``shape``, as Keras computes them.
-
-    ``()`` gives (1, 1); ``(n,)`` gives (n, n); ``(in, out)`` gives (in, out); a
-    convolution kernel ``(*spatial, in, out)`` gives ``(in * r, out * r)`` where
-    ``r = prod(spatial)`` is the receptive field size.
-    """
-    if len(shape) == 0:
-        return 1, 1
-    if len(shape) == 1:
-        return shape[0], shape[0]
-    receptive = math.prod(shape[:-2])
-    return shape[-2] * receptive, shape[-1] * receptive
-
-
-def _to_float(value: Any) -> Any:
-    """Turn real numbers (NumPy scalars too) into float, so configs stay JSON-ready."""
-    is_real = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    return float(value) if is_real else value
-
-
-def _real(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, float):
-        raise TypeError(
-            f"{type(instance).__name__} got {attribute.name}={value!r} of type "
-            f"{type(value).__name__}; expected a number."
-        )
-
-
-def _seed(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(
-            f"{type(instance).__name__} got seed={value!r} of type {type(value).__name__}; "
-            "expected None or a non-negative int such as 42."
-        )
-    if value < 0:
-        raise ConfigError(
-            f"{type(instance).__name__} got seed={value!r}; expected None or a "
-            "non-negative int such as 42."
-        )
-
-
-def _prepare(
-    init: Initializer, shape: Any, dtype: Any, floating: bool
-) -> tuple[Shape, Any]:
-    """Return ``shape`` as a tuple of ints and ``dtype`` as a NumPy dtype, or raise."""
-    who = f"{type(init).__name__}()(shape={shape!r})"
-    if not isinstance(shape, (tuple, list)) or not all(
-        isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in shape
-    ):
-        raise TypeError(f"{who}: expected a tuple of ints such as (784, 128).")
-    if any(d < 0 for d in shape):
-        raise ShapeError(f"{who}: dimensions must be >= 0, e.g. (784, 128).")
-    dt = np.dtype(dtype)
-    if floating and not np.issubdtype(dt, np.floating):
-        raise TypeError(
-            f"{type(init).__name__}() got dtype={dt.name!r}; random initializers need a "
-            "float dtype such as 'float32'."
-        )
-    return tuple(int(d) for d in shape), dt
-
-
-def _normal(
-    rng: np.random.Generator,
-    shape: Shape,
-    dtype: Any,
-    mean: float,
-    stddev: float,
-    truncated: bool = False,
-) -> FloatArray:
-    """Draw N(mean, stddev**2), redrawing beyond two stddevs when ``truncated``."""
-    native = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    x = np.asarray(rng.standard_normal(shape, dtype=native))
-    if truncated:
-        flat = x.reshape(-1)
-        bad = np.flatnonzero(np.abs(flat) > 2.0)
-        while bad.size:  # each round redraws the 4.6% that fell outside again
-            flat[bad] = rng.standard_normal(bad.size, dtype=native)
-            bad = bad[np.abs(flat[bad]) > 2.0]
-    x *= stddev
-    x += mean
-    return x.astype(dtype, copy=False)
-
-
-def _uniform(
-    rng: np.random.Generator, shape: Shape, dtype: Any, low: float, high: float
-) -> FloatArray:
-    native = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    x = np.asarray(rng.random(shape, dtype=native))
-    x *= high - low
-    x += low
-    return x.astype(dtype, copy=False)
-
-
-@frozen
-class Initializer:
-    """Base of every initializer: ``init(shape, dtype, rng)`` returns a new array.
-
-    A subclass overrides ``__call__``; ``get_config`` returns its constructor
-    arguments. Any callable with that signature also works where an initializer is
-    expected, but only ``Initializer`` objects can be serialized.
-    """
-
-    random: ClassVar[bool] = True
-    """Whether the values are drawn (then ``dtype`` must be a float dtype)."""
-
-    def __call__(
-        self,
-        shape: Shape,
-        dtype: Any = np.float32,
-        rng: np.random.Generator | None = None,
-    ) -> Array:
-        """Return a new array of ``shape`` and ``dtype``.
-
-        Args:
-            shape: Shape of the weight, e.g. ``(in_features, units)``.
-            dtype: Its dtype; random initializers need a float dtype.
-            rng: Source of randomness. An initializer built with ``seed`` ignores it
-                and uses ``np.random.default_rng(seed)``, so every call gives the same
-                values, as in Keras 3. None: a generator from ``loopkit.random``.
-
-        Raises:
-            TypeError: ``shape`` is not a tuple of ints, or ``dtype`` is not a float
-                dtype for a random initializer.
-            ShapeError: ``shape`` has a negative dimension, or the wrong rank.
-        """
-        shape, dt = _prepare(self, shape, dtype, floating=self.random)
-        seed = getattr(self, "seed", None)
-        if seed is not None:
-            rng = np.random.default_rng(seed)
-        elif rng is None and self.random:
-            rng = new_generator()
-        return self._generate(shape, dt, rng)
-
-    def _generate(self, shape: Shape, dtype: np.dtype[Any], rng: Any) -> Array:
-        raise NotImplementedError(f"{type(self).__name__} must override __call__().")
-
-    def get_config(self) -> dict[str, Any]:
-        """Return the constructor arguments as JSON-ready values."""
-        return {a.name: getattr(self, a.name) for a in attrs.fields(type(self)) if a.init}
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Initializer:
-        """Build the initializer ``get_config`` describes."""
-        return cls(**config)
 
 
 @frozen
@@ -221,7 +82,7 @@ class Constant(Initializer):
     """
 
     random: ClassVar[bool] = False
-    value: float = field(default=0.0, converter=_to_float, validator=_real)
+    value: float = field(default=0.0, converter=to_float, validator=check_real)
 
     def _generate(self, shape: Shape, dtype: np.dtype[Any], rng: Any) -> Array:
         return np.full(shape, self.value, dtype)
@@ -238,14 +99,14 @@ class RandomNormal(Initializer):
             return the same values, as in Keras 3.
     """
 
-    mean: float = field(default=0.0, converter=_to_float, validator=_real)
+    mean: float = field(default=0.0, converter=to_float, validator=check_real)
     stddev: float = field(
-        default=0.05, converter=_to_float, validator=[_real, non_negative]
+        default=0.05, converter=to_float, validator=[check_real, non_negative]
     )
-    seed: int | None = field(default=None, validator=_seed)
+    seed: int | None = field(default=None, validator=check_seed)
 
     def _generate(self, shape: Shape, dtype: np.dtype[Any], rng: Any) -> Array:
-        return _normal(rng, shape, dtype, self.mean, self.stddev)
+        return draw_normal(rng, shape, dtype, self.mean, self.stddev)
 
 
 @frozen
@@ -260,14 +121,14 @@ class TruncatedNormal(Initializer):
         seed: As for RandomNormal.
     """
 
-    mean: float = field(default=0.0, converter=_to_float, validator=_real)
+    mean: float = field(default=0.0, converter=to_float, validator=check_real)
     stddev: float = field(
-        default=0.05, converter=_to_float, validator=[_real, non_negative]
+        default=0.05, converter=to_float, validator=[check_real, non_negative]
     )
-    seed: int | None = field(default=None, validator=_seed)
+    seed: int | None = field(default=None, validator=check_seed)
 
     def _generate(self, shape: Shape, dtype: np.dtype[Any], rng: Any) -> Array:
-        return _normal(rng, shape, dtype, self.mean, self.stddev, truncated=True)
+        return draw_normal(rng, shape, dtype, self.mean, self.stddev, truncated=True)
 
 
 @frozen
@@ -280,9 +141,9 @@ class RandomUniform(Initializer):
         seed: As for RandomNormal.
     """
 
-    minval: float = field(default=-0.05, converter=_to_float, validator=_real)
-    maxval: float = field(default=0.05, converter=_to_float, validator=_real)
-    seed: int | None = field(default=None, validator=_seed)
+    minval: float = field(default=-0.05, converter=to_float, validator=check_real)
+    maxval: float = field(default=0.05, converter=to_float, validator=check_real)
+    seed: int | None = field(default=None, validator=check_seed)
 
     def __attrs_post_init__(self) -> None:
         if self.maxval < self.minval:
@@ -292,131 +153,7 @@ class RandomUniform(Initializer):
             )
 
     def _generate(self, shape: Shape, dtype: np.dtype[Any], rng: Any) -> Array:
-        return _uniform(rng, shape, dtype, self.minval, self.maxval)
-
-
-@frozen
-class VarianceScaling(Initializer):
-    """Draws with variance ``scale / n``, ``n`` being the fan that ``mode`` picks.
-
-    ``n`` is fan_in, fan_out or their mean (see ``compute_fans``), at least 1.
-    ``"truncated_normal"`` draws from a normal truncated at two standard deviations whose
-    stddev is ``sqrt(scale / n) / 0.8796``, so the draws keep variance ``scale / n``;
-    ``"untruncated_normal"`` draws from N(0, scale / n); ``"uniform"`` from
-    U(-limit, limit) with ``limit = sqrt(3 scale / n)``.
-
-    Args:
-        scale: Positive scaling factor.
-        mode: ``"fan_in"``, ``"fan_out"`` or ``"fan_avg"``.
-        distribution: ``"truncated_normal"``, ``"untruncated_normal"`` or ``"uniform"``.
-        seed: As for RandomNormal.
-    """
-
-    scale: float = field(default=1.0, converter=_to_float, validator=[_real, positive])
-    mode: _Mode = field(default="fan_in", validator=one_of("fan_in", "fan_out", "fan_avg"))
-    distribution: _Distribution = field(
-        default="truncated_normal",
-        validator=one_of("truncated_normal", "untruncated_normal", "uniform"),
-    )
-    seed: int | None = field(default=None, validator=_seed)
-
-    def _generate(self, shape: Shape, dtype: np.dtype[Any], rng: Any) -> Array:
-        fan_in, fan_out = compute_fans(shape)
-        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}
-        variance = self.scale / max(1.0, fan[self.mode])
-        if self.distribution == "uniform":
-            limit = math.sqrt(3.0 * variance)
-            return _uniform(rng, shape, dtype, -limit, limit)
-        truncated = self.distribution == "truncated_normal"
-        stddev = math.sqrt(variance) / (_TRUNCATED_STDDEV if truncated else 1.0)
-        return _normal(rng, shape, dtype, 0.0, stddev, truncated)
-
-
-# Keras's fixed-argument VarianceScaling cases: only ``seed`` is a constructor argument.
-
-
-@frozen
-class GlorotUniform(VarianceScaling):
-    """Glorot (Xavier) uniform: U(-l, l) with ``l = sqrt(6 / (fan_in + fan_out))``.
-
-    Args:
-        seed: As for RandomNormal.
-    """
-
-    scale: float = field(default=1.0, init=False)
-    mode: _Mode = field(default="fan_avg", init=False)
-    distribution: _Distribution = field(default="uniform", init=False)
-    seed: int | None = field(default=None, validator=_seed)
-
-
-@frozen
-class GlorotNormal(VarianceScaling):
-    """Glorot normal: truncated normal of variance ``2 / (fan_in + fan_out)``.
-
-    Args:
-        seed: As for RandomNormal.
-    """
-
-    scale: float = field(default=1.0, init=False)
-    mode: _Mode = field(default="fan_avg", init=False)
-    distribution: _Distribution = field(default="truncated_normal", init=False)
-    seed: int | None = field(default=None, validator=_seed)
-
-
-@frozen
-class HeUniform(VarianceScaling):
-    """He uniform (He et al., 2015): U(-l, l) with ``l = sqrt(6 / fan_in)``.
-
-    Args:
-        seed: As for RandomNormal.
-    """
-
-    scale: float = field(default=2.0, init=False)
-    mode: _Mode = field(default="fan_in", init=False)
-    distribution: _Distribution = field(default="uniform", init=False)
-    seed: int | None = field(default=None, validator=_seed)
-
-
-@frozen
-class HeNormal(VarianceScaling):
-    """He normal (He et al., 2015): truncated normal of variance ``2 / fan_in``.
-
-    Args:
-        seed: As for RandomNormal.
-    """
-
-    scale: float = field(default=2.0, init=False)
-    mode: _Mode = field(default="fan_in", init=False)
-    distribution: _Distribution = field(default="truncated_normal", init=False)
-    seed: int | None = field(default=None, validator=_seed)
-
-
-@frozen
-class LecunUniform(VarianceScaling):
-    """LeCun uniform: U(-l, l) with ``l = sqrt(3 / fan_in)``.
-
-    Args:
-        seed: As for RandomNormal.
-    """
-
-    scale: float = field(default=1.0, init=False)
-    mode: _Mode = field(default="fan_in", init=False)
-    distribution: _Distribution = field(default="uniform", init=False)
-    seed: int | None = field(default=None, validator=_seed)
-
-
-@frozen
-class LecunNormal(VarianceScaling):
-    """LeCun normal: truncated normal of variance ``1 / fan_in``.
-
-    Args:
-        seed: As for RandomNormal.
-    """
-
-    scale: float = field(default=1.0, init=False)
-    mode: _Mode = field(default="fan_in", init=False)
-    distribution: _Distribution = field(default="truncated_normal", init=False)
-    seed: int | None = field(default=None, validator=_seed)
+        return draw_uniform(rng, shape, dtype, self.minval, self.maxval)
 
 
 @frozen
@@ -432,8 +169,8 @@ class Orthogonal(Initializer):
         seed: As for RandomNormal.
     """
 
-    gain: float = field(default=1.0, converter=_to_float, validator=_real)
-    seed: int | None = field(default=None, validator=_seed)
+    gain: float = field(default=1.0, converter=to_float, validator=check_real)
+    seed: int | None = field(default=None, validator=check_seed)
 
     def _generate(self, shape: Shape, dtype: np.dtype[Any], rng: Any) -> Array:
         if len(shape) < 2:
@@ -513,13 +250,7 @@ def get(identifier: Any) -> _InitializerLike | None:
         call = f"initializers.get({dict(identifier)!r})"
         cls = _lookup(identifier["class_name"], call)
         config = identifier.get("config") or {}
-        known = [a.name for a in attrs.fields(cls) if a.init]
-        unknown = sorted(set(config) - set(known))
-        if unknown:
-            raise ConfigError(
-                f"{call}: {cls.__name__} takes no argument {unknown[0]!r}; it takes "
-                f"{known}. Fix the config.{suggest(unknown[0], known)}"
-            )
+        check_config_keys(call, cls, config)
         return cls.from_config(config)
     if callable(identifier):
         return cast(_InitializerLike, identifier)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -12,6 +11,7 @@ import numpy.typing as npt
 from attrs import define, field
 
 from loopkit.errors import ShapeError
+from loopkit.naming import snake_case
 from loopkit.typing import Array, FloatArray, Shape
 
 __all__ = ["EPSILON", "ElementwiseLoss", "Loss"]
@@ -22,13 +22,8 @@ EPSILON = 1e-7
 _Kernel = Callable[[Array, FloatArray, FloatArray], tuple[FloatArray, float]]
 
 
-def _snake_case(name: str) -> str:
-    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
-    return re.sub(r"([a-z\d])([A-Z])", r"\1_\2", name).lower()
-
-
 def _default_name(loss: Loss) -> str:
-    return _snake_case(type(loss).__name__)
+    return snake_case(type(loss).__name__)
 
 
 @define(eq=False)

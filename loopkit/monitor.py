@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
+import attrs
 from attrs import define, field
 
 from loopkit.errors import ConfigError
 
-__all__ = ["MAXIMIZED_METRICS", "Monitor", "infer_mode"]
+__all__ = ["MAXIMIZED_METRICS", "Monitor", "infer_mode", "monitor_key"]
 
 MAXIMIZED_METRICS = (
     "acc",
@@ -31,6 +32,15 @@ def infer_mode(monitor: str) -> Literal["min", "max"]:
     """Return ``"max"`` for accuracy-like metric names, else ``"min"`` (losses)."""
     name = monitor.removeprefix("val_").lower()
     return "max" if any(part in name for part in MAXIMIZED_METRICS) else "min"
+
+
+def monitor_key(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept a non-empty string, the log key a plugin watches (attrs validator)."""
+    if not isinstance(value, str) or not value:
+        raise TypeError(
+            f"{type(instance).__name__} got {attribute.name}={value!r}; expected the "
+            "log key to watch as a non-empty string, e.g. monitor='val_loss'."
+        )
 
 
 @define(eq=False)

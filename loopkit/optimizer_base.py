@@ -15,7 +15,7 @@ from loopkit import schedules
 from loopkit.errors import CheckpointError, ConfigError, ShapeError
 from loopkit.schedules import LearningRateSchedule
 from loopkit.typing import FloatArray
-from loopkit.validators import non_negative, positive
+from loopkit.validators import boolean, non_negative, positive
 
 __all__ = [
     "BLOCK_BYTES",
@@ -66,15 +66,6 @@ def check_learning_rate(instance: Any, attribute: attrs.Attribute[Any], value: A
         raise ConfigError(
             f"{owner} got learning_rate={value!r}; expected a finite number >= 0, "
             "typically between 1e-4 and 1e-1 (e.g. learning_rate=0.001)."
-        )
-
-
-def boolean(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """Accept only True or False (attrs validator for the optimizers' switches)."""
-    if not isinstance(value, bool):
-        raise TypeError(
-            f"{type(instance).__name__} got {attribute.name}={value!r} of type "
-            f"{type(value).__name__}; expected True or False."
         )
 
 

@@ -15,12 +15,11 @@ from loopkit.optimizer_base import (
     Optimizer,
     Slots,
     as_learning_rate,
-    boolean,
     check_learning_rate,
 )
 from loopkit.schedules import LearningRateSchedule
 from loopkit.typing import FloatArray
-from loopkit.validators import in_closed_range, non_negative, suggest
+from loopkit.validators import boolean, in_closed_range, non_negative, suggest
 
 __all__ = [
     "SGD",

@@ -11,7 +11,7 @@ from attrs import field, frozen
 
 from loopkit.errors import ConfigError
 from loopkit.typing import FloatArray
-from loopkit.validators import non_negative, suggest
+from loopkit.validators import check_config_keys, non_negative, suggest
 
 __all__ = [
     "L1",
@@ -221,13 +221,7 @@ def get(identifier: Any) -> Regularizer | None:
                 f"{sorted(_CLASSES)}. Fix the config.{suggest(name, _CLASSES)}"
             )
         config = identifier.get("config") or {}
-        known = [a.name for a in attrs.fields(cls) if a.init]
-        unknown = sorted(set(config) - set(known))
-        if unknown:
-            raise ConfigError(
-                f"{call}: {cls.__name__} takes no argument {unknown[0]!r}; it takes "
-                f"{known}. Fix the config.{suggest(unknown[0], known)}"
-            )
+        check_config_keys(call, cls, config)
         return cls.from_config(config)
     raise TypeError(
         f"regularizers.get() got {identifier!r} of type {type(identifier).__name__}; "

@@ -11,7 +11,7 @@ import attrs
 from attrs import field, frozen
 
 from loopkit.errors import ConfigError
-from loopkit.validators import in_closed_range, non_negative, positive, suggest
+from loopkit.validators import boolean, in_closed_range, non_negative, positive, suggest
 
 __all__ = [
     "CosineDecay",
@@ -65,14 +65,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _boolean(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(
-            f"{type(instance).__name__} got {attribute.name}={value!r} of type "
-            f"{type(value).__name__}; expected True or False."
-        )
-
-
 def _cosine(fraction: float, alpha: float) -> float:
     """``(1 - alpha) * (1 + cos(pi * fraction)) / 2 + alpha``: from 1 down to alpha."""
     return (1.0 - alpha) * 0.5 * (1.0 + math.cos(math.pi * fraction)) + alpha
@@ -92,7 +84,7 @@ class ExponentialDecay(LearningRateSchedule):
     initial_learning_rate: float = field(validator=positive)
     decay_steps: float = field(validator=positive)
     decay_rate: float = field(validator=positive)
-    staircase: bool = field(default=False, validator=_boolean)
+    staircase: bool = field(default=False, validator=boolean)
 
     def __call__(self, step: int) -> float:
         p = step / self.decay_steps
@@ -115,7 +107,7 @@ class InverseTimeDecay(LearningRateSchedule):
     initial_learning_rate: float = field(validator=positive)
     decay_steps: float = field(validator=positive)
     decay_rate: float = field(validator=non_negative)
-    staircase: bool = field(default=False, validator=_boolean)
+    staircase: bool = field(default=False, validator=boolean)
 
     def __call__(self, step: int) -> float:
         p = step / self.decay_steps
@@ -143,7 +135,7 @@ class PolynomialDecay(LearningRateSchedule):
     decay_steps: float = field(validator=positive)
     end_learning_rate: float = field(default=0.0001, validator=non_negative)
     power: float = field(default=1.0, validator=positive)
-    cycle: bool = field(default=False, validator=_boolean)
+    cycle: bool = field(default=False, validator=boolean)
 
     def __call__(self, step: int) -> float:
         decay_steps, done = self.decay_steps, float(step)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -11,9 +11,12 @@ import attrs
 from loopkit.errors import ConfigError
 
 __all__ = [
+    "boolean",
+    "check_config_keys",
     "in_closed_range",
     "in_half_open_range",
     "non_negative",
+    "non_negative_int",
     "one_of",
     "positive",
     "positive_int",
@@ -27,6 +30,26 @@ def suggest(value: object, choices: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest of ``choices``, or ``""``."""
     close = difflib.get_close_matches(str(value), list(choices), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def check_config_keys(call: str, cls: type[Any], config: Mapping[str, Any]) -> None:
+    """Check that every key of ``config`` is a constructor argument of attrs class ``cls``.
+
+    Args:
+        call: The user's call, to start the message, e.g. ``"activations.get({...})"``.
+        cls: The attrs class the config is for.
+        config: Its ``"config"`` entry.
+
+    Raises:
+        ConfigError: A key is no argument; names it, the arguments and the closest.
+    """
+    known = [a.name for a in attrs.fields(cls) if a.init]
+    unknown = sorted(set(config) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{call}: {cls.__name__} takes no argument {unknown[0]!r}; it takes "
+            f"{known}. Fix the config.{suggest(unknown[0], known)}"
+        )
 
 
 def _owner(instance: Any) -> str:
@@ -74,6 +97,28 @@ def positive_int(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> 
     if value <= 0:
         raise ConfigError(
             f"{_owner(instance)} got {attribute.name}={value!r}; expected an int > 0."
+        )
+
+
+def non_negative_int(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept an integer greater than or equal to zero."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"{_owner(instance)} got {attribute.name}={value!r} of type "
+            f"{type(value).__name__}; expected an int >= 0."
+        )
+    if value < 0:
+        raise ConfigError(
+            f"{_owner(instance)} got {attribute.name}={value!r}; expected an int >= 0."
+        )
+
+
+def boolean(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept only True or False (not 0, 1 or other truthy values)."""
+    if not isinstance(value, bool):
+        raise TypeError(
+            f"{_owner(instance)} got {attribute.name}={value!r} of type "
+            f"{type(value).__name__}; expected True or False."
         )
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from attrs import define, field
 
 from loopkit import ConfigError, LoopkitWarning, LoopState, Plugin, hookimpl
+from loopkit.validators import boolean
 
 __all__ = ["CSVLogger"]
 
@@ -29,14 +30,6 @@ def _separator(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> No
             f"CSVLogger got separator={value!r}; expected one character other than a "
             "quote or line break, such as ',' ';' or '\\t' (CSV delimiters are single "
             "characters)."
-        )
-
-
-def _boolean(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(
-            f"CSVLogger got {attribute.name}={value!r} of type {type(value).__name__}; "
-            "expected True or False."
         )
 
 
@@ -87,7 +80,7 @@ class CSVLogger(Plugin):
 
     filename: str = field(default="training.log", converter=os.fspath)
     separator: str = field(default=",", validator=_separator)
-    append: bool = field(default=False, validator=_boolean)
+    append: bool = field(default=False, validator=boolean)
     order: int = field(default=200, kw_only=True)
     name: str = field(default="csv_logger", init=False)
     keys: list[str] | None = field(init=False, default=None)

@@ -22,31 +22,11 @@ from loopkit import (
     Sequential,
     hookimpl,
 )
+from loopkit.monitor import monitor_key
 from loopkit.typing import FloatArray
-from loopkit.validators import non_negative, one_of
+from loopkit.validators import boolean, non_negative, non_negative_int, one_of
 
 __all__ = ["EarlyStopping"]
-
-
-def _monitor_key(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, str) or not value:
-        raise TypeError(
-            f"{type(instance).__name__} got {attribute.name}={value!r}; expected the "
-            "log key to watch as a non-empty string, e.g. monitor='val_loss'."
-        )
-
-
-def _count(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"{type(instance).__name__} got {attribute.name}={value!r} of type "
-            f"{type(value).__name__}; expected an int >= 0 (a number of epochs)."
-        )
-    if value < 0:
-        raise ConfigError(
-            f"{type(instance).__name__} got {attribute.name}={value!r}; expected an "
-            "int >= 0 (a number of epochs)."
-        )
 
 
 def _finite(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -61,14 +41,6 @@ def _finite(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise ConfigError(
             f"{type(instance).__name__} got {attribute.name}={value!r}; expected a "
             "finite number, or None for no baseline."
-        )
-
-
-def _boolean(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(
-            f"{type(instance).__name__} got {attribute.name}={value!r} of type "
-            f"{type(value).__name__}; expected True or False."
         )
 
 
@@ -127,14 +99,14 @@ class EarlyStopping(Plugin):
             ``restore_best_weights``), else None.
     """
 
-    monitor: str = field(default="val_loss", validator=_monitor_key)
+    monitor: str = field(default="val_loss", validator=monitor_key)
     min_delta: float = field(default=0.0, validator=non_negative)
-    patience: int = field(default=0, validator=_count)
-    verbose: int = field(default=0, validator=_count)
+    patience: int = field(default=0, validator=non_negative_int)
+    verbose: int = field(default=0, validator=non_negative_int)
     mode: str = field(default="auto", validator=one_of("auto", "min", "max"))
     baseline: float | None = field(default=None, validator=optional(_finite))
-    restore_best_weights: bool = field(default=False, validator=_boolean)
-    start_from_epoch: int = field(default=0, validator=_count)
+    restore_best_weights: bool = field(default=False, validator=boolean)
+    start_from_epoch: int = field(default=0, validator=non_negative_int)
     order: int = field(default=100, kw_only=True)
     name: str = field(default="early_stopping", kw_only=True)
     stopped_epoch: int = field(init=False, default=0)

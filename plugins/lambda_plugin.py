@@ -43,36 +43,36 @@ def _impl(hook: str, function: Callable[..., Any]) -> Callable[..., Any]:
         def call_batch(batch: int, logs: Any) -> None:
             function(batch, logs)
 
-        return hookimpl(call_batch)  # type: ignore[no-any-return]
+        return hookimpl(call_batch)
     if arguments == ("epoch", "logs"):
 
         def call_epoch(epoch: int, logs: Any) -> None:
             function(epoch, logs)
 
-        return hookimpl(call_epoch)  # type: ignore[no-any-return]
+        return hookimpl(call_epoch)
     if arguments == ("exception",):
 
         def call_exception(exception: BaseException) -> None:
             function(exception)
 
-        return hookimpl(call_exception)  # type: ignore[no-any-return]
+        return hookimpl(call_exception)
     if arguments == ("checkpoint",):
 
         def call_checkpoint(checkpoint: Any) -> None:
             function(checkpoint)
 
-        return hookimpl(call_checkpoint)  # type: ignore[no-any-return]
+        return hookimpl(call_checkpoint)
     if arguments == ("step",):
 
         def call_step(step: Any) -> None:
             function(step)
 
-        return hookimpl(call_step)  # type: ignore[no-any-return]
+        return hookimpl(call_step)
 
     def call_logs(logs: Any) -> None:
         function(logs)
 
-    return hookimpl(call_logs)  # type: ignore[no-any-return]
+    return hookimpl(call_logs)
 
 
 @define(eq=False, slots=False, init=False)  # attrs cannot write an __init__ with **hooks

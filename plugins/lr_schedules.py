@@ -20,31 +20,11 @@ from loopkit import (
     Sequential,
     hookimpl,
 )
+from loopkit.monitor import monitor_key
 from loopkit.schedules import LearningRateSchedule
-from loopkit.validators import non_negative, one_of
+from loopkit.validators import non_negative, non_negative_int, one_of
 
 __all__ = ["LearningRateScheduler", "ReduceLROnPlateau"]
-
-
-def _count(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"{type(instance).__name__} got {attribute.name}={value!r} of type "
-            f"{type(value).__name__}; expected an int >= 0 (a number of epochs)."
-        )
-    if value < 0:
-        raise ConfigError(
-            f"{type(instance).__name__} got {attribute.name}={value!r}; expected an "
-            "int >= 0 (a number of epochs)."
-        )
-
-
-def _monitor_key(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, str) or not value:
-        raise TypeError(
-            f"{type(instance).__name__} got {attribute.name}={value!r}; expected the "
-            "log key to watch as a non-empty string, e.g. monitor='val_loss'."
-        )
 
 
 def _optimizer(model: Sequential, owner: str) -> Any:
@@ -123,7 +103,7 @@ class LearningRateScheduler(Plugin):
     """
 
     schedule: Callable[..., Any] | None = field(default=None, validator=_schedule_arity)
-    verbose: int = field(default=0, validator=_count)
+    verbose: int = field(default=0, validator=non_negative_int)
     name: str = field(default="learning_rate_scheduler", init=False)
     _takes_lr: bool = field(init=False, default=True, repr=False)
     _last: tuple[int, float, float] | None = field(init=False, default=None, repr=False)
@@ -260,13 +240,13 @@ class ReduceLROnPlateau(Plugin):
         cooldown_counter: Cooldown epochs left.
     """
 
-    monitor: str = field(default="val_loss", validator=_monitor_key)
+    monitor: str = field(default="val_loss", validator=monitor_key)
     factor: float = field(default=0.1, validator=_factor)
-    patience: int = field(default=10, validator=_count)
-    verbose: int = field(default=0, validator=_count)
+    patience: int = field(default=10, validator=non_negative_int)
+    verbose: int = field(default=0, validator=non_negative_int)
     mode: str = field(default="auto", validator=one_of("auto", "min", "max"))
     min_delta: float = field(default=1e-4, validator=non_negative)
-    cooldown: int = field(default=0, validator=_count)
+    cooldown: int = field(default=0, validator=non_negative_int)
     min_lr: float = field(default=0.0, validator=non_negative)
     order: int = field(default=100, kw_only=True)
     name: str = field(default="reduce_lr_on_plateau", kw_only=True)

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 from attrs import define, field
-from tensorboardX import SummaryWriter  # type: ignore[import-untyped]
-from tensorboardX.summary import hparams as hparams_summaries  # type: ignore[import-untyped]
+from tensorboardX import SummaryWriter
+from tensorboardX.summary import hparams as hparams_summaries
 
 from loopkit import ConfigError, LoopState, Sequential, hookimpl, plugin_name
-from loopkit.validators import suggest
+from loopkit.validators import boolean, suggest
 
 __all__ = ["TensorBoard", "weight_image"]
 
@@ -40,14 +40,6 @@ def _check_log_dir(instance: Any, attribute: Any, value: Any) -> None:
         raise ConfigError(
             f"TensorBoard got log_dir={os.fspath(value)!r}, which is a file; expected a "
             "directory (created if missing). Pass another log_dir= or move the file."
-        )
-
-
-def _check_flag(instance: Any, attribute: Any, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(
-            f"TensorBoard got {attribute.name}={value!r} of type {type(value).__name__}; "
-            "expected True or False."
         )
 
 
@@ -212,9 +204,9 @@ class TensorBoard:
 
     log_dir: str | os.PathLike[str] = field(default="logs", validator=_check_log_dir)
     histogram_freq: int = field(default=0, validator=_check_freq)
-    write_graph: bool = field(default=False, validator=_check_flag)
-    write_images: bool = field(default=False, validator=_check_flag)
-    write_steps_per_second: bool = field(default=False, validator=_check_flag)
+    write_graph: bool = field(default=False, validator=boolean)
+    write_images: bool = field(default=False, validator=boolean)
+    write_steps_per_second: bool = field(default=False, validator=boolean)
     update_freq: str | int = field(default="epoch", validator=_check_update_freq)
     profile_batch: int = field(default=0, validator=_refuse_profile)
     embeddings_freq: int = field(default=0, validator=_refuse_embeddings)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -10,6 +10,7 @@ import numpy as np
 from attrs import define, field
 
 from loopkit.errors import ConfigError, ShapeError
+from loopkit.naming import snake_case
 from loopkit.random import new_generator
 from loopkit.typing import FloatArray, Shape
 
@@ -52,9 +53,8 @@ class Parameter:
         return int(self.value.size)
 
 
-def _snake_case(name: str) -> str:
-    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+def _as_shape(value: Iterable[Any]) -> Shape:
+    return tuple(int(d) for d in value)
 
 
 @define(eq=False, slots=False)
@@ -81,7 +81,7 @@ class Layer:
     input_shape: Shape | None = field(
         default=None,
         kw_only=True,
-        converter=attrs.converters.optional(lambda s: tuple(int(d) for d in s)),
+        converter=attrs.converters.optional(_as_shape),
     )
     input_dim: int | None = field(default=None, kw_only=True)
     dtype: np.dtype[Any] = field(init=False, default=np.dtype(np.float32), repr=False)
@@ -121,7 +121,7 @@ class Layer:
     @property
     def default_name(self) -> str:
         """The name stem the model numbers when ``name`` is not given (``dense``)."""
-        return _snake_case(type(self).__name__)
+        return snake_case(type(self).__name__, split_after_digit=False)
 
     def setup(
         self,
@@ -218,6 +218,7 @@ class Layer:
                 "or use it inside a model, which builds it."
             )
         if tuple(x.shape[1:]) != self.built_input_shape:
+            assert self.built_input_shape is not None  # set by setup, with built
             raise ShapeError(
                 f"Layer {self.name!r} ({type(self).__name__}) expects samples of shape "
                 f"{self.built_input_shape} (batches of {(None, *self.built_input_shape)}), "

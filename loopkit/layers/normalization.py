@@ -69,6 +69,23 @@ def _resolve_axes(
     return tuple(sorted(resolved))
 
 
+def _scale_and_shift(
+    xhat: FloatArray,
+    gamma: Parameter | None,
+    beta: Parameter | None,
+    bshape: Shape,
+    y: FloatArray,
+) -> FloatArray:
+    """Write ``gamma * xhat + beta`` into ``y`` and return it; absent terms are skipped."""
+    if gamma is not None:
+        np.multiply(xhat, gamma.value.reshape(bshape), out=y)
+    else:
+        np.copyto(y, xhat)
+    if beta is not None:
+        y += beta.value.reshape(bshape)
+    return y
+
+
 @define(eq=False, slots=False)
 class BatchNormalization(Layer):
     """Normalize each feature with batch statistics while training (Ioffe & Szegedy, 2015).
@@ -179,13 +196,7 @@ class BatchNormalization(Layer):
         np.sqrt(inv, out=inv)
         np.reciprocal(inv, out=inv)
         xhat *= inv
-        if self.gamma is not None:
-            np.multiply(xhat, self.gamma.value.reshape(bshape), out=y)
-        else:
-            np.copyto(y, xhat)
-        if self.beta is not None:
-            y += self.beta.value.reshape(bshape)
-        return y
+        return _scale_and_shift(xhat, self.gamma, self.beta, bshape, y)
 
     def backward(self, dy: FloatArray) -> FloatArray | None:
         """Write dL/dgamma and dL/dbeta; return dL/dx for the mode of the last forward.
@@ -304,13 +315,7 @@ class LayerNormalization(Layer):
         np.sqrt(inv, out=inv)
         np.reciprocal(inv, out=inv)
         xhat *= inv
-        if self.gamma is not None:
-            np.multiply(xhat, self.gamma.value.reshape(bshape), out=y)
-        else:
-            np.copyto(y, xhat)
-        if self.beta is not None:
-            y += self.beta.value.reshape(bshape)
-        return y
+        return _scale_and_shift(xhat, self.gamma, self.beta, bshape, y)
 
     def backward(self, dy: FloatArray) -> FloatArray | None:
         """Write dL/dgamma and dL/dbeta; return dL/dx.

@@ -1,0 +1,92 @@
+"""The ActivationFunction base: forward and backward into arrays the caller owns."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+from attrs import frozen
+
+from loopkit.typing import FloatArray
+
+__all__ = ["ActivationFunction", "scratch"]
+
+
+def scratch(out: FloatArray, *inputs: FloatArray) -> FloatArray:
+    """Return ``out`` if it overlaps none of ``inputs``, else a new array like it."""
+    if any(np.may_share_memory(out, a) for a in inputs):
+        return np.empty_like(out)
+    return out
+
+
+def _as_float(x: npt.ArrayLike) -> FloatArray:
+    a = np.asarray(x)
+    return a if np.issubdtype(a.dtype, np.floating) else a.astype(np.float32)
+
+
+@frozen
+class ActivationFunction:
+    """Base of every activation: ``forward``/``backward`` write into arrays the caller owns.
+
+    A subclass sets ``name`` (the Keras name ``get`` looks up) and implements ``forward``
+    plus ``derivative`` (element-wise functions) or ``backward`` (others, like softmax).
+    Calling the object returns a new array, as ``keras.activations.relu(x)`` does.
+    """
+
+    name: ClassVar[str] = "activation"
+
+    def forward(self, x: FloatArray, out: FloatArray) -> FloatArray:
+        """Write ``f(x)`` into ``out`` and return it.
+
+        Args:
+            x: Input of any shape, float32 or float64; left unchanged unless ``out`` is it.
+            out: Array of the shape and dtype of ``x``; may be ``x`` itself.
+        """
+        raise NotImplementedError
+
+    def derivative(self, x: FloatArray, y: FloatArray, out: FloatArray) -> FloatArray:
+        """Write the element-wise ``f'(x)`` into ``out`` and return it.
+
+        ``out`` aliases neither ``x`` nor ``y``; ``backward`` multiplies it by ``dy``.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} is not element-wise: call backward(), not derivative()."
+        )
+
+    def backward(
+        self, dy: FloatArray, x: FloatArray, y: FloatArray, out: FloatArray
+    ) -> FloatArray:
+        """Write dL/dx given dL/dy into ``out`` and return it.
+
+        Args:
+            dy: dL/dy, of the shape of ``x``.
+            x: The input of the matching ``forward``.
+            y: The output of that ``forward``, ``f(x)``.
+            out: Array of the shape and dtype of ``dy``; may be ``dy`` itself.
+        """
+        d = self.derivative(x, y, scratch(out, dy, x, y))
+        return np.multiply(d, dy, out=out)
+
+    def get_config(self) -> dict[str, Any]:
+        """Return the constructor arguments as JSON-ready values (``{}`` if none)."""
+        return {a.name: getattr(self, a.name) for a in attrs.fields(type(self)) if a.init}
+
+    def __call__(self, x: npt.ArrayLike, *args: Any, **kwargs: Any) -> FloatArray:
+        """Return ``f(x)`` as a new array, as Keras's ``activations.relu(x)`` does.
+
+        Further arguments replace constructor arguments for this call only
+        (``activations.relu(x, max_value=6.0)``). Integer input becomes float32.
+        """
+        fn = self
+        if args or kwargs:
+            names = [a.name for a in attrs.fields(type(self)) if a.init]
+            if len(args) > len(names):
+                raise TypeError(
+                    f"{self.name}() takes x and at most {len(names)} more arguments "
+                    f"{names}; got {len(args)}. Pass them by keyword."
+                )
+            fn = attrs.evolve(self, **dict(zip(names, args, strict=False)), **kwargs)
+        a = _as_float(x)
+        return fn.forward(a, np.empty_like(a))
