@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-import queue
-import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from attrs import define, field
 
 from loopkit.errors import ConfigError, ShapeError
+from loopkit.inputs import as_array, check_sample_shape, class_ids, class_weight_vector
+from loopkit.prefetch import Prefetcher
 from loopkit.typing import Array, FloatArray
 
 __all__ = [
@@ -44,60 +44,6 @@ class PySequence(Protocol):
     def __getitem__(self, index: int) -> Any: ...
 
 
-def _single(value: Any, what: str, call: str) -> Any:
-    """Unwrap a list/tuple/dict holding one array (Sequential has one input/output)."""
-    if isinstance(value, Mapping):
-        if len(value) != 1:
-            raise ConfigError(
-                f"{call} got {what} as a dict with keys {sorted(value)}; a Sequential "
-                "model has one input and one output, so pass a single array."
-            )
-        return next(iter(value.values()))
-    if (
-        isinstance(value, (list, tuple))
-        and len(value) == 1
-        and isinstance(value[0], np.ndarray)
-    ):
-        return value[0]
-    return value
-
-
-def as_array(value: Any, dtype: Any, what: str, call: str) -> Array:
-    """Convert ``value`` to an array of ``dtype`` once, with an error that says what failed.
-
-    ``np.memmap`` arrays are returned as they are: batches are converted as they are
-    gathered, so the file is never loaded whole. A float array already of ``dtype``
-    is not copied.
-
-    Raises:
-        TypeError: ``value`` is not numeric (strings, objects, None).
-    """
-    value = _single(value, what, call)
-    if isinstance(value, np.memmap):
-        if not np.issubdtype(value.dtype, np.number) and value.dtype != np.bool_:
-            raise TypeError(
-                f"{call} got {what} as a memmap of dtype {value.dtype}; expected numbers."
-            )
-        return value
-    try:
-        array = np.asarray(value)
-    except (ValueError, TypeError) as err:
-        raise TypeError(
-            f"{call} could not turn {what} into an array ({err}). Pass a NumPy array of "
-            "numbers with one row per sample."
-        ) from err
-    if array.dtype == object or not (
-        np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
-    ):
-        raise TypeError(
-            f"{call} got {what} of dtype {array.dtype!s}; expected numbers (int or float). "
-            "Encode strings or categories as numbers first."
-        )
-    if dtype is None:
-        return array
-    return array.astype(dtype, copy=False)
-
-
 def epoch_permutation(seed: int, epoch: int, n: int) -> Any:
     """Return the sample order of ``epoch``: a function of (seed, epoch) only.
 
@@ -106,32 +52,6 @@ def epoch_permutation(seed: int, epoch: int, n: int) -> Any:
     """
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, epoch])))
     return rng.permutation(n)
-
-
-def class_weight_vector(class_weight: Mapping[int, float], call: str) -> FloatArray:
-    """Return ``w[class]`` as an array indexed by class id."""
-    if not isinstance(class_weight, Mapping) or not class_weight:
-        raise ConfigError(
-            f"{call} got class_weight={class_weight!r}; expected a dict mapping class "
-            "index to weight, e.g. {0: 1.0, 1: 5.0}."
-        )
-    keys = list(class_weight)
-    if any(
-        isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0 for k in keys
-    ):
-        raise ConfigError(
-            f"{call} got class_weight keys {keys!r}; expected non-negative int class ids."
-        )
-    vector = np.ones(max(int(k) for k in keys) + 1, np.float64)
-    for k, w in class_weight.items():
-        vector[int(k)] = float(w)
-    return vector
-
-
-def _class_ids(y: Array) -> Any:
-    if y.ndim >= 2 and y.shape[-1] > 1:
-        return np.argmax(y, axis=-1)
-    return np.rint(y.reshape(len(y), -1)[:, 0]).astype(np.int64)
 
 
 class Dataset(Protocol):
@@ -322,62 +242,6 @@ class IterableDataset:
         yield from Prefetcher(items, lambda item: unpack_batch(item, self.dtype, self.call))
 
 
-_DONE = object()
-
-
-class Prefetcher:
-    """Iterates ``items`` in a background thread, ``depth`` ahead, converting each.
-
-    Data loading (a generator's work, a Sequence's file reads) then overlaps the
-    training step. Errors in the thread are re-raised in the consumer. Stopping early
-    (``close`` or leaving a ``for`` loop) ends the thread.
-    """
-
-    def __init__(self, items: Iterator[Any], convert: Any, depth: int = 2) -> None:
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(items, convert), daemon=True, name="loopkit-prefetch"
-        )
-        self._thread.start()
-
-    def _put(self, value: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(value, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self, items: Iterator[Any], convert: Any) -> None:
-        try:
-            for item in items:
-                if not self._put(("item", convert(item))):
-                    return
-        except BaseException as err:  # handed to the consumer, which re-raises it
-            self._put(("error", err))
-            return
-        self._put(("done", _DONE))
-
-    def __iter__(self) -> Iterator[Batch]:
-        try:
-            while True:
-                kind, value = self._queue.get()
-                if kind == "done":
-                    return
-                if kind == "error":
-                    raise value
-                yield value
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Stop the background thread and wait for it."""
-        self._stop.set()
-        self._thread.join()
-
-
 def _is_list_of_batches(x: Any) -> bool:
     """Whether ``x`` is a list of ``(x, y[, sample_weight])`` batch tuples (re-iterable)."""
     return (
@@ -483,7 +347,7 @@ def make_dataset(
                 f"{call} got class_weight without y; class weights need targets."
             )
         table = class_weight_vector(class_weight, call)
-        ids = _class_ids(ya)
+        ids = class_ids(ya)
         if ids.size and (ids.min() < 0 or ids.max() >= len(table)):
             table = np.concatenate([table, np.ones(int(ids.max()) + 1 - len(table))])
         per_sample = table[ids].astype(dtype)
@@ -560,13 +424,3 @@ def split_validation(
         part(slice(0, split_at), dataset.shuffle, dataset.batch_size, dataset.max_steps),
         part(slice(split_at, n), False, int(val_size), validation_steps),
     )
-
-
-def check_sample_shape(x_shape: Sequence[int], expected: Sequence[int], call: str) -> None:
-    """Raise ShapeError when samples of ``x_shape`` don't fit a model built for them."""
-    if tuple(x_shape[1:]) != tuple(expected):
-        raise ShapeError(
-            f"{call} got x of shape {tuple(x_shape)}; the model expects samples of shape "
-            f"{tuple(expected)} (batches of {(None, *expected)}). Reshape x, or build a "
-            "model for this input shape."
-        )
