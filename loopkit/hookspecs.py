@@ -205,6 +205,10 @@ def on_after_optimizer_step(
 ) -> None:
     """Called after the optimizer step (also when it was skipped: see ``step.skip``).
 
+    ``model.flat_gradients`` still holds the gradient the step applied: optimizers
+    never use it as scratch space, and change it only by their own ``clipnorm``/
+    ``clipvalue``/``global_clipnorm`` clipping.
+
     Args:
         model: The model being fit; its weights are updated unless ``step.skip``.
         state: The loop state (``model.optimizer.iterations`` counts applied updates).

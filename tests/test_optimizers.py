@@ -689,3 +689,24 @@ def test_global_clipnorm_handles_float32_overflow_of_the_squared_norm() -> None:
     params = np.zeros(4, np.float32)
     optimizer.apply(params, np.full(4, 1e30, np.float32))
     np.testing.assert_allclose(params, np.full(4, -0.05), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name", ["sgd", "rmsprop", "adam", "adamw", "adamax", "adagrad", "adadelta", "nadam"]
+)
+def test_apply_leaves_the_gradient_buffer_as_it_was_without_clipping(name: str) -> None:
+    # Plugins read model.flat_gradients after the step (hookspecs promise it holds the
+    # applied gradient), so no optimizer may use it as scratch space.
+    optimizer = optimizers.get(
+        {"class_name": name, "config": {"momentum": 0.9}}
+        if name in ("sgd", "rmsprop")
+        else name
+    )
+    optimizer.build(5000, np.float32, [slice(0, 3000), slice(3500, 5000)])
+    rng = np.random.default_rng(0)
+    params = rng.standard_normal(5000).astype(np.float32)
+    for _ in range(3):
+        grads = rng.standard_normal(5000).astype(np.float32)
+        before = grads.copy()
+        optimizer.apply(params, grads)
+        np.testing.assert_array_equal(grads, before)
