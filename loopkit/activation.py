@@ -46,6 +46,16 @@ class ActivationFunction:
         """
         raise NotImplementedError
 
+    def forward_with_bias(
+        self, z: FloatArray, bias: FloatArray, out: FloatArray
+    ) -> FloatArray:
+        """Add ``bias`` to ``z`` in place (last axis), then write ``f(z)`` to ``out``.
+
+        Layers with a bias call this; an activation may fuse the two passes.
+        """
+        z += bias
+        return self.forward(z, out)
+
     def derivative(self, x: FloatArray, y: FloatArray, out: FloatArray) -> FloatArray:
         """Write the element-wise ``f'(x)`` into ``out`` and return it.
 

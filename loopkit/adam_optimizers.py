@@ -9,6 +9,7 @@ import numpy as np
 from attrs import define, field
 from attrs.validators import optional
 
+from loopkit import kernels
 from loopkit.errors import ConfigError
 from loopkit.optimizer_base import (
     Optimizer,
@@ -69,20 +70,13 @@ class Adam(Optimizer):
     ) -> None:
         alpha, c1, c2, eps = c
         m, v = slots["momentum"], slots["velocity"]
-        np.subtract(g, m, out=s)
-        s *= c1
-        m += s
-        np.square(g, out=s)
-        s -= v
-        s *= c2
-        v += s
+        t = p.dtype.type  # scalars in the buffers' dtype, as NumPy would use them
         if self.amsgrad:
-            v = np.maximum(slots["velocity_hat"], v, out=slots["velocity_hat"])
-        np.sqrt(v, out=s)
-        s += eps
-        np.divide(m, s, out=s)
-        s *= alpha
-        p -= s
+            kernels.adam_amsgrad(
+                p, g, m, v, slots["velocity_hat"], t(c1), t(c2), t(alpha), t(eps)
+            )
+        else:
+            kernels.adam(p, g, m, v, t(c1), t(c2), t(alpha), t(eps))
 
 
 @define(eq=False)

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from attrs import define, field
 
+from loopkit import kernels
 from loopkit.errors import ShapeError
 from loopkit.loss import EPSILON, ElementwiseLoss, Loss
 from loopkit.typing import Array, FloatArray, IntArray
@@ -415,3 +416,33 @@ class SparseCategoricalCrossentropy(Loss):
         self, y_true: Array, logits: FloatArray, grad: FloatArray
     ) -> tuple[FloatArray, float]:
         return self._run(y_true, logits, grad, True), 1.0
+
+    def value_and_grad_from_logits(
+        self,
+        y_true: npt.ArrayLike,
+        logits: npt.ArrayLike,
+        sample_weight: npt.ArrayLike | None = None,
+    ) -> tuple[float, FloatArray]:
+        # The training step's common case (a batch of int labels, 2-D logits, no
+        # weights) runs as one compiled pass; everything else, and any bad label
+        # (for the error message), takes the general path.
+        if (
+            sample_weight is None
+            and self.ignore_class is None
+            and type(y_true) is np.ndarray
+            and type(logits) is np.ndarray
+            and y_true.ndim == 1
+            and y_true.dtype.kind in "iu"
+            and logits.ndim == 2
+            and logits.dtype.kind == "f"
+            and logits.flags.c_contiguous
+            and len(y_true) == len(logits) > 0
+        ):
+            grad = self._buffer("grad", logits.shape, logits.dtype)
+            n = len(logits)
+            total, bad = kernels.sparse_softmax_crossentropy(
+                logits, y_true, grad, logits.dtype.type(1.0 / n)
+            )
+            if bad < 0:
+                return float(total) / n, grad
+        return super().value_and_grad_from_logits(y_true, logits, sample_weight)

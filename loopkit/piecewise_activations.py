@@ -8,11 +8,20 @@ import attrs
 import numpy as np
 from attrs import field, frozen
 
+from loopkit import kernels
 from loopkit.activation import ActivationFunction
 from loopkit.typing import FloatArray
 from loopkit.validators import non_negative
 
 __all__ = ["ELU", "SELU", "HardSigmoid", "LeakyReLU", "Linear", "ReLU", "ReLU6"]
+
+
+def _fusable(*arrays: FloatArray) -> bool:
+    """Whether the compiled kernels can take ``arrays``: C-contiguous, one float dtype."""
+    dtype = arrays[0].dtype
+    return all(a.flags.c_contiguous and a.dtype == dtype for a in arrays) and (
+        dtype.kind == "f"
+    )
 
 
 @frozen
@@ -48,6 +57,23 @@ class ReLU(ActivationFunction):
         low = (x - self.threshold) * self.negative_slope
         np.copyto(out, np.where(above, high, low))
         return out
+
+    def forward_with_bias(
+        self, z: FloatArray, bias: FloatArray, out: FloatArray
+    ) -> FloatArray:
+        if self._plain and _fusable(z, out) and bias.shape == z.shape[-1:]:
+            cols = z.shape[-1]
+            kernels.bias_relu(z.reshape(-1, cols), bias, out.reshape(-1, cols))
+            return out
+        return super().forward_with_bias(z, bias, out)
+
+    def backward(
+        self, dy: FloatArray, x: FloatArray, y: FloatArray, out: FloatArray
+    ) -> FloatArray:
+        if self._plain and _fusable(dy, x, out):
+            kernels.relu_backward(dy.reshape(-1), x.reshape(-1), out.reshape(-1))
+            return out
+        return super().backward(dy, x, y, out)
 
     def derivative(self, x: FloatArray, y: FloatArray, out: FloatArray) -> FloatArray:
         if self._plain:

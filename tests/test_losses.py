@@ -839,3 +839,21 @@ def test_functional_forms_return_per_sample_values_and_take_the_loss_arguments()
     assert (
         losses.sparse_categorical_crossentropy.__name__ == "sparse_categorical_crossentropy"
     )
+
+
+def test_sparse_crossentropy_fast_path_agrees_with_the_general_path(rng) -> None:
+    from loopkit.losses import SparseCategoricalCrossentropy
+
+    logits = (rng.standard_normal((32, 10)) * 5).astype(np.float32)
+    labels = rng.integers(0, 10, 32)
+    loss = SparseCategoricalCrossentropy()
+    fast_value, fast_grad = loss.value_and_grad_from_logits(labels, logits)
+    fast_grad = fast_grad.copy()
+    # float labels and explicit unit weights take the general NumPy path
+    slow_value, slow_grad = loss.value_and_grad_from_logits(
+        labels.astype(np.float32), logits, np.ones(32, np.float32)
+    )
+    assert fast_value == pytest.approx(slow_value, rel=1e-6)
+    np.testing.assert_allclose(fast_grad, slow_grad, rtol=1e-5, atol=1e-8)
+    with pytest.raises(ValueError, match=r"label 12, outside \[0, 10\)"):
+        loss.value_and_grad_from_logits(np.where(labels == labels[3], 12, labels), logits)

@@ -80,12 +80,15 @@ class Dense(Layer):
         self._x = x  # kept by reference for backward
         z = self.buffer("z", (*x.shape[:-1], self.units))
         np.matmul(x, self.kernel.value, out=z)
-        if self.bias is not None:
-            z += self.bias.value
         self._z = z
         if self.activation is None:
+            if self.bias is not None:
+                z += self.bias.value
             return z
-        return self.activation.forward(z, self.buffer("y", z.shape))
+        y = self.buffer("y", z.shape)
+        if self.bias is not None:  # one pass for both where the activation can fuse
+            return self.activation.forward_with_bias(z, self.bias.value, y)
+        return self.activation.forward(z, y)
 
     def backward(self, dy: FloatArray) -> FloatArray | None:
         """Write dL/dkernel and dL/dbias; return dL/dx."""
@@ -97,7 +100,7 @@ class Dense(Layer):
             x2, dy2 = x.reshape(-1, x.shape[-1]), dy.reshape(-1, self.units)
             np.matmul(x2.T, dy2, out=self.kernel.grad)  # overwrite, not accumulate
             if self.bias is not None:
-                np.sum(dy2, axis=0, out=self.bias.grad)
+                np.add.reduce(dy2, axis=0, out=self.bias.grad)
         if not self.input_grad_needed:
             return None
         return np.matmul(dy, self.kernel.value.T, out=self.buffer("dx", x.shape))
