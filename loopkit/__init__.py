@@ -12,6 +12,7 @@ from loopkit import (
     regularizers,
     schedules,
 )
+from loopkit.background import BackgroundWriter
 from loopkit.checkpoint import load_checkpoint, save_checkpoint
 from loopkit.errors import (
     CheckpointError,
@@ -28,11 +29,12 @@ from loopkit.model import Sequential
 from loopkit.monitor import Monitor, infer_mode
 from loopkit.pluginmanager import HOOK_NAMES, Plugin, hookimpl, plugin_name
 from loopkit.random import set_random_seed
-from loopkit.saving import load_model
+from loopkit.saving import ModelSnapshot, load_model, snapshot_model
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackgroundWriter",
     "HOOK_NAMES",
     "CheckpointError",
     "ConfigError",
@@ -40,6 +42,7 @@ __all__ = [
     "LoopState",
     "LoopkitError",
     "LoopkitWarning",
+    "ModelSnapshot",
     "Monitor",
     "OptimizerStep",
     "Plugin",
@@ -63,4 +66,5 @@ __all__ = [
     "save_checkpoint",
     "schedules",
     "set_random_seed",
+    "snapshot_model",
 ]

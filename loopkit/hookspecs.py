@@ -228,7 +228,9 @@ def on_train_batch_end(
         state: The loop state.
         batch: Zero-based index of the batch within the epoch.
         logs: Running means over the epoch so far of ``loss`` and each metric (Keras
-            semantics). Built only when some plugin implements this hook.
+            semantics). A read-only mapping computed when first read, so a plugin
+            that reads it only now and then costs no metric work on other batches;
+            valid during the call: copy it (``dict(logs)``) to keep it.
     """
 
 
@@ -270,7 +272,8 @@ def on_test_batch_end(
         model: The model being evaluated.
         state: The loop state.
         batch: Zero-based index of the evaluation batch.
-        logs: Running means of the loss and metrics over the evaluation so far.
+        logs: Running means of the loss and metrics over the evaluation so far,
+            computed when first read (see ``on_train_batch_end``).
     """
 
 

@@ -17,7 +17,7 @@ from loopkit.typing import Array
 if TYPE_CHECKING:
     from loopkit.model import Sequential
 
-__all__ = ["run_evaluate", "run_fit", "run_predict"]
+__all__ = ["BatchLogs", "run_evaluate", "run_fit", "run_predict"]
 
 
 class _Means:
@@ -37,6 +37,39 @@ class _Means:
         for metric in self.model.metrics:
             logs[prefix + metric.name] = float(metric.result())
         return logs
+
+
+class BatchLogs(Mapping[str, float]):
+    """Per-batch logs computed on first access: the running means at that batch.
+
+    The loop hands one to every batch hook; a plugin that looks at the logs only now
+    and then (a progress bar redrawing every 0.1 s) then costs no metric work on the
+    other batches. It reads like the dict Keras passes (``logs["loss"]``,
+    ``logs.get``, ``dict(logs)``) and is read-only, as batch logs are in the contract.
+    """
+
+    __slots__ = ("_means", "_values")
+
+    def __init__(self, means: _Means) -> None:
+        self._means = means
+        self._values: dict[str, float] | None = None
+
+    def _resolve(self) -> dict[str, float]:
+        if self._values is None:
+            self._values = self._means.logs()
+        return self._values
+
+    def __getitem__(self, key: str) -> float:
+        return self._resolve()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._resolve())
+
+    def __len__(self) -> int:
+        return len(self._resolve())
+
+    def __repr__(self) -> str:
+        return repr(self._resolve())
 
 
 def _note(error: BaseException, text: str) -> None:
@@ -204,7 +237,7 @@ def run_fit(
                         model=model,
                         state=state,
                         batch=batch,
-                        logs=means.logs(),
+                        logs=BatchLogs(means),
                     )
                 if model.stop_training:
                     break
@@ -268,7 +301,7 @@ def _evaluate(
                 model=model,
                 state=state,
                 batch=batch,
-                logs=means.logs(),
+                logs=BatchLogs(means),
             )
     if means.count == 0:
         raise ConfigError(

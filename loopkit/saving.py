@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from attrs import frozen
 
 from loopkit import layers as _layers
 from loopkit import losses as _losses
@@ -21,11 +22,13 @@ if TYPE_CHECKING:
     from loopkit.model import Sequential
 
 __all__ = [
+    "ModelSnapshot",
     "load_model",
     "model_config",
     "model_from_config",
     "restore_training_state",
     "save_model",
+    "snapshot_model",
     "training_state",
 ]
 
@@ -187,8 +190,43 @@ def restore_training_state(
     model.state.load_state_dict(meta["loop"])
 
 
+@frozen
+class ModelSnapshot:
+    """An in-memory copy of what ``model.save`` (or ``save_weights``) writes.
+
+    Taking one costs a copy of the arrays; ``write`` can then run later or in another
+    thread (``loopkit.BackgroundWriter``) while training goes on.
+
+    Args:
+        arrays: Name -> array, copies independent of the model.
+        meta: The JSON manifest.
+    """
+
+    arrays: dict[str, Any]
+    meta: dict[str, Any]
+
+    def write(self, filepath: str | os.PathLike[str]) -> None:
+        """Atomically write the snapshot to ``filepath``."""
+        write_arrays(filepath, self.arrays, self.meta)
+
+
+def snapshot_model(model: Sequential, weights_only: bool = False) -> ModelSnapshot:
+    """Copy what ``model.save`` (or ``model.save_weights``) would write, for later."""
+    if weights_only:
+        keys = weight_keys(model)
+        arrays = {key: p.value.copy() for key, p in zip(keys, model.weights, strict=True)}
+        meta = {"format": "loopkit.weights", "version": 1, "keys": keys}
+        return ModelSnapshot(arrays, meta)
+    arrays, meta = _model_contents(model)
+    return ModelSnapshot({k: np.array(v, copy=True) for k, v in arrays.items()}, meta)
+
+
 def save_model(model: Sequential, filepath: str | os.PathLike[str]) -> None:
     """Atomically write ``model`` (architecture, weights, compile config, optimizer)."""
+    write_arrays(filepath, *_model_contents(model))
+
+
+def _model_contents(model: Sequential) -> tuple[dict[str, Any], dict[str, Any]]:
     if not model.built:
         raise CheckpointError(
             f"save(): model {model.name!r} has no weights yet; build or fit it first."
@@ -203,7 +241,7 @@ def save_model(model: Sequential, filepath: str | os.PathLike[str]) -> None:
             "metrics": [_jsonable(_metrics.serialize(m)) for m in model.metrics],
             "loss_weight": model.loss_weight,
         }
-    write_arrays(filepath, arrays, meta)
+    return arrays, meta
 
 
 def load_model(

@@ -13,6 +13,7 @@ import numpy as np
 from attrs import define, field
 
 from loopkit import (
+    BackgroundWriter,
     ConfigError,
     LoopkitWarning,
     LoopState,
@@ -21,6 +22,7 @@ from loopkit import (
     hookimpl,
     load_checkpoint,
     save_checkpoint,
+    snapshot_model,
 )
 
 __all__ = ["BackupAndRestore", "ModelCheckpoint"]
@@ -66,6 +68,10 @@ class ModelCheckpoint:
         mode: ``"min"``, ``"max"`` or ``"auto"`` (from the monitor's name).
         save_freq: ``"epoch"``, or an int: save every that many training batches.
         initial_value_threshold: The value ``monitor`` must beat for the first save.
+        background: Write in a background thread (not in Keras): the save costs the
+            training loop only a copy of the arrays. Writes land in order; ``fit``
+            waits for the last one before it returns or re-raises, so every file
+            exists when ``fit`` is over. False writes before the hook returns.
     """
 
     filepath: str = field(default="checkpoints/model.npz", converter=os.fspath)
@@ -76,10 +82,12 @@ class ModelCheckpoint:
     mode: str = "auto"
     save_freq: int | str = field(default="epoch", validator=_save_freq)
     initial_value_threshold: float | None = None
+    background: bool = True
     name: str = field(default="model_checkpoint", init=False)
     order: int = field(default=150, init=False)  # after monitors (EMA swap, early stop)
     _tracker: Monitor = field(init=False, repr=False)
     _warned: bool = field(default=False, init=False, repr=False)
+    _writer: BackgroundWriter = field(factory=BackgroundWriter, init=False, repr=False)
     last_saved: str | None = field(default=None, init=False)
     """Path of the last file written."""
 
@@ -167,7 +175,10 @@ class ModelCheckpoint:
             )
             return
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        if self.save_weights_only:
+        if self.background:
+            snapshot = snapshot_model(model, weights_only=self.save_weights_only)
+            self._writer.submit(lambda: snapshot.write(path))
+        elif self.save_weights_only:
             model.save_weights(path)
         else:
             model.save(path)
@@ -181,6 +192,14 @@ class ModelCheckpoint:
                 )
         elif self.verbose:
             print(f"Epoch {epoch + 1}: saving model to {path}")
+
+    @hookimpl(tryfirst=True)
+    def on_train_end(self) -> None:
+        self._writer.wait()
+
+    @hookimpl(tryfirst=True)
+    def on_exception(self) -> None:
+        self._writer.wait()
 
     def state_dict(self) -> dict[str, Any]:
         """Return the best value so far (for resume)."""

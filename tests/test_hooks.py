@@ -753,3 +753,39 @@ def test_keras_callbacks_get_set_model_and_set_params_in_evaluate_and_predict() 
     assert callback.seen_test == 3
     model.predict(x, batch_size=2, verbose=0, callbacks=[callback])
     assert callback.seen_predict == 3
+
+
+def test_batch_logs_are_computed_only_when_a_plugin_reads_them() -> None:
+    import loopkit as lk
+    from loopkit.layers import Dense
+
+    calls = {"n": 0}
+
+    class CountingAccuracy(lk.metrics.SparseCategoricalAccuracy):
+        def result(self) -> float:
+            calls["n"] += 1
+            return super().result()
+
+    model = lk.Sequential([Dense(2, activation="softmax", input_dim=3)])
+    model.compile(
+        optimizer="sgd",
+        loss="sparse_categorical_crossentropy",
+        metrics=[CountingAccuracy(name="accuracy")],
+    )
+    seen = []
+
+    class EveryFourth:
+        @lk.hookimpl
+        def on_train_batch_end(self, batch, logs):
+            if batch % 4 == 3:
+                seen.append((logs["loss"], logs.get("accuracy"), dict(logs)))
+
+    x = np.random.default_rng(0).standard_normal((64, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    model.fit(
+        x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, plugins=[EveryFourth()]
+    )
+    # 16 batches, logs read on 4 of them, plus the epoch-end logs: 5 metric results
+    assert calls["n"] == 5
+    assert len(seen) == 4
+    assert all(set(d) == {"loss", "accuracy"} and d["loss"] == loss for loss, _, d in seen)
