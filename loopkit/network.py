@@ -82,6 +82,7 @@ class Network:
     _regularized: list[Parameter] = field(init=False, factory=list, repr=False)
     _fused_output: bool = field(init=False, default=False, repr=False)
     _output: FloatArray | None = field(init=False, default=None, repr=False)
+    _output_is_logits: bool = field(init=False, default=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self.shuffle_seed = int(self.rng.integers(2**63 - 1))
@@ -377,6 +378,8 @@ class Network:
         for layer in self.layers:
             x = layer.forward(x, training)
         self._output = x
+        # With a fused loss, training returns logits: probabilities are made on demand.
+        self._output_is_logits = training and self._fused_output
         return x
 
     def loss_and_output_gradient(
@@ -472,6 +475,15 @@ class Network:
     def update_metrics(self, y: Array, sample_weight: FloatArray | None) -> None:
         """Add the last ``forward``'s predictions to every compiled metric."""
         assert self._output is not None
+        if not self.metrics:
+            return
+        if self._output_is_logits:
+            last = self.layers[-1]
+            activation = last.output_activation
+            assert activation is not None
+            z = self._output
+            self._output = activation.forward(z, last.buffer("y", z.shape))
+            self._output_is_logits = False
         for metric in self.metrics:
             metric.update_state(y, self._output, sample_weight)
 

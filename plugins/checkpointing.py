@@ -38,6 +38,21 @@ def _save_freq(instance: Any, attribute: Any, value: Any) -> None:
         )
 
 
+def _add_batch_hook(plugin: Any, method: Any, trylast: bool = False) -> None:
+    """Give ``plugin`` an ``on_train_batch_end`` implementation calling ``method``.
+
+    Set per instance, so a plugin saving per epoch has no batch hook at all and the
+    loop skips the batch hook's dispatch (and its logs) on every batch.
+    """
+
+    def on_train_batch_end(
+        model: Sequential, state: LoopState, batch: int, logs: Mapping[str, float]
+    ) -> None:
+        method(model, state, batch, logs)
+
+    plugin.on_train_batch_end = hookimpl(trylast=trylast)(on_train_batch_end)
+
+
 def _format_fields(filepath: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(filepath) if name}
 
@@ -105,6 +120,8 @@ class ModelCheckpoint:
         self._tracker = Monitor(
             self.monitor, self.mode, initial=self.initial_value_threshold
         )
+        if self.save_freq != "epoch":  # only then a batch hook: an idle one still costs
+            _add_batch_hook(self, self._batch_end)
 
     @property
     def required_log_keys(self) -> tuple[str, ...]:
@@ -112,11 +129,10 @@ class ModelCheckpoint:
         needed = set(fields) | ({self.monitor} if self.save_best_only else set())
         return tuple(sorted(needed))
 
-    @hookimpl
-    def on_train_batch_end(
+    def _batch_end(
         self, model: Sequential, state: LoopState, batch: int, logs: Mapping[str, float]
     ) -> None:
-        if self.save_freq != "epoch" and state.global_step % int(self.save_freq) == 0:
+        if state.global_step % int(self.save_freq) == 0:
             self._save(model, state.epoch, logs, batch=batch)
 
     @hookimpl
@@ -281,9 +297,14 @@ class BackupAndRestore:
         self._resume_epoch, self._resume_batch = epoch, batch
         save_checkpoint(model, self.path)
 
-    @hookimpl(trylast=True)
-    def on_train_batch_end(self, model: Sequential, state: LoopState, batch: int) -> None:
-        if self.save_freq == "epoch" or state.global_step % int(self.save_freq):
+    def __attrs_post_init__(self) -> None:
+        if self.save_freq != "epoch":  # only then a batch hook: an idle one still costs
+            _add_batch_hook(self, self._batch_end, trylast=True)
+
+    def _batch_end(
+        self, model: Sequential, state: LoopState, batch: int, logs: Mapping[str, float]
+    ) -> None:
+        if state.global_step % int(self.save_freq):
             return
         if state.steps_per_epoch is not None and batch + 1 >= state.steps_per_epoch:
             return  # the epoch-end backup follows and also covers validation

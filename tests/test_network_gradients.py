@@ -108,3 +108,20 @@ def test_frozen_first_layer_gets_no_gradient_and_no_input_gradient_work(rng) -> 
     kernel = slice(0, frozen.count_params())
     np.testing.assert_array_equal(model.flat_weights[kernel], before[kernel])
     assert not np.array_equal(model.flat_weights[kernel.stop :], before[kernel.stop :])
+
+
+def test_metrics_see_probabilities_when_training_skips_the_fused_softmax(rng) -> None:
+    model = lk.Sequential([Dense(4, activation="softmax", input_dim=3)])
+    model.compile(
+        optimizer="sgd",
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy", "sparse_categorical_crossentropy"],
+    )
+    x = rng.standard_normal((16, 3)).astype(np.float32)
+    y = rng.integers(0, 4, 16)
+    probabilities = model.predict_on_batch(x)  # the weights before the step
+    loss, accuracy, crossentropy = model.train_on_batch(x, y)
+    expected = -np.log(probabilities[np.arange(16), y]).mean()
+    assert accuracy == pytest.approx(np.mean(probabilities.argmax(axis=1) == y))
+    assert crossentropy == pytest.approx(expected, rel=1e-5)  # logits would differ
+    assert loss == pytest.approx(expected, rel=1e-5)

@@ -247,7 +247,9 @@ class Layer:
 
     fuse_output_activation: bool = field(init=False, default=False, repr=False)
     """Set by the model when the loss takes the pre-activation: backward then treats
-    ``dy`` as dL/d(pre-activation) and skips the activation's derivative."""
+    ``dy`` as dL/d(pre-activation) and skips the activation's derivative, and forward
+    in training may return the pre-activation (the model applies the activation only
+    when something reads the predictions)."""
 
     @property
     def pre_activation(self) -> FloatArray:

@@ -85,6 +85,12 @@ class Dense(Layer):
             if self.bias is not None:
                 z += self.bias.value
             return z
+        if training and self.fuse_output_activation:
+            # The loss reads the logits; the model applies the activation only if a
+            # metric needs the probabilities (Network.update_metrics).
+            if self.bias is not None:
+                z += self.bias.value
+            return z
         y = self.buffer("y", z.shape)
         if self.bias is not None:  # one pass for both where the activation can fuse
             return self.activation.forward_with_bias(z, self.bias.value, y)
@@ -128,6 +134,8 @@ class Activation(Layer):
 
     def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
         self._x = x
+        if training and self.fuse_output_activation:
+            return x  # logits for the fused loss; see Dense.forward
         self._y = self.activation.forward(x, self.buffer("y", x.shape))
         return self._y
 

@@ -334,3 +334,15 @@ def test_checkpoint_plugins_are_enabled_by_entry_point_name(
         assert lk.load_model("checkpoints/model.npz").count_params() == model.count_params()
     else:
         assert (tmp_path / "backup").is_dir()
+
+
+def test_epoch_savers_add_no_batch_hook_so_batches_dispatch_nothing(tmp_path: Path) -> None:
+    from loopkit.pluginmanager import HookDispatcher
+
+    per_epoch = [ModelCheckpoint(str(tmp_path / "m.npz")), BackupAndRestore(str(tmp_path))]
+    assert not HookDispatcher(per_epoch).active("on_train_batch_end")
+    per_batch = [ModelCheckpoint(str(tmp_path / "m.npz"), save_freq=5)]
+    assert HookDispatcher(per_batch).active("on_train_batch_end")
+    assert HookDispatcher([BackupAndRestore(str(tmp_path), save_freq=5)]).active(
+        "on_train_batch_end"
+    )
