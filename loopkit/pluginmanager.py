@@ -138,10 +138,19 @@ class PluginRegistry:
 
 
 class _Hook:
-    """Calls one hook's implementations, applying event filters by subsetting."""
+    """Calls one hook's implementations, applying event filters.
+
+    When no implementation is a wrapper (the usual case) the hook calls the
+    implementations itself, in pluggy's order and with pluggy's semantics (each gets
+    the arguments it names, non-None results are collected, a ``firstresult`` hook
+    stops at the first), skipping pluggy's per-call machinery: a batch hook then costs
+    about a microsecond per plugin instead of ~10 for the first. With a wrapper, pluggy
+    runs the call, and event filters subset the hook caller.
+    """
 
     __slots__ = (
         "_cache",
+        "_direct",
         "_filtered",
         "_full",
         "_manager",
@@ -164,12 +173,23 @@ class _Hook:
             if (flt := event_filter(impl.function)) is not None
         ]
         self._cache: dict[tuple[int, ...], Any] = {}
+        # (function, argument names, filter) in call order: pluggy stores them reversed.
+        self._direct: tuple[tuple[Any, tuple[str, ...], EventFilter | None], ...] | None = (
+            None
+            if any(impl.wrapper or impl.hookwrapper for impl in impls)
+            else tuple(
+                (impl.function, tuple(impl.argnames), event_filter(impl.function))
+                for impl in reversed(impls)
+            )
+        )
 
     def impls(self) -> list[Any]:
         """Return pluggy's hook implementations, in pluggy's (reverse call) order."""
         return list(self._full.get_hookimpls())
 
     def __call__(self, event: int, **kwargs: Any) -> Any:
+        if self._direct is not None:
+            return self._call_direct(event, kwargs)
         if not self._filtered:
             return self._full(**kwargs)
         skipped = tuple(id(p) for p, f in self._filtered if not f.fires(event))
@@ -179,6 +199,29 @@ class _Hook:
             caller = self._manager.subset_hook_caller(self.name, remove)
             self._cache[skipped] = caller
         return caller(**kwargs)
+
+    def _call_direct(self, event: int, kwargs: dict[str, Any]) -> Any:
+        results = []
+        argsets: dict[tuple[str, ...], list[Any]] = {}  # plugins mostly share signatures
+        for function, argnames, flt in self._direct or ():
+            if flt is not None and not flt.fires(event):
+                continue
+            args = argsets.get(argnames)
+            if args is None:
+                try:
+                    args = argsets[argnames] = [kwargs[arg] for arg in argnames]
+                except KeyError as err:
+                    raise PluginError(
+                        f"hooks.call({self.name!r}) got no {err.args[0]!r}, which "
+                        f"{function.__qualname__} takes; pass every argument of the "
+                        f"hook's spec: {sorted(kwargs)} were given."
+                    ) from None
+            result = function(*args)
+            if result is not None:
+                if self.firstresult:
+                    return result
+                results.append(result)
+        return None if self.firstresult else results
 
 
 class HookDispatcher:

@@ -641,3 +641,79 @@ def test_hookspecs_must_be_a_class_or_module_of_marked_functions() -> None:
         HookDispatcher([InstanceSpecs()])
     with pytest.raises(PluginError, match=r"holds no function marked @loopkit.hookspec"):
         HookDispatcher([EmptySpecs()])
+
+
+# --- the direct call path (no wrapper) against pluggy's own -------------------------
+
+
+class Recorder:
+    """Records its calls and returns a value, with optional pluggy call-order marks."""
+
+    def __init__(self, name: str, log: list[str], result: Any = None, **marks: Any) -> None:
+        self.name = name
+        self.log = log
+        self.result = result
+
+        def on_samples(images: Any) -> Any:  # a function per instance: marks differ
+            self.log.append(f"{self.name}:{images}")
+            return self.result
+
+        self.on_samples = hookimpl(**marks)(on_samples)
+
+
+def test_the_direct_call_path_matches_pluggys_call_order_and_results() -> None:
+    def plugins(log: list[str]) -> list[Any]:
+        return [
+            SampleImages(),
+            Recorder("late", log, "L", trylast=True),
+            Recorder("plain", log, None),
+            Recorder("early", log, "E", tryfirst=True),
+            Recorder("second", log, 2),
+        ]
+
+    direct_log: list[str] = []
+    direct = HookDispatcher(plugins(direct_log))
+    assert direct.hooks["on_samples"]._direct is not None  # the fast path is taken
+    got = direct.call("on_samples", model=None, state=None, images=7)
+    pluggy_log: list[str] = []
+    reference = HookDispatcher(plugins(pluggy_log))
+    expected = reference.manager.hook.on_samples(model=None, state=None, images=7)
+    assert got == expected == ["E", 2, "L"]
+    assert direct_log == pluggy_log == ["early:7", "plain:7", "second:7", "late:7"]
+
+
+def test_the_direct_call_path_stops_a_firstresult_hook_at_the_first_answer() -> None:
+    declarer, none, one, two = (
+        SampleImages(),
+        SampleCounter(None),
+        SampleCounter(1),
+        SampleCounter(2),
+    )
+    dispatcher = HookDispatcher([declarer, none, one, two])
+    assert dispatcher.call("on_pick_sample", images=None) == 1
+
+
+def test_a_hook_call_missing_an_argument_an_implementation_takes_fails_clearly() -> None:
+    dispatcher = HookDispatcher([SampleImages(), SampleCounter(None)])
+    with pytest.raises(PluginError, match=r"got no 'images'.*pass every argument"):
+        dispatcher.call("on_samples", model=None, state=None)
+
+
+def test_a_wrapper_makes_the_hook_go_through_pluggy_with_the_same_order() -> None:
+    log: list[str] = []
+
+    class Around:
+        @hookimpl(wrapper=True)
+        def on_samples(self, images: Any) -> Any:
+            log.append("enter")
+            result = yield
+            log.append("exit")
+            return [*result, "wrapped"]
+
+    dispatcher = HookDispatcher(
+        [SampleImages(), Recorder("a", log, 1), Around(), Recorder("b", log, 2)]
+    )
+    assert dispatcher.hooks["on_samples"]._direct is None
+    got = dispatcher.call("on_samples", model=None, state=None, images=0)
+    assert got == [1, 2, "wrapped"]
+    assert log == ["enter", "a:0", "b:0", "exit"]
