@@ -45,6 +45,9 @@ def _per_step(seconds: float, steps: int) -> str:
 class EpochLines:
     """Print one line per epoch: steps, time, per-step time and the epoch logs (verbose=2).
 
+    ``evaluate`` prints its time and logs on one line, ``predict`` its batch count,
+    time and per-step time, as Keras's closing progress line.
+
     Args:
         stream: Where to write; ``sys.stdout`` at the time of writing when None.
     """
@@ -54,6 +57,7 @@ class EpochLines:
     order: int = field(default=900, init=False)  # after the monitors, before History
     _start: float = field(default=0.0, init=False, repr=False)
     _in_fit: bool = field(default=False, init=False, repr=False)
+    _predicted: int = field(default=0, init=False, repr=False)
 
     @property
     def out(self) -> TextIO:
@@ -95,6 +99,24 @@ class EpochLines:
             return
         elapsed = time.perf_counter() - self._start
         self.out.write(f"{_format_time(elapsed)} - {_format_logs(logs)}\n")
+        self.out.flush()
+
+    @hookimpl
+    def on_predict_begin(self) -> None:
+        self._start = time.perf_counter()
+        self._predicted = 0
+
+    @hookimpl
+    def on_predict_batch_end(self, batch: int) -> None:
+        self._predicted = batch + 1
+
+    @hookimpl
+    def on_predict_end(self) -> None:
+        elapsed = time.perf_counter() - self._start
+        steps = self._predicted
+        self.out.write(
+            f"{steps}/{steps} - {_format_time(elapsed)} - {_per_step(elapsed, steps)}\n"
+        )
         self.out.flush()
 
 

@@ -232,3 +232,11 @@ def test_epoch_line_times_the_whole_epoch_including_validation(monkeypatch) -> N
     assert line.startswith("1/1 - 1:00 - 60000ms/step"), (
         line
     )  # 60 s, not the 10 s since validation
+
+
+@pytest.mark.parametrize("verbose", [1, 2])
+def test_predict_prints_its_batch_count_and_time_per_step(
+    model: Sequential, data: tuple, capsys: pytest.CaptureFixture[str], verbose: int
+) -> None:
+    model.predict(data[0], batch_size=5, verbose=verbose)  # 12 samples: 3 batches
+    assert re.fullmatch(r"3/3 - \d+s - \d+(us|ms)/step\n", capsys.readouterr().out)
