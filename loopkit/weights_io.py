@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import zipfile
@@ -33,12 +32,28 @@ def write_arrays(
     blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), np.uint8)
     contents = {**arrays, _MANIFEST: blob}
 
-    def write(handle: Any) -> None:
-        buffer = io.BytesIO()  # np.savez seeks; the fsynced handle is written in one go
-        np.savez(buffer, **contents)
-        handle.write(buffer.getbuffer())
+    write_atomically(path, lambda handle: _write_npz(handle, contents))
 
-    write_atomically(path, write)
+
+def _write_npz(handle: Any, arrays: dict[str, Any]) -> None:
+    """Write ``arrays`` as ``np.savez`` does, straight from their memory.
+
+    The same archive (stored ``.npy`` members, version 1.0 headers), but each array's
+    bytes go to the file without ``np.savez``'s ``tobytes`` copy and in-memory zip:
+    a checkpoint written every epoch in a background thread then copies less while
+    training runs.
+    """
+    with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, value in arrays.items():
+            array = np.asarray(value)
+            if not array.flags.c_contiguous:
+                array = array.copy(order="C")
+            if array.dtype.hasobject:
+                raise TypeError(f"write_arrays: {name!r} holds Python objects.")
+            with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                header = np.lib.format.header_data_from_array_1_0(array)
+                np.lib.format.write_array_header_1_0(member, header)
+                member.write(array.reshape(-1).view(np.uint8).data)
 
 
 def read_arrays(

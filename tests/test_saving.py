@@ -371,12 +371,19 @@ def test_a_save_that_fails_midway_keeps_the_previous_model_file_loadable(
     first = _model(1)
     first.save(path)
 
-    def broken_savez(*args: Any, **kwargs: Any) -> None:
-        raise MemoryError("out of memory while saving")
+    write_header = np.lib.format.write_array_header_1_0
+    calls = []
 
-    monkeypatch.setattr(np, "savez", broken_savez)
+    def header_then_fail(*args: Any) -> None:  # fails at the third array, mid-file
+        calls.append(1)
+        if len(calls) == 3:
+            raise MemoryError("out of memory while saving")
+        write_header(*args)
+
+    monkeypatch.setattr(np.lib.format, "write_array_header_1_0", header_then_fail)
     with pytest.raises(MemoryError, match="out of memory"):
         _model(2).save(path)
+    assert len(calls) == 3
     monkeypatch.undo()
     assert _weights_equal(load_model(path), first)
     assert os.listdir(tmp_path) == ["model.npz"]
@@ -393,3 +400,28 @@ def test_load_model_restores_a_learning_rate_changed_during_training(tmp_path) -
     assert loaded.optimizer.learning_rate == pytest.approx(0.0123)
     assert loaded.optimizer.learning_rate_multiplier == 0.5
     assert loaded.optimizer.current_learning_rate == pytest.approx(0.00615)
+
+
+def test_write_arrays_writes_the_members_np_savez_writes(tmp_path: Path) -> None:
+    import zipfile
+
+    from loopkit.weights_io import read_arrays, write_arrays
+
+    arrays = {
+        "kernel": np.arange(12, dtype=np.float32).reshape(3, 4),
+        "scalar": np.array(3.5),
+        "empty": np.zeros((0, 2), np.float32),
+        "flags": np.array([True, False]),
+        "steps": np.array([1, 2], np.int64),
+    }
+    write_arrays(tmp_path / "ours.npz", arrays, {"format": "test"})
+    reference = tmp_path / "reference.npz"
+    np.savez(reference, **arrays)
+    with zipfile.ZipFile(tmp_path / "ours.npz") as ours, zipfile.ZipFile(reference) as ref:
+        for name in arrays:
+            assert ours.read(name + ".npy") == ref.read(name + ".npy")
+    transposed = np.arange(6, dtype=np.float64).reshape(2, 3).T  # Fortran order
+    write_arrays(tmp_path / "t.npz", {"t": transposed}, {})
+    got, meta = read_arrays(tmp_path / "t.npz", "test")
+    np.testing.assert_array_equal(got["t"], transposed)
+    assert meta == {}
