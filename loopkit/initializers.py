@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeAlias, cast, overload
 
 import numpy as np
@@ -19,8 +19,9 @@ from loopkit.initializer import (
     draw_uniform,
     to_float,
 )
+from loopkit.registry import Registry
 from loopkit.typing import Array, Shape
-from loopkit.validators import check_config_keys, non_negative, suggest
+from loopkit.validators import non_negative
 from loopkit.variance_scaling import (
     GlorotNormal,
     GlorotUniform,
@@ -186,7 +187,7 @@ class Orthogonal(Initializer):
         return (self.gain * q).reshape(shape).astype(dtype)
 
 
-_BY_NAME: dict[str, type[Initializer]] = {
+_NAMES: dict[str, type[Initializer]] = {
     "constant": Constant,
     "glorot_normal": GlorotNormal,
     "glorot_uniform": GlorotUniform,
@@ -202,21 +203,19 @@ _BY_NAME: dict[str, type[Initializer]] = {
     "variance_scaling": VarianceScaling,
     "zeros": Zeros,
 }
-_NAME_OF = {cls: name for name, cls in _BY_NAME.items()}
-_ALIASES = {"normal": RandomNormal, "one": Ones, "uniform": RandomUniform, "zero": Zeros}
-_KNOWN = {**_BY_NAME, **_ALIASES, **{cls.__name__: cls for cls in _NAME_OF}}
+_REGISTRY = Registry(
+    kind="initializer",
+    module="initializers",
+    base=Initializer,
+    names=_NAMES,
+    classes=_NAMES.values(),
+    instead="an Initializer",
+    accepts="None, a name such as 'glorot_uniform', an Initializer, a callable "
+    "f(shape, dtype, rng), or a dict {'class_name': ..., 'config': {...}}",
+    aliases={"normal": RandomNormal, "one": Ones, "uniform": RandomUniform, "zero": Zeros},
+)
 
 _InitializerLike: TypeAlias = Initializer | Callable[..., Array]
-
-
-def _lookup(name: str, call: str) -> type[Initializer]:
-    cls = _KNOWN.get(name)
-    if cls is None:
-        raise ConfigError(
-            f"{call}: unknown initializer {name!r}; expected one of {sorted(_BY_NAME)}. "
-            f"Pass one of those names or an Initializer.{suggest(name.lower(), _BY_NAME)}"
-        )
-    return cls
 
 
 @overload
@@ -236,29 +235,11 @@ def get(identifier: Any) -> _InitializerLike | None:
         ConfigError: The name is unknown, or the config has an unknown key.
         TypeError: The identifier is of another kind.
     """
-    if identifier is None or isinstance(identifier, Initializer):
-        return identifier
-    if isinstance(identifier, str):
-        return _lookup(identifier, f"initializers.get({identifier!r})")()
     if isinstance(identifier, type) and issubclass(identifier, Initializer):
         return identifier()
-    if (
-        isinstance(identifier, Mapping)
-        and isinstance(identifier.get("class_name"), str)
-        and isinstance(identifier.get("config") or {}, Mapping)
-    ):
-        call = f"initializers.get({dict(identifier)!r})"
-        cls = _lookup(identifier["class_name"], call)
-        config = identifier.get("config") or {}
-        check_config_keys(call, cls, config)
-        return cls.from_config(config)
-    if callable(identifier):
+    if callable(identifier) and not isinstance(identifier, Initializer):
         return cast(_InitializerLike, identifier)
-    raise TypeError(
-        f"initializers.get() got {identifier!r} of type {type(identifier).__name__}; "
-        "expected None, a name such as 'glorot_uniform', an Initializer, a callable "
-        "f(shape, dtype, rng), or a dict {'class_name': ..., 'config': {...}}."
-    )
+    return _REGISTRY.get(identifier)
 
 
 def serialize(initializer: Initializer | None) -> str | dict[str, Any] | None:
@@ -270,15 +251,4 @@ def serialize(initializer: Initializer | None) -> str | dict[str, Any] | None:
     Raises:
         TypeError: ``initializer`` is not an Initializer (plain functions have no config).
     """
-    if initializer is None:
-        return None
-    if not isinstance(initializer, Initializer):
-        raise TypeError(
-            f"initializers.serialize() got {initializer!r} of type "
-            f"{type(initializer).__name__}; expected an Initializer. To save a custom "
-            "initializer, subclass Initializer and give it a get_config()."
-        )
-    name = _NAME_OF.get(type(initializer))
-    if name is not None and initializer == type(initializer)():
-        return name
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    return _REGISTRY.serialize(initializer)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import attrs
 import numpy.typing as npt
 
 from loopkit.crossentropy import (
@@ -15,6 +14,7 @@ from loopkit.crossentropy import (
 )
 from loopkit.errors import ConfigError
 from loopkit.loss import ElementwiseLoss, Loss
+from loopkit.registry import from_class_config, to_config
 from loopkit.regression import (
     CategoricalHinge,
     Hinge,
@@ -129,27 +129,6 @@ sparse_categorical_crossentropy = _functional(
 squared_hinge = _functional(SquaredHinge, "squared_hinge")
 
 
-def _from_config(identifier: Mapping[str, Any]) -> Loss:
-    class_name = identifier.get("class_name")
-    cls = _BY_NAME.get(class_name) if isinstance(class_name, str) else None
-    if cls is None:
-        raise ConfigError(
-            f"losses.get() got a config with class_name={class_name!r}; expected one of "
-            f"{sorted(c.__name__ for c in _CLASSES)}.{suggest(class_name, _BY_NAME)} "
-            "Pass {'class_name': 'MeanSquaredError', 'config': {...}}, as serialize() "
-            "returns."
-        )
-    config = dict(identifier.get("config") or {})
-    accepted = sorted(a.alias for a in attrs.fields(cls) if a.init)
-    unknown = sorted(set(config) - set(accepted))
-    if unknown:
-        raise ConfigError(
-            f"losses.get() got config keys {unknown} for {cls.__name__}, which takes "
-            f"{accepted}. Remove or rename them."
-        )
-    return cls(**config)
-
-
 def get(identifier: Any) -> Loss | None:
     """Return the loss for a name, class, instance, functional form or config dict.
 
@@ -179,7 +158,7 @@ def get(identifier: Any) -> Loss | None:
     if isinstance(identifier, type) and issubclass(identifier, Loss):
         return identifier()
     if isinstance(identifier, Mapping):
-        return _from_config(identifier)
+        return from_class_config("losses.get()", identifier, _BY_NAME)
     for function, cls in _BY_FUNCTION.items():
         if identifier is function:
             return cls()
@@ -220,4 +199,4 @@ def serialize(loss: Any) -> dict[str, Any]:
     resolved = get(loss)
     if resolved is None:
         raise TypeError("serialize() got None; pass a Loss instance or a loss name.")
-    return {"class_name": type(resolved).__name__, "config": resolved.get_config()}
+    return to_config(resolved)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
-
 from loopkit.accuracy_metrics import (
     Accuracy,
     BinaryAccuracy,
@@ -18,6 +16,7 @@ from loopkit.accuracy_metrics import (
 from loopkit.confusion_metrics import AUC, Precision, Recall
 from loopkit.errors import ConfigError
 from loopkit.metric import Mean, MeanMetricWrapper, Metric
+from loopkit.registry import from_class_config, to_config
 from loopkit.typing import Shape
 from loopkit.validators import suggest
 
@@ -155,7 +154,7 @@ def _loss_metric(name: str) -> Metric:
 
 def serialize(metric: Metric) -> dict[str, Any]:
     """Return ``{"class_name": ..., "config": ...}``, JSON-ready, that ``get`` rebuilds."""
-    return {"class_name": type(metric).__name__, "config": metric.get_config()}
+    return to_config(metric)
 
 
 def deserialize(config: Mapping[str, Any]) -> Metric:
@@ -165,20 +164,4 @@ def deserialize(config: Mapping[str, Any]) -> Metric:
         ConfigError: ``class_name`` names no metric class, or ``config`` has keys
             its constructor does not take.
     """
-    class_name = config.get("class_name")
-    cls = _CLASSES.get(class_name) if isinstance(class_name, str) else None
-    if cls is None:
-        raise ConfigError(
-            f"metrics.deserialize() got class_name={class_name!r}; expected one of "
-            f"{sorted(_CLASSES)}.{suggest(class_name, _CLASSES)} Pass a dict made by "
-            "metrics.serialize()."
-        )
-    settings = dict(config.get("config") or {})
-    accepted = sorted(a.alias for a in attrs.fields(cls) if a.init)
-    unknown = sorted(set(settings) - set(accepted))
-    if unknown:
-        raise ConfigError(
-            f"metrics.deserialize() got config keys {unknown} for {cls.__name__}, which "
-            f"takes {accepted}. Remove or rename them."
-        )
-    return cls(**settings)
+    return from_class_config("metrics.deserialize()", config, _CLASSES)

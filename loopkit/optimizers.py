@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
 import numpy as np
 from attrs import define, field
 
@@ -17,9 +16,16 @@ from loopkit.optimizer_base import (
     as_learning_rate,
     check_learning_rate,
 )
+from loopkit.registry import to_config
 from loopkit.schedules import LearningRateSchedule
 from loopkit.typing import FloatArray
-from loopkit.validators import boolean, in_closed_range, non_negative, suggest
+from loopkit.validators import (
+    boolean,
+    check_config_keys,
+    in_closed_range,
+    non_negative,
+    suggest,
+)
 
 __all__ = [
     "SGD",
@@ -270,7 +276,7 @@ def _lookup(name: Any, call: str) -> type[Optimizer]:
 
 def serialize(optimizer: Optimizer) -> dict[str, Any]:
     """Return ``{"class_name": ..., "config": ...}`` for ``optimizer`` (JSON-ready)."""
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+    return to_config(optimizer)
 
 
 def deserialize(config: Mapping[str, Any]) -> Optimizer:
@@ -290,13 +296,7 @@ def deserialize(config: Mapping[str, Any]) -> Optimizer:
             "which loopkit optimizers do not take. Remove them and use the EMA or "
             "gradient accumulation plugins instead."
         )
-    names = [a.alias or a.name for a in attrs.fields(cls) if a.init]
-    for key in kwargs:
-        if key not in names:
-            raise ConfigError(
-                f"{call}: {cls.__name__} takes no argument {key!r}; its arguments are "
-                f"{names}.{suggest(key, names)} Fix or remove it in the config."
-            )
+    check_config_keys(call, cls, kwargs)
     return cls(**kwargs)
 
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
 import numpy as np
 from attrs import field, frozen
 
-from loopkit.errors import ConfigError
+from loopkit.registry import Registry
 from loopkit.typing import FloatArray
-from loopkit.validators import check_config_keys, non_negative, suggest
+from loopkit.validators import non_negative
 
 __all__ = [
     "L1",
@@ -175,20 +175,18 @@ def l1_l2(l1: float = 0.01, l2: float = 0.01) -> L1L2:
 
 
 # The name "l1_l2" gives l1 = l2 = 0.01 (Keras 2's l1_l2), not the L1L2() of zero
-# factors that would silently add nothing.
-_BY_NAME: dict[str, Callable[[], Regularizer]] = {"l1": L1, "l2": L2, "l1_l2": l1_l2}
-_CLASSES: dict[str, type[Regularizer]] = {"L1": L1, "L2": L2, "L1L2": L1L2}
-
-
-def _lookup(name: str, call: str) -> Callable[[], Regularizer]:
-    factory = _BY_NAME.get(name) or _CLASSES.get(name)
-    if factory is None:
-        raise ConfigError(
-            f"{call}: unknown regularizer {name!r}; expected one of {sorted(_BY_NAME)}. "
-            "Pass one of those names or a Regularizer such as L2(1e-4)."
-            f"{suggest(name.lower(), _BY_NAME)}"
-        )
-    return factory
+# factors that would silently add nothing. Being no class, it cannot be a class_name.
+_REGISTRY = Registry(
+    kind="regularizer",
+    module="regularizers",
+    base=Regularizer,
+    names={"l1": L1, "l2": L2, "l1_l2": l1_l2},
+    classes=(L1, L2, L1L2),
+    instead="a Regularizer such as L2(1e-4)",
+    accepts="None, 'l1', 'l2', 'l1_l2', a Regularizer such as L2(1e-4), or a dict "
+    "{'class_name': 'L2', 'config': {'l2': 0.0001}}",
+    config_names=False,
+)
 
 
 def get(identifier: Any) -> Regularizer | None:
@@ -203,31 +201,7 @@ def get(identifier: Any) -> Regularizer | None:
         ConfigError: The name is unknown, or the config has an unknown key.
         TypeError: The identifier is of another kind.
     """
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, str):
-        return _lookup(identifier, f"regularizers.get({identifier!r})")()
-    if (
-        isinstance(identifier, Mapping)
-        and isinstance(identifier.get("class_name"), str)
-        and isinstance(identifier.get("config") or {}, Mapping)
-    ):
-        call = f"regularizers.get({dict(identifier)!r})"
-        cls = _CLASSES.get(identifier["class_name"])
-        if cls is None:
-            name = identifier["class_name"]
-            raise ConfigError(
-                f"{call}: unknown class_name {name!r}; expected one of "
-                f"{sorted(_CLASSES)}. Fix the config.{suggest(name, _CLASSES)}"
-            )
-        config = identifier.get("config") or {}
-        check_config_keys(call, cls, config)
-        return cls.from_config(config)
-    raise TypeError(
-        f"regularizers.get() got {identifier!r} of type {type(identifier).__name__}; "
-        "expected None, 'l1', 'l2', 'l1_l2', a Regularizer such as L2(1e-4), or a dict "
-        "{'class_name': 'L2', 'config': {'l2': 0.0001}}."
-    )
+    return _REGISTRY.get(identifier)
 
 
 def serialize(regularizer: Regularizer | None) -> str | dict[str, Any] | None:
@@ -239,14 +213,4 @@ def serialize(regularizer: Regularizer | None) -> str | dict[str, Any] | None:
     Raises:
         TypeError: ``regularizer`` is not a Regularizer.
     """
-    if regularizer is None:
-        return None
-    if not isinstance(regularizer, Regularizer):
-        raise TypeError(
-            f"regularizers.serialize() got {regularizer!r} of type "
-            f"{type(regularizer).__name__}; expected a Regularizer such as L2(1e-4)."
-        )
-    for name, factory in _BY_NAME.items():
-        if type(regularizer) is type(factory()) and regularizer == factory():
-            return name
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+    return _REGISTRY.serialize(regularizer)
