@@ -157,6 +157,29 @@ def test_conv2d_forward_matches_naive_reference(
     np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("strides", "padding"), [(1, "valid"), (2, "same")])
+def test_conv2d_with_many_input_channels_matches_naive_reference(
+    rng, dtype, strides, padding
+):
+    layer = Conv2D(6, 3, strides=strides, padding=padding, dilation_rate=1)
+    layer.setup((7, 8, 11), dtype, rng)  # 11 channels: the pixel-major im2col
+    layer.bias.value[...] = rng.standard_normal(6)
+    x = rng.standard_normal((3, 7, 8, 11)).astype(dtype)
+    expected = reference_conv2d(
+        x.astype(np.float64),
+        layer.kernel.value.astype(np.float64),
+        layer.bias.value.astype(np.float64),
+        layer.strides,
+        padding,
+        (1, 1),
+    )
+    y = layer.forward(x)
+    assert y.dtype == dtype
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(y, expected, rtol=tol, atol=tol)
+
+
 def test_conv2d_applies_relu_after_the_bias_and_exposes_the_pre_activation(rng):
     layer = built_conv(rng, (5, 6, 3), filters=4, kernel_size=3, activation="relu")
     x = rng.standard_normal((2, 5, 6, 3))
@@ -233,6 +256,34 @@ def test_conv2d_fused_output_activation_treats_dy_as_pre_activation_gradient(rng
     linear.forward(x)
     np.testing.assert_array_equal(fused.backward(dz.copy()), linear.backward(dz.copy()))
     np.testing.assert_array_equal(fused.kernel.grad, linear.kernel.grad)
+
+
+def test_conv2d_fused_output_activation_returns_the_pre_activation_in_training(rng):
+    layer = built_conv(rng, (5, 6, 3), filters=4, kernel_size=3, activation="softmax")
+    layer.fuse_output_activation = True  # the model's loss then reads the logits
+    x = rng.standard_normal((2, 5, 6, 3))
+    logits = layer.forward(x, training=True).copy()
+    expected = reference_conv2d(
+        x, layer.kernel.value, layer.bias.value, (1, 1), "valid", (1, 1)
+    )
+    np.testing.assert_allclose(logits, expected, rtol=1e-12, atol=1e-12)
+    probabilities = layer.forward(x)  # inference still applies the activation
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("strides", [1, (2, 1)])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_conv2d_with_many_input_channels_backward_matches_finite_differences(
+    rng, strides, padding
+):
+    layer = Conv2D(3, (2, 3), strides=strides, padding=padding, dilation_rate=(1, 2))
+    check_layer_gradients(layer, (5, 6, 9), batch_size=2, rng=rng)
+
+
+def test_conv2d_takes_numpy_integers_as_window_arguments():
+    layer = Conv2D(2, (np.int64(3), np.int32(2)), strides=[np.int64(2), 1])
+    assert layer.kernel_size == (3, 2) and layer.strides == (2, 1)
+    assert all(type(v) is int for v in (*layer.kernel_size, *layer.strides))
 
 
 def test_conv2d_frozen_leaves_parameter_gradients_untouched(rng):

@@ -216,6 +216,66 @@ def test_max_pooling_overlapping_windows_add_their_gradients():
     np.testing.assert_array_equal(dx.ravel(), [0.0, 11.0, 0.0])
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_max_pooling_tie_rule_holds_whether_forward_ran_in_training_or_not(training):
+    layer = MaxPooling2D(2)
+    layer.setup((2, 4, 1), np.float64)
+    x = np.array([[3.0, 3.0, 1.0, 2.0], [3.0, 3.0, 4.0, 4.0]]).reshape(1, 2, 4, 1)
+    layer.forward(x, training=training)
+    dx = layer.backward(np.array([5.0, 7.0]).reshape(1, 1, 2, 1))
+    np.testing.assert_array_equal(
+        dx[0, :, :, 0], [[5.0, 0.0, 0.0, 0.0], [0.0, 0.0, 7.0, 0.0]]
+    )
+
+
+def test_max_pooling_training_forward_and_inference_forward_give_one_gradient(rng):
+    x = rng.integers(-2, 3, (3, 7, 6, 4)).astype(np.float32)  # ties everywhere
+    dy = rng.standard_normal((3, 4, 3, 4)).astype(np.float32)
+    grads = []
+    for training in (True, False):
+        layer = MaxPooling2D(3, 2, "same")
+        layer.setup((7, 6, 4))
+        layer.forward(x, training=training)
+        grads.append(layer.backward(dy).copy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+
+
+def test_max_pooling_window_with_nan_outputs_nan_and_passes_no_gradient():
+    layer = MaxPooling2D(2)
+    layer.setup((2, 4, 1), np.float64)
+    x = np.array([[1.0, np.nan, 1.0, 2.0], [5.0, 2.0, 0.0, 0.0]]).reshape(1, 2, 4, 1)
+    y = layer.forward(x, training=True)
+    assert np.isnan(y[0, 0, 0, 0]) and y[0, 0, 1, 0] == 2.0
+    dx = layer.backward(np.array([5.0, 7.0]).reshape(1, 1, 2, 1))
+    np.testing.assert_array_equal(dx[0, :, :, 0], [[0.0, 0.0, 0.0, 7.0], [0.0] * 4])
+
+
+def test_max_pooling_gradient_of_a_window_over_127_positions_matches_finite_differences(
+    rng,
+):
+    x = distinct_values(rng, (2, 12, 12, 2))  # 144 positions: the int32 record
+    check_layer_gradients(MaxPooling2D(12), (12, 12, 2), x=x, rng=rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pooling_forward_matches_naive_reference_in_both_dtypes(rng, dtype):
+    layer = MaxPooling2D(3, 2, "same")
+    layer.setup((7, 9, 5), dtype)
+    x = rng.standard_normal((3, 7, 9, 5)).astype(dtype)
+    y = layer.forward(x, training=True)
+    assert y.dtype == dtype
+    expected = reference_pool(x.astype(np.float64), (3, 3), (2, 2), "same", np.max)
+    np.testing.assert_array_equal(y, expected.astype(dtype))
+
+
+def test_max_pooling_backward_rejects_a_gradient_not_shaped_like_its_output(rng):
+    layer = MaxPooling2D(2, name="pool")
+    layer.setup((4, 4, 3), np.float64)
+    layer.forward(rng.standard_normal((2, 4, 4, 3)), training=True)
+    with pytest.raises(ShapeError, match=r"'pool'.*\(2, 2, 2, 3\).*got \(2, 3, 2, 3\)"):
+        layer.backward(np.ones((2, 3, 2, 3)))
+
+
 def test_global_max_pooling_routes_a_tie_to_the_first_maximum():
     layer = GlobalMaxPooling2D()
     layer.setup((2, 2, 1), np.float64)

@@ -1,4 +1,4 @@
-"""Conv2D: channels-last 2-D convolution by im2col and one matrix product."""
+"""Conv2D: channels-last 2-D convolution by compiled im2col and one matrix product."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any, Literal
 import attrs
 import numpy as np
 from attrs import define, field
-from numpy.lib.stride_tricks import sliding_window_view
 
 from loopkit import activations as _activations
+from loopkit import conv_kernels
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.layers.base import Layer, Parameter
 from loopkit.layers.core import _activation_or_none
@@ -32,12 +32,14 @@ def _is_int(value: Any) -> bool:
 def _to_pair(value: Any) -> Any:
     """Turn a positive int into ``(v, v)`` and a list into a tuple; leave the rest as is.
 
+    Integers become Python ints (the compiled kernels then see one argument type).
     Anything else is left for ``_positive_pair`` to reject with the value as given.
     """
     if _is_int(value) and value > 0:
         return (int(value), int(value))
-    if isinstance(value, list):
-        return tuple(value)
+    if isinstance(value, (list, tuple)):
+        items = tuple(value)
+        return tuple(int(v) for v in items) if all(_is_int(v) for v in items) else items
     return value
 
 
@@ -193,6 +195,12 @@ def _unpadded(
 
 # --- Conv2D --------------------------------------------------------------------------
 
+# Inputs with at most this many channels (grayscale, RGB) take the tap-major im2col:
+# copying along output columns beats copying runs of 1-3 channels by 1.4-4x (measured
+# on 28x28 images, batch 64), and BLAS forms dL/dkernel from a C-contiguous
+# (taps, m) matrix 20-30% faster. From 4 channels on the pixel-major copy wins.
+_FEW_CHANNELS = 3
+
 
 @define(eq=False, slots=False)
 class Conv2D(Layer):
@@ -200,11 +208,18 @@ class Conv2D(Layer):
 
     ``y[n, i, j, f] = activation(bias[f] + sum_{a, b, c} xp[n, i*sh + a*dh, j*sw + b*dw, c]
     * kernel[a, b, c, f])`` where ``xp`` is the zero-padded input (cross-correlation,
-    as in every deep-learning library). Computed by im2col: the windows are copied
-    once into a layer-owned ``(batch*out_h*out_w, kh*kw*in_channels)`` matrix and
-    multiplied by the kernel reshaped to ``(kh*kw*in_channels, filters)``; backward
-    gets dL/dkernel from one product of that matrix with ``dy`` and dL/dx by col2im,
-    adding back one strided slice per kernel offset.
+    as in every deep-learning library). Computed by im2col: a compiled kernel
+    (``loopkit.conv_kernels``) copies the windows once into a layer-owned
+    ``(batch*out_h*out_w, kh*kw*in_channels)`` matrix, zeros standing in for the
+    padding (stored transposed, tap-major, for inputs of up to 3 channels, where
+    that copies and multiplies faster), and one BLAS product with the kernel reshaped to
+    ``(kh*kw*in_channels, filters)`` gives the output; the bias and the activation
+    follow in one pass where the activation fuses them (ReLU). Backward gets
+    dL/dkernel from one product of that matrix with ``dy``, dL/dbias from a
+    product of a ones vector with ``dy``, and dL/dx from the product
+    ``dy @ kernel.T`` folded back onto the image by the compiled ``col2im``. Every
+    configuration (strides, dilation, padding, frozen, first layer) takes this one
+    path; the kernels read the unpadded input, so no padded copy is made.
 
     Unlike Keras, ``strides`` and ``dilation_rate`` greater than 1 may be combined.
 
@@ -289,37 +304,43 @@ class Conv2D(Layer):
 
         Args:
             x: ``(batch, height, width, in_channels)`` images.
-            training: Unused; convolution behaves the same in training and inference.
+            training: In training with ``fuse_output_activation`` set, the
+                pre-activation is returned (the loss reads the logits).
 
         Returns:
             ``(batch, out_h, out_w, filters)``, valid until the next call.
         """
-        (oh, ow), rows, cols = self._plan
-        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.strides, self.dilation_rate
-        n, c = x.shape[0], x.shape[3]
+        (oh, ow), (pt, _), (pl, _) = self._plan
+        (kh, kw), c = self.kernel_size, self.kernel.value.shape[2]
+        x = np.ascontiguousarray(x, self.dtype)  # no copy for a layer's output
+        n = x.shape[0]
+        m, taps = n * oh * ow, kh * kw * c
         self._x_shape = tuple(x.shape)
-        xp = _padded(self, x, rows, cols, 0.0)
-        windows = sliding_window_view(xp, self._window(), axis=(1, 2))
-        rows_used, cols_used = (
-            slice(0, (oh - 1) * sh + 1, sh),
-            slice(0, (ow - 1) * sw + 1, sw),
-        )
-        windows = windows[:, rows_used, cols_used, :, ::dh, ::dw]
-        patches = self.buffer("cols", (n, oh, ow, kh, kw, c))
-        np.copyto(patches, windows.transpose(0, 1, 2, 4, 5, 3))  # im2col, (a, b, c) order
-        self._cols = patches
+        geometry = (self.strides, self.dilation_rate, (pt, pl))
+        if c <= _FEW_CHANNELS:  # tap-major: a (taps, m) matrix
+            cols = self.buffer("cols_t", (taps * m,))
+            conv_kernels.im2col_transposed(x, *geometry, cols.reshape(kh, kw, c, n, oh, ow))
+            self._cols = cols = cols.reshape(taps, m).T
+        else:
+            cols = self.buffer("cols", (n, oh, ow, kh, kw, c))
+            conv_kernels.im2col(x, *geometry, cols)
+            self._cols = cols = cols.reshape(m, taps)
         z = self.buffer("z", (n, oh, ow, self.filters))
         np.matmul(
-            patches.reshape(n * oh * ow, kh * kw * c),
-            self.kernel.value.reshape(kh * kw * c, self.filters),
-            out=z.reshape(n * oh * ow, self.filters),
+            cols,
+            self.kernel.value.reshape(taps, self.filters),
+            out=z.reshape(m, self.filters),
         )
-        if self.bias is not None:
-            z += self.bias.value
         self._z = z
-        if self.activation is None:
+        bias = None if self.bias is None else self.bias.value
+        if self.activation is None or (training and self.fuse_output_activation):
+            if bias is not None:
+                z += bias
             return z
-        return self.activation.forward(z, self.buffer("y", z.shape))
+        y = self.buffer("y", z.shape)
+        if bias is not None:  # one pass for both where the activation can fuse
+            return self.activation.forward_with_bias(z, bias, y)
+        return self.activation.forward(z, y)
 
     def backward(self, dy: FloatArray) -> FloatArray | None:
         """Write dL/dkernel and dL/dbias; return dL/dx (None if not needed).
@@ -332,29 +353,25 @@ class Conv2D(Layer):
             y = self._buffers["y"][: len(dy)]
             dy = self.activation.backward(dy, self._z, y, self.buffer("dz", dy.shape))
         n, h, w, c = self._x_shape
-        (oh, ow), rows, cols = self._plan
-        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.strides, self.dilation_rate
-        k = kh * kw * c
+        (oh, ow), (pt, _), (pl, _) = self._plan
+        (kh, kw) = self.kernel_size
+        taps = kh * kw * c
         dz = dy.reshape(n * oh * ow, self.filters)
         if self.trainable:
             np.matmul(
-                self._cols.reshape(n * oh * ow, k).T,
+                self._cols.T,  # (taps, m), C-contiguous in the tap-major layout
                 dz,
-                out=self.kernel.grad.reshape(k, self.filters),  # overwrite, not accumulate
+                out=self.kernel.grad.reshape(taps, self.filters),  # overwrite
             )
-            if self.bias is not None:
-                np.sum(dz, axis=0, out=self.bias.grad)
+            if self.bias is not None:  # a BLAS product: 5x faster than a column sum
+                ones = self.buffer("ones", (n * oh * ow,))
+                ones.fill(1.0)
+                np.matmul(ones, dz, out=self.bias.grad)
         if not self.input_grad_needed:
             return None
         dcols = self.buffer("dcols", (n, oh, ow, kh, kw, c))
-        kernel = self.kernel.value.reshape(k, self.filters)
-        np.matmul(dz, kernel.T, out=dcols.reshape(n * oh * ow, k))
-        (pt, pb), (pl, pr) = rows, cols
-        dxp = self.buffer("dx_padded", (n, h + pt + pb, w + pl + pr, c))
-        dxp.fill(0.0)
-        for a in range(kh):  # col2im: one strided add per kernel offset
-            for b in range(kw):
-                rows_ab = _window_slice(a * dh, oh, sh)
-                cols_ab = _window_slice(b * dw, ow, sw)
-                dxp[:, rows_ab, cols_ab] += dcols[:, :, :, a, b]
-        return _unpadded(self, dxp, (n, h, w, c), rows, cols)
+        kernel = self.kernel.value.reshape(taps, self.filters)
+        np.matmul(dz, kernel.T, out=dcols.reshape(n * oh * ow, taps))
+        dx = self.buffer("dx", (n, h, w, c))
+        conv_kernels.col2im(dcols, self.strides, self.dilation_rate, (pt, pl), dx)
+        return dx

@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 from attrs import define, field
 
+from loopkit import conv_kernels
+from loopkit.errors import ShapeError
 from loopkit.layers.base import Layer
 from loopkit.layers.convolutional import (
     Padding,
@@ -105,49 +107,71 @@ class MaxPooling2D(_Pooling2D):
 
     Backward routes each window's gradient to its maximum only (the first one in
     row-major window order on ties, as TensorFlow does); overlapping windows
-    (``strides < pool_size``) add up where they share an input. The argmax is found
-    again in backward, so inference pays only for the max.
+    (``strides < pool_size``) add up where they share an input. Padding ("same")
+    never wins and never receives a gradient. A window holding a NaN outputs NaN
+    and passes no gradient. Compiled kernels (``loopkit.conv_kernels``) do both
+    passes: forward in training also records, per output, which window position
+    won (one byte each for windows of up to 127 positions), and backward scatters
+    ``dy`` there; after an inference forward, backward finds the winners again.
     """
 
-    _xp: FloatArray = field(init=False, repr=False)
-    _y: FloatArray = field(init=False, repr=False)
+    _x: FloatArray = field(init=False, repr=False)
+    _argmax: IntArray = field(
+        init=False, repr=False, factory=lambda: np.empty((0, 0, 0, 0), np.int8)
+    )
+    _recorded: bool = field(init=False, default=False, repr=False)
+    _y_shape: Shape = field(init=False, repr=False)
+
+    def _winners(self, shape: Shape) -> IntArray:
+        """Return the layer-owned ``argmax`` array for outputs of ``shape``."""
+        (ph, pw) = self.pool_size
+        kind = np.int8 if ph * pw <= 127 else np.int32  # positions 0 .. ph*pw - 1
+        have = self._argmax
+        if have.dtype != kind or have.shape[1:] != shape[1:] or len(have) < shape[0]:
+            self._argmax = np.empty(shape, kind)  # grown once, like Layer.buffer
+        return self._argmax[: shape[0]]
 
     def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
         """Return the window maxima, ``(batch, out_h, out_w, channels)``, in a buffer.
 
         Args:
             x: ``(batch, height, width, channels)`` images.
-            training: Unused; pooling behaves the same in training and inference.
+            training: Also record each window's first maximum for backward.
         """
-        (oh, ow), rows, cols = self._plan
+        (oh, ow), (pt, _), (pl, _) = self._plan
+        self._x = x = np.ascontiguousarray(x, self.dtype)  # kept for backward
         self._x_shape = tuple(x.shape)
-        self._xp = xp = _padded(self, x, rows, cols, -np.inf)  # padding never wins
         y = self.buffer("y", (x.shape[0], oh, ow, x.shape[3]))
-        offsets = self._offsets()
-        np.copyto(y, xp[:, offsets[0][0], offsets[0][1]])
-        for r, c in offsets[1:]:  # one strided maximum per window offset
-            np.maximum(y, xp[:, r, c], out=y)
-        self._y = y
+        self._y_shape = y.shape
+        argmax = self._winners(y.shape)
+        record = bool(training)
+        conv_kernels.max_pool2d(x, self.pool_size, self._steps, (pt, pl), y, argmax, record)
+        self._recorded = record
         return y
 
     def backward(self, dy: FloatArray) -> FloatArray | None:
         """Return dL/dx: each window's ``dy`` at its first maximum."""
         if not self.input_grad_needed:
             return None
-        dxp = self._padded_grad()
-        # `unclaimed` is 1 for windows whose maximum no earlier offset has taken, so
-        # exactly one offset per window (the first maximum) receives the gradient.
-        unclaimed = self.buffer("unclaimed", dy.shape)
-        unclaimed.fill(1.0)
-        hit = self.buffer("hit", dy.shape)
-        for r, c in self._offsets():
-            np.equal(self._xp[:, r, c], self._y, out=hit)
-            hit *= unclaimed
-            unclaimed -= hit
-            hit *= dy
-            dxp[:, r, c] += hit
-        _, rows, cols = self._plan
-        return _unpadded(self, dxp, self._x_shape, rows, cols)
+        _, (pt, _), (pl, _) = self._plan
+        pads = (pt, pl)
+        dy = np.ascontiguousarray(dy, self.dtype)
+        if dy.shape != self._y_shape:  # the kernels index with dy's shape, unchecked
+            raise ShapeError(
+                f"MaxPooling2D layer {self.name!r}: backward expects dy shaped like the "
+                f"last forward's output, {self._y_shape}, got {dy.shape}. Pass the "
+                "gradient of that output."
+            )
+        argmax = self._winners(dy.shape)
+        if not self._recorded:  # the last forward ran for inference
+            y = self.buffer("y", dy.shape)  # the same maxima are written again
+            conv_kernels.max_pool2d(
+                self._x, self.pool_size, self._steps, pads, y, argmax, True
+            )
+            self._recorded = True
+        dx = self.buffer("dx", self._x_shape)
+        conv_kernels.max_pool2d_backward(dy, argmax, self.pool_size, self._steps, pads, dx)
+        return dx
 
 
 @define(eq=False, slots=False)
@@ -230,7 +254,11 @@ class _GlobalPooling2D(Layer):
 
 @define(eq=False, slots=False)
 class GlobalAveragePooling2D(_GlobalPooling2D):
-    """Mean over height and width of ``(batch, height, width, channels)`` images."""
+    """Mean over height and width of ``(batch, height, width, channels)`` images.
+
+    Both passes are compiled kernels (``loopkit.conv_kernels``), one pass over the
+    images each.
+    """
 
     def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
         """Return the per-channel means in a layer-owned buffer.
@@ -239,18 +267,20 @@ class GlobalAveragePooling2D(_GlobalPooling2D):
             x: ``(batch, height, width, channels)`` images.
             training: Unused; pooling behaves the same in training and inference.
         """
+        x = np.ascontiguousarray(x, self.dtype)
         self._x_shape = tuple(x.shape)
         y = self._output(x)
-        np.mean(x, axis=(1, 2), out=y.reshape(x.shape[0], x.shape[3]))
+        conv_kernels.global_average_pool2d(x, y.reshape(x.shape[0], x.shape[3]))
         return y
 
     def backward(self, dy: FloatArray) -> FloatArray | None:
         """Return dL/dx: ``dy / (height * width)`` at every position."""
         if not self.input_grad_needed:
             return None
-        n, h, w, c = self._x_shape
+        n, _, _, c = self._x_shape
+        dy = np.ascontiguousarray(dy, self.dtype).reshape(n, c)
         dx = self.buffer("dx", self._x_shape)
-        np.multiply(dy.reshape(n, 1, 1, c), 1.0 / (h * w), out=dx)
+        conv_kernels.global_average_pool2d_backward(dy, dx)
         return dx
 
 
