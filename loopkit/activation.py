@@ -79,6 +79,22 @@ class ActivationFunction:
         d = self.derivative(x, y, scratch(out, dy, x, y))
         return np.multiply(d, dy, out=out)
 
+    def backward_with_bias_grad(
+        self,
+        dy: FloatArray,
+        x: FloatArray,
+        y: FloatArray,
+        out: FloatArray,
+        bias_grad: FloatArray,
+    ) -> FloatArray:
+        """``backward``, and write its sum over every axis but the last to ``bias_grad``.
+
+        Layers with a bias call this; an activation may fuse the two passes.
+        """
+        d = self.backward(dy, x, y, out)
+        np.add.reduce(d.reshape(-1, d.shape[-1]), axis=0, out=bias_grad)
+        return d
+
     def get_config(self) -> dict[str, Any]:
         """Return the constructor arguments as JSON-ready values (``{}`` if none)."""
         return {a.name: getattr(self, a.name) for a in attrs.fields(type(self)) if a.init}

@@ -21,6 +21,7 @@ __all__ = [
     "adam_amsgrad",
     "bias_relu",
     "relu_backward",
+    "relu_backward_bias",
     "sparse_softmax_crossentropy",
 ]
 
@@ -83,6 +84,27 @@ def relu_backward(dy: Any, x: Any, out: Any) -> None:
     zero = dy.dtype.type(0)
     for i in range(dy.shape[0]):
         out[i] = dy[i] * (one if x[i] > 0 else zero)
+
+
+@_jit
+def relu_backward_bias(dy: Any, x: Any, out: Any, bias_grad: Any) -> None:
+    """``out = dy * (x > 0)`` and ``bias_grad = out.sum(axis=0)`` in one pass.
+
+    ``dy``, ``x`` and ``out`` are C-contiguous ``(rows, columns)``. The column sums
+    accumulate in float64 and are rounded once, so they are at least as accurate as
+    NumPy's pairwise float32 sum (not bitwise equal to it).
+    """
+    rows, cols = dy.shape
+    one = dy.dtype.type(1)
+    zero = dy.dtype.type(0)
+    acc = np.zeros(cols, np.float64)
+    for i in range(rows):
+        for j in range(cols):
+            v = dy[i, j] * (one if x[i, j] > 0 else zero)
+            out[i, j] = v
+            acc[j] += v
+    for j in range(cols):
+        bias_grad[j] = acc[j]
 
 
 @_jit

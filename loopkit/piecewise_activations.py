@@ -75,6 +75,26 @@ class ReLU(ActivationFunction):
             return out
         return super().backward(dy, x, y, out)
 
+    def backward_with_bias_grad(
+        self,
+        dy: FloatArray,
+        x: FloatArray,
+        y: FloatArray,
+        out: FloatArray,
+        bias_grad: FloatArray,
+    ) -> FloatArray:
+        if (
+            self._plain
+            and _fusable(dy, x, out, bias_grad)
+            and bias_grad.shape == dy.shape[-1:]
+        ):
+            cols = dy.shape[-1]
+            kernels.relu_backward_bias(
+                dy.reshape(-1, cols), x.reshape(-1, cols), out.reshape(-1, cols), bias_grad
+            )
+            return out
+        return super().backward_with_bias_grad(dy, x, y, out, bias_grad)
+
     def derivative(self, x: FloatArray, y: FloatArray, out: FloatArray) -> FloatArray:
         if self._plain:
             return np.greater(x, 0.0, out=out)

@@ -129,3 +129,36 @@ def test_sparse_softmax_crossentropy_kernel_reports_the_first_bad_label() -> Non
         z, np.array([0, 4, -1]), grad, np.float32(1)
     )
     assert bad == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_backward_bias_kernel_masks_like_numpy_and_sums_columns_exactly(
+    dtype, rng
+) -> None:
+    dy = rng.normal(size=(301, 7)).astype(dtype)
+    x = rng.normal(size=(301, 7)).astype(dtype)
+    x[0, :3] = [0.0, -0.0, np.nan]
+    dy[1, 4] = np.nan
+    out = np.empty_like(dy)
+    bias_grad = np.empty(7, dtype)
+    kernels.relu_backward_bias(dy, x, out, bias_grad)
+    expected = dy * (x > 0).astype(dtype)
+    np.testing.assert_array_equal(out, expected)  # bitwise, NaN where dy is NaN
+    reference = np.sum(expected.astype(np.float64), axis=0)
+    if dtype == np.float32:  # a float64 sum rounded once: the correctly rounded result
+        np.testing.assert_array_equal(bias_grad, reference.astype(dtype))
+    else:  # sequential against pairwise float64 summation
+        np.testing.assert_allclose(bias_grad, reference, rtol=1e-13)
+
+
+def test_relu_backward_with_bias_grad_equals_backward_then_column_sums(rng) -> None:
+    from loopkit.activations import ReLU, Tanh
+
+    dy, x = rng.normal(size=(2, 5, 4, 3))
+    for activation in (ReLU(), ReLU(negative_slope=0.1), Tanh()):
+        y = activation(x)
+        expected = activation.backward(dy, x, y, np.empty_like(dy))
+        out, bias_grad = np.empty_like(dy), np.empty(3)
+        got = activation.backward_with_bias_grad(dy, x, y, out, bias_grad)
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_allclose(bias_grad, expected.sum(axis=(0, 1)), rtol=1e-12)

@@ -349,9 +349,14 @@ class Conv2D(Layer):
             dy: ``(batch, out_h, out_w, filters)``, dL/d(output), or dL/d(pre-activation)
                 when ``fuse_output_activation`` is set.
         """
+        bias_grad = self.bias.grad if self.trainable and self.bias is not None else None
         if self.activation is not None and not self.fuse_output_activation:
-            y = self._buffers["y"][: len(dy)]
-            dy = self.activation.backward(dy, self._z, y, self.buffer("dz", dy.shape))
+            y, dz = self._buffers["y"][: len(dy)], self.buffer("dz", dy.shape)
+            if bias_grad is not None:  # one pass for both where the activation fuses
+                dy = self.activation.backward_with_bias_grad(dy, self._z, y, dz, bias_grad)
+                bias_grad = None
+            else:
+                dy = self.activation.backward(dy, self._z, y, dz)
         n, h, w, c = self._x_shape
         (oh, ow), (pt, _), (pl, _) = self._plan
         (kh, kw) = self.kernel_size
@@ -363,10 +368,10 @@ class Conv2D(Layer):
                 dz,
                 out=self.kernel.grad.reshape(taps, self.filters),  # overwrite
             )
-            if self.bias is not None:  # a BLAS product: 5x faster than a column sum
+            if bias_grad is not None:  # a BLAS product: 5x faster than a column sum
                 ones = self.buffer("ones", (n * oh * ow,))
                 ones.fill(1.0)
-                np.matmul(ones, dz, out=self.bias.grad)
+                np.matmul(ones, dz, out=bias_grad)
         if not self.input_grad_needed:
             return None
         dcols = self.buffer("dcols", (n, oh, ow, kh, kw, c))

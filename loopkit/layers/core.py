@@ -98,15 +98,20 @@ class Dense(Layer):
 
     def backward(self, dy: FloatArray) -> FloatArray | None:
         """Write dL/dkernel and dL/dbias; return dL/dx."""
+        bias_grad = self.bias.grad if self.trainable and self.bias is not None else None
         if self.activation is not None and not self.fuse_output_activation:
-            y = self._buffers["y"][: len(dy)]
-            dy = self.activation.backward(dy, self._z, y, self.buffer("dz", dy.shape))
+            y, dz = self._buffers["y"][: len(dy)], self.buffer("dz", dy.shape)
+            if bias_grad is not None:  # one pass for both where the activation fuses
+                dy = self.activation.backward_with_bias_grad(dy, self._z, y, dz, bias_grad)
+                bias_grad = None
+            else:
+                dy = self.activation.backward(dy, self._z, y, dz)
         x = self._x
         if self.trainable:
             x2, dy2 = x.reshape(-1, x.shape[-1]), dy.reshape(-1, self.units)
             np.matmul(x2.T, dy2, out=self.kernel.grad)  # overwrite, not accumulate
-            if self.bias is not None:
-                np.add.reduce(dy2, axis=0, out=self.bias.grad)
+            if bias_grad is not None:
+                np.add.reduce(dy2, axis=0, out=bias_grad)
         if not self.input_grad_needed:
             return None
         return np.matmul(dy, self.kernel.value.T, out=self.buffer("dx", x.shape))
