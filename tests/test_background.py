@@ -31,6 +31,23 @@ def test_background_writer_runs_writes_in_order_and_raises_their_errors() -> Non
     writer.wait()  # the error is raised once
 
 
+def test_writers_share_one_worker_thread_and_each_waits_for_its_own_writes() -> None:
+    first, second = lk.BackgroundWriter(), lk.BackgroundWriter()
+    gate = threading.Event()
+    done: list[str] = []
+    first.submit(lambda: (gate.wait(5), done.append("first")))
+    second.submit(lambda: done.append("second"))
+    assert first.busy and second.busy  # second's write is queued behind first's
+    gate.set()
+    second.wait()
+    assert done == ["first", "second"] and not first.busy
+    threads = threading.active_count()
+    for _ in range(5):
+        first.submit(lambda: None)
+    first.wait()
+    assert threading.active_count() == threads  # no new thread per write
+
+
 def test_a_snapshot_keeps_the_weights_of_the_moment_it_was_taken(tmp_path: Path) -> None:
     model = lk.Sequential([Dense(3, input_dim=2)])
     model.compile(optimizer="adam", loss="mse")
