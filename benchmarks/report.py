@@ -245,6 +245,11 @@ def format_report(
             "## Plugin overhead (loopkit, mlp-mnist; whole fit calls, configurations "
             "interleaved in one process)",
             "",
+            "Overheads over the plain fit of the same repetition, medians: of a whole "
+            "1-epoch fit; per epoch (a 3-epoch fit minus the 1-epoch fit, so the epochs "
+            "alone); and the fixed cost of each `fit` call (opening and closing event "
+            "files, the wait for the last checkpoint), which a longer run pays once.",
+            "",
             *plugin_lines,
             "",
         ]

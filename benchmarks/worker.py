@@ -156,17 +156,23 @@ def _plugins(
         warm = _warmup_samples(workload.samples, workload.batch_size)
         for make in factories.values():  # imports, writers and buffers, once
             runner.fit_wall(x[:warm], y[:warm], 1, make())
+        # Each repetition times a short and a long fit per configuration: their
+        # difference is the cost of the extra epochs alone (steady state), the rest
+        # the per-fit cost of opening and closing (writers, files, final saves).
+        long_epochs = workload.epochs + 2
         seconds: dict[str, list[float]] = {name: [] for name in factories}
+        long_fits: dict[str, list[float]] = {name: [] for name in factories}
         probes: dict[str, list[list[float]]] = {name: [] for name in factories}
         for rep in range(workload.repeats):
             for name in _rotate(list(factories), rep):
-                total, before, after = runner.fit_wall(
-                    x, y, workload.epochs, factories[name]()
-                )
+                total, before, _ = runner.fit_wall(x, y, workload.epochs, factories[name]())
+                longer, _, after = runner.fit_wall(x, y, long_epochs, factories[name]())
                 seconds[name].append(total / workload.epochs)
+                long_fits[name].append(longer)
                 probes[name].append([before, after])
     return {"configs": seconds, "config_probes": probes, "missing": missing,
-            "standard_members": members}  # fmt: skip
+            "standard_members": members, "configs_long": long_fits,
+            "epochs": [workload.epochs, long_epochs]}  # fmt: skip
 
 
 def _machine(spec: dict[str, Any]) -> dict[str, Any]:
