@@ -12,7 +12,7 @@ from loopkit import activations as _activations
 from loopkit import conv_kernels
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.layers.base import Layer, Parameter
-from loopkit.layers.core import _activation_or_none
+from loopkit.layers.core import _activation_or_none, _backward_through_activation
 from loopkit.typing import FloatArray, Shape
 from loopkit.validators import one_of, positive_int, suggest
 
@@ -349,14 +349,7 @@ class Conv2D(Layer):
             dy: ``(batch, out_h, out_w, filters)``, dL/d(output), or dL/d(pre-activation)
                 when ``fuse_output_activation`` is set.
         """
-        bias_grad = self.bias.grad if self.trainable and self.bias is not None else None
-        if self.activation is not None and not self.fuse_output_activation:
-            y, dz = self._buffers["y"][: len(dy)], self.buffer("dz", dy.shape)
-            if bias_grad is not None:  # one pass for both where the activation fuses
-                dy = self.activation.backward_with_bias_grad(dy, self._z, y, dz, bias_grad)
-                bias_grad = None
-            else:
-                dy = self.activation.backward(dy, self._z, y, dz)
+        dy, bias_grad = _backward_through_activation(self, dy)
         n, h, w, c = self._x_shape
         (oh, ow), (pt, _), (pl, _) = self._plan
         (kh, kw) = self.kernel_size

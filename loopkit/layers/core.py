@@ -21,6 +21,23 @@ def _activation_or_none(identifier: Any) -> _activations.ActivationFunction | No
     return None if fn is None or fn.name == "linear" else fn
 
 
+def _backward_through_activation(layer: Any, dy: FloatArray) -> tuple[FloatArray, Any]:
+    """Return dL/d(pre-activation) of a Dense-like layer and the bias gradient to write.
+
+    ``layer`` has ``activation``, ``bias``, the pre-activation ``_z`` and its output in
+    the ``"y"`` buffer. Where the activation can, its backward writes the bias
+    gradient in the same pass; the second value is then None, else the layer's
+    ``bias.grad`` still to fill (None too without a trainable bias).
+    """
+    bias_grad = layer.bias.grad if layer.trainable and layer.bias is not None else None
+    if layer.activation is None or layer.fuse_output_activation:
+        return dy, bias_grad
+    y, dz = layer._buffers["y"][: len(dy)], layer.buffer("dz", dy.shape)
+    if bias_grad is None:
+        return layer.activation.backward(dy, layer._z, y, dz), None
+    return layer.activation.backward_with_bias_grad(dy, layer._z, y, dz, bias_grad), None
+
+
 @define(eq=False, slots=False)
 class Dense(Layer):
     """Fully connected layer: ``y = activation(x @ kernel + bias)`` on the last axis.
@@ -98,14 +115,7 @@ class Dense(Layer):
 
     def backward(self, dy: FloatArray) -> FloatArray | None:
         """Write dL/dkernel and dL/dbias; return dL/dx."""
-        bias_grad = self.bias.grad if self.trainable and self.bias is not None else None
-        if self.activation is not None and not self.fuse_output_activation:
-            y, dz = self._buffers["y"][: len(dy)], self.buffer("dz", dy.shape)
-            if bias_grad is not None:  # one pass for both where the activation fuses
-                dy = self.activation.backward_with_bias_grad(dy, self._z, y, dz, bias_grad)
-                bias_grad = None
-            else:
-                dy = self.activation.backward(dy, self._z, y, dz)
+        dy, bias_grad = _backward_through_activation(self, dy)
         x = self._x
         if self.trainable:
             x2, dy2 = x.reshape(-1, x.shape[-1]), dy.reshape(-1, self.units)
