@@ -157,42 +157,6 @@ def _check_image_shape(layer: Layer, input_shape: Shape) -> None:
     )
 
 
-def _padded(layer: Layer, x: FloatArray, rows: Pair, cols: Pair, fill: float) -> FloatArray:
-    """Return ``x`` padded by ``rows``/``cols`` with ``fill``, in a layer-owned buffer.
-
-    Returns ``x`` itself when there is nothing to pad.
-    """
-    (pt, pb), (pl, pr) = rows, cols
-    if not (pt or pb or pl or pr):
-        return x
-    n, h, w, c = x.shape
-    xp = layer.buffer("x_padded", (n, h + pt + pb, w + pl + pr, c))
-    # The border is refilled each call: a fresh (grown) buffer starts uninitialized.
-    xp[:, :pt] = fill
-    xp[:, pt + h :] = fill
-    xp[:, pt : pt + h, :pl] = fill
-    xp[:, pt : pt + h, pl + w :] = fill
-    xp[:, pt : pt + h, pl : pl + w] = x
-    return xp
-
-
-def _window_slice(offset: int, count: int, stride: int) -> slice:
-    """Return the slice of padded positions that window offset ``offset`` reads."""
-    return slice(offset, offset + (count - 1) * stride + 1, stride)
-
-
-def _unpadded(
-    layer: Layer, dxp: FloatArray, shape: Shape, rows: Pair, cols: Pair
-) -> FloatArray:
-    """Return the interior of the padded gradient ``dxp`` as a contiguous buffer."""
-    if dxp.shape == shape:
-        return dxp
-    (pt, _), (pl, _) = rows, cols
-    dx = layer.buffer("dx", shape)
-    np.copyto(dx, dxp[:, pt : pt + shape[1], pl : pl + shape[2]])
-    return dx
-
-
 # --- Conv2D --------------------------------------------------------------------------
 
 # Inputs with at most this many channels (grayscale, RGB) take the tap-major im2col:

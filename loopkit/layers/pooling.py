@@ -17,12 +17,9 @@ from loopkit.layers.convolutional import (
     _channels_last_only,
     _check_image_shape,
     _lower_if_str,
-    _padded,
     _plan_2d,
     _positive_pair,
     _to_pair,
-    _unpadded,
-    _window_slice,
 )
 from loopkit.typing import FloatArray, IntArray, Shape
 from loopkit.validators import one_of
@@ -33,6 +30,42 @@ __all__ = [
     "GlobalMaxPooling2D",
     "MaxPooling2D",
 ]
+
+
+def _padded(layer: Layer, x: FloatArray, rows: Pair, cols: Pair, fill: float) -> FloatArray:
+    """Return ``x`` padded by ``rows``/``cols`` with ``fill``, in a layer-owned buffer.
+
+    Returns ``x`` itself when there is nothing to pad.
+    """
+    (pt, pb), (pl, pr) = rows, cols
+    if not (pt or pb or pl or pr):
+        return x
+    n, h, w, c = x.shape
+    xp = layer.buffer("x_padded", (n, h + pt + pb, w + pl + pr, c))
+    # The border is refilled each call: a fresh (grown) buffer starts uninitialized.
+    xp[:, :pt] = fill
+    xp[:, pt + h :] = fill
+    xp[:, pt : pt + h, :pl] = fill
+    xp[:, pt : pt + h, pl + w :] = fill
+    xp[:, pt : pt + h, pl : pl + w] = x
+    return xp
+
+
+def _window_slice(offset: int, count: int, stride: int) -> slice:
+    """Return the slice of padded positions that window offset ``offset`` reads."""
+    return slice(offset, offset + (count - 1) * stride + 1, stride)
+
+
+def _unpadded(
+    layer: Layer, dxp: FloatArray, shape: Shape, rows: Pair, cols: Pair
+) -> FloatArray:
+    """Return the interior of the padded gradient ``dxp`` as a contiguous buffer."""
+    if dxp.shape == shape:
+        return dxp
+    (pt, _), (pl, _) = rows, cols
+    dx = layer.buffer("dx", shape)
+    np.copyto(dx, dxp[:, pt : pt + shape[1], pl : pl + shape[2]])
+    return dx
 
 
 def _optional_pair(value: Any) -> Any:
