@@ -12,8 +12,10 @@ from loopkit import (
     regularizers,
     schedules,
 )
-from loopkit.background import BackgroundWriter
-from loopkit.checkpoint import load_checkpoint, save_checkpoint
+from loopkit._dispatch.dispatcher import HOOK_NAMES, Plugin, hookimpl, plugin_name
+from loopkit._training.history import History
+from loopkit._training.loop_state import LoopState, OptimizerStep
+from loopkit._training.model import Sequential
 from loopkit.errors import (
     CheckpointError,
     ConfigError,
@@ -22,14 +24,12 @@ from loopkit.errors import (
     PluginError,
     ShapeError,
 )
-from loopkit.history import History
 from loopkit.hookspecs import hookspec
-from loopkit.loop_state import LoopState, OptimizerStep
-from loopkit.model import Sequential
 from loopkit.monitor import Monitor, infer_mode
-from loopkit.pluginmanager import HOOK_NAMES, Plugin, hookimpl, plugin_name
 from loopkit.random import set_random_seed
-from loopkit.saving import ModelSnapshot, load_model, snapshot_model
+from loopkit.saving.background import BackgroundWriter
+from loopkit.saving.checkpoints import load_checkpoint, save_checkpoint
+from loopkit.saving.model_files import ModelSnapshot, load_model, snapshot_model
 
 __version__ = "0.1.0"
 

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from loopkit.entry_points import disabled_names, installed_plugins
+from loopkit._dispatch.entry_points import disabled_names, installed_plugins
 
 __all__ = ["main"]
 

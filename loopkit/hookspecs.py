@@ -4,9 +4,9 @@ A plugin implements any subset of these hooks, as methods marked with
 ``@loopkit.hookimpl`` that take any subset of the hook's arguments, by name and
 without defaults (pluggy versions differ on passing those). Keras-style callbacks
 (no marked method, methods such as ``on_epoch_end(self, epoch, logs=None)``) are
-adapted automatically, and ``set_model``/``set_params`` are called when defined;
-see ``loopkit.keras_callbacks``. A misspelled hook or argument fails when the run's
-plugins are registered, before the first step.
+adapted automatically, and ``set_model``/``set_params`` are called when defined.
+A misspelled hook or argument fails when the run's plugins are registered, before
+the first step.
 
 Call order in ``fit`` with validation (``...`` repeats per batch and per epoch)::
 
@@ -31,7 +31,7 @@ validation, calls ``on_epoch_end`` for that epoch with the logs it has, then
 both always fire, so plugins can flush and close. ``evaluate`` and ``predict``
 call their ``on_test_*``/``on_predict_*`` hooks the same way, and ``on_exception``
 on failure. ``on_save_checkpoint``/``on_load_checkpoint`` fire when a checkpoint
-is written or restored during a run (``loopkit.checkpoint``, as the checkpointing
+is written or restored during a run (``loopkit.saving.checkpoints``, as the checkpointing
 plugins do).
 
 Every hook is called with keyword arguments. ``logs`` mappings are read-only for
@@ -70,8 +70,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from loopkit.loop_state import LoopState, OptimizerStep
-    from loopkit.model import Sequential
+    from loopkit._training.loop_state import LoopState, OptimizerStep
+    from loopkit._training.model import Sequential
 
 __all__ = [
     "hookspec",

@@ -9,7 +9,7 @@ import attrs
 import numpy as np
 from attrs import field, frozen
 
-from loopkit.registry import Registry
+from loopkit._registry import Registry
 from loopkit.typing import FloatArray
 from loopkit.validators import non_negative
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from loopkit import conv_kernels
+from loopkit.layers import _conv_kernels as conv_kernels
 
 # (strides, dilation, pads, out_hw) on 5x6 images with 3x2 windows (3x3 for pooling):
 # stride 1, stride 2 with "same"-style padding, dilation, and padding past the edge.

@@ -12,7 +12,7 @@ import pytest
 
 import loopkit
 from loopkit import ConfigError, Sequential, ShapeError
-from loopkit.data import (
+from loopkit._data.datasets import (
     ArrayDataset,
     Prefetcher,
     as_array,

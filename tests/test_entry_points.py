@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from loopkit import PluginError, Sequential
-from loopkit.entry_points import (
+from loopkit._dispatch.entry_points import (
     InstalledPlugin,
     enabled_from_environment,
     installed_plugins,

@@ -6,7 +6,7 @@ import numpy as np
 
 import loopkit
 from loopkit import Sequential
-from loopkit.flat_parameters import FlatParameters, merge_spans
+from loopkit._training.flat_parameters import FlatParameters, merge_spans
 from loopkit.layers import BatchNormalization, Dense, Parameter
 
 

@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from loopkit import kernels
+from loopkit.activations import _kernels as activation_kernels
+from loopkit.losses import _kernels as loss_kernels
+from loopkit.optimizers import _kernels as optimizer_kernels
 
 
 def numpy_adam(p, g, m, v, v_hat, c1, c2, alpha, eps):
@@ -43,9 +45,9 @@ def test_adam_kernel_is_bitwise_equal_to_the_numpy_equations(dtype, amsgrad, rng
         alpha = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
         scalars = [dtype(1 - b1), dtype(1 - b2), dtype(alpha), dtype(eps)]
         if amsgrad:
-            kernels.adam_amsgrad(p_kernel, g, *state_k, *scalars)
+            optimizer_kernels.adam_amsgrad(p_kernel, g, *state_k, *scalars)
         else:
-            kernels.adam(p_kernel, g, state_k[0], state_k[1], *scalars)
+            optimizer_kernels.adam(p_kernel, g, state_k[0], state_k[1], *scalars)
         numpy_adam(
             p_numpy,
             g,
@@ -70,7 +72,7 @@ def test_adam_kernel_propagates_nan_like_numpy() -> None:
     m, v = np.zeros(4, np.float32), np.zeros(4, np.float32)
     f = np.float32
     with np.errstate(invalid="ignore"):
-        kernels.adam(p, g, m, v, f(0.1), f(0.001), f(0.001), f(1e-7))
+        optimizer_kernels.adam(p, g, m, v, f(0.1), f(0.001), f(0.001), f(1e-7))
     assert np.isnan(p[0]) and np.isnan(p[1]) and np.isnan(p[3])
     assert np.isfinite(p[2])
 
@@ -84,7 +86,7 @@ def test_bias_relu_kernel_equals_numpy_add_then_maximum(dtype, rng) -> None:
     expected_z = z + bias
     expected = np.maximum(expected_z, 0.0)
     out = np.empty_like(z)
-    kernels.bias_relu(z, bias, out)
+    activation_kernels.bias_relu(z, bias, out)
     np.testing.assert_array_equal(z, expected_z)
     np.testing.assert_array_equal(out, expected)
     assert np.signbit(out[0, 1]) == np.signbit(expected[0, 1])  # -0.0 as np.maximum
@@ -99,7 +101,7 @@ def test_relu_backward_kernel_equals_numpy_mask_multiply(dtype, rng) -> None:
     out = np.empty_like(dy)
     with np.errstate(invalid="ignore"):
         expected = dy * (x > 0)
-        kernels.relu_backward(dy, x, out)
+        activation_kernels.relu_backward(dy, x, out)
     np.testing.assert_array_equal(out, expected)  # NaN * 0 stays NaN, as in NumPy
 
 
@@ -108,7 +110,7 @@ def test_sparse_softmax_crossentropy_kernel_matches_the_float64_formula(dtype, r
     z = (rng.standard_normal((40, 7)) * 30).astype(dtype)  # saturated rows included
     labels = rng.integers(0, 7, 40)
     grad = np.empty_like(z)
-    total, bad = kernels.sparse_softmax_crossentropy(z, labels, grad, dtype(1 / 40))
+    total, bad = loss_kernels.sparse_softmax_crossentropy(z, labels, grad, dtype(1 / 40))
     assert bad == -1
     z64 = z.astype(np.float64)
     shifted = z64 - z64.max(axis=1, keepdims=True)
@@ -125,7 +127,7 @@ def test_sparse_softmax_crossentropy_kernel_matches_the_float64_formula(dtype, r
 def test_sparse_softmax_crossentropy_kernel_reports_the_first_bad_label() -> None:
     z = np.zeros((3, 4), np.float32)
     grad = np.empty_like(z)
-    _, bad = kernels.sparse_softmax_crossentropy(
+    _, bad = loss_kernels.sparse_softmax_crossentropy(
         z, np.array([0, 4, -1]), grad, np.float32(1)
     )
     assert bad == 1
@@ -141,7 +143,7 @@ def test_relu_backward_bias_kernel_masks_like_numpy_and_sums_columns_exactly(
     dy[1, 4] = np.nan
     out = np.empty_like(dy)
     bias_grad = np.empty(7, dtype)
-    kernels.relu_backward_bias(dy, x, out, bias_grad)
+    activation_kernels.relu_backward_bias(dy, x, out, bias_grad)
     expected = dy * (x > 0).astype(dtype)
     np.testing.assert_array_equal(out, expected)  # bitwise, NaN where dy is NaN
     reference = np.sum(expected.astype(np.float64), axis=0)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from loopkit import hookimpl
-from loopkit.markers import EventFilter, event_filter
+from loopkit._dispatch.markers import EventFilter, event_filter
 
 
 def test_hookimpl_returns_the_function_it_marks_bare_or_with_options() -> None:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from loopkit._naming import snake_case
 from loopkit.layers import Conv2D, Dense
 from loopkit.losses import KLDivergence, MeanSquaredError
-from loopkit.naming import snake_case
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from loopkit import optimizer_base, optimizers
+from loopkit import optimizers
 from loopkit.errors import CheckpointError, ConfigError, ShapeError
 from loopkit.optimizers import (
     SGD,
@@ -26,6 +26,7 @@ from loopkit.optimizers import (
     Optimizer,
     RMSprop,
 )
+from loopkit.optimizers import base as optimizer_base
 from loopkit.schedules import ExponentialDecay, PiecewiseConstantDecay
 
 # Flat layout: a (2, 3) kernel, a frozen (4,) block, then two adjacent trainable

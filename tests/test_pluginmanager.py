@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from loopkit import Plugin, PluginError, Sequential, hookimpl, plugin_name
+from loopkit._dispatch.dispatcher import HOOK_NAMES, HookDispatcher
 from loopkit.hookspecs import hookspec
 from loopkit.layers import Dense
-from loopkit.pluginmanager import HOOK_NAMES, HookDispatcher
 
 
 @pytest.fixture

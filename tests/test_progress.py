@@ -187,7 +187,7 @@ def test_verbose_0_prints_nothing(
 
 
 def test_the_installed_entry_points_name_both_plugins() -> None:
-    from loopkit.entry_points import load_plugin
+    from loopkit._dispatch.entry_points import load_plugin
 
     assert type(load_plugin("epoch_lines")) is EpochLines
     assert type(load_plugin("progress_bar")) is ProgressBar

@@ -9,7 +9,7 @@ import pytest
 from attrs import frozen
 
 from loopkit import ConfigError
-from loopkit.registry import Registry, from_class_config, to_config
+from loopkit._registry import Registry, from_class_config, to_config
 
 
 @frozen

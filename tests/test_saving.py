@@ -13,10 +13,10 @@ from attrs import define
 
 import loopkit
 from loopkit import CheckpointError, Sequential
-from loopkit.atomic import atomic_write, write_atomically
 from loopkit.layers import BatchNormalization, Dense, Dropout, Layer
 from loopkit.optimizers import SGD, Adam
-from loopkit.saving import load_model, restore_training_state, training_state
+from loopkit.saving.atomic import atomic_write, write_atomically
+from loopkit.saving.model_files import load_model, restore_training_state, training_state
 
 
 def _model(seed: int = 0, units: int = 4, compiled: bool = True) -> Sequential:
@@ -405,7 +405,7 @@ def test_load_model_restores_a_learning_rate_changed_during_training(tmp_path) -
 def test_write_arrays_writes_the_members_np_savez_writes(tmp_path: Path) -> None:
     import zipfile
 
-    from loopkit.weights_io import read_arrays, write_arrays
+    from loopkit.saving.weights import read_arrays, write_arrays
 
     arrays = {
         "kernel": np.arange(12, dtype=np.float32).reshape(3, 4),

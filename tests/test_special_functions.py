@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from loopkit.special_functions import normal_cdf
+from loopkit.activations._special import normal_cdf
 
 
 def _reference(x: np.ndarray) -> np.ndarray:

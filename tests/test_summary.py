@@ -7,8 +7,8 @@ import re
 import pytest
 
 from loopkit import Sequential
+from loopkit._training.summary import format_size
 from loopkit.layers import BatchNormalization, Dense, Dropout, Flatten
-from loopkit.summary import format_size
 
 
 def _lines(model: Sequential) -> list[str]:

@@ -9,8 +9,8 @@ import attrs
 import numpy as np
 from attrs import define, field
 
+from loopkit._naming import snake_case
 from loopkit.errors import ConfigError, ShapeError
-from loopkit.naming import snake_case
 from loopkit.random import new_generator
 from loopkit.typing import FloatArray, Shape
 

@@ -9,8 +9,8 @@ import numpy as np
 from attrs import define, field
 
 from loopkit import activations as _activations
-from loopkit import conv_kernels
 from loopkit.errors import ConfigError, ShapeError
+from loopkit.layers import _conv_kernels as conv_kernels
 from loopkit.layers.base import Layer, Parameter
 from loopkit.layers.core import _activation_or_none, _backward_through_activation
 from loopkit.typing import FloatArray, Shape
@@ -173,7 +173,7 @@ class Conv2D(Layer):
     ``y[n, i, j, f] = activation(bias[f] + sum_{a, b, c} xp[n, i*sh + a*dh, j*sw + b*dw, c]
     * kernel[a, b, c, f])`` where ``xp`` is the zero-padded input (cross-correlation,
     as in every deep-learning library). Computed by im2col: a compiled kernel
-    (``loopkit.conv_kernels``) copies the windows once into a layer-owned
+    (``loopkit.layers._conv_kernels``) copies the windows once into a layer-owned
     ``(batch*out_h*out_w, kh*kw*in_channels)`` matrix, zeros standing in for the
     padding (stored transposed, tap-major, for inputs of up to 3 channels, where
     that copies and multiplies faster), and one BLAS product with the kernel reshaped to

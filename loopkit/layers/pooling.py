@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 from attrs import define, field
 
-from loopkit import conv_kernels
 from loopkit.errors import ShapeError
+from loopkit.layers import _conv_kernels as conv_kernels
 from loopkit.layers.base import Layer
 from loopkit.layers.convolutional import (
     Padding,
@@ -142,7 +142,7 @@ class MaxPooling2D(_Pooling2D):
     row-major window order on ties, as TensorFlow does); overlapping windows
     (``strides < pool_size``) add up where they share an input. Padding ("same")
     never wins and never receives a gradient. A window holding a NaN outputs NaN
-    and passes no gradient. Compiled kernels (``loopkit.conv_kernels``) do both
+    and passes no gradient. Compiled kernels (``loopkit.layers._conv_kernels``) do both
     passes: forward in training also records, per output, which window position
     won (one byte each for windows of up to 127 positions), and backward scatters
     ``dy`` there; after an inference forward, backward finds the winners again.
@@ -289,7 +289,7 @@ class _GlobalPooling2D(Layer):
 class GlobalAveragePooling2D(_GlobalPooling2D):
     """Mean over height and width of ``(batch, height, width, channels)`` images.
 
-    Both passes are compiled kernels (``loopkit.conv_kernels``), one pass over the
+    Both passes are compiled kernels (``loopkit.layers._conv_kernels``), one pass over the
     images each.
     """
 

@@ -337,7 +337,7 @@ def test_checkpoint_plugins_are_enabled_by_entry_point_name(
 
 
 def test_epoch_savers_add_no_batch_hook_so_batches_dispatch_nothing(tmp_path: Path) -> None:
-    from loopkit.pluginmanager import HookDispatcher
+    from loopkit._dispatch.dispatcher import HookDispatcher
 
     per_epoch = [ModelCheckpoint(str(tmp_path / "m.npz")), BackupAndRestore(str(tmp_path))]
     assert not HookDispatcher(per_epoch).active("on_train_batch_end")

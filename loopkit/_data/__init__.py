@@ -1,0 +1,1 @@
+"""The data pipeline (private): input conversion, datasets, batching and prefetch."""

@@ -1,0 +1,431 @@
+"""Input checks, float conversion, batching and shuffling: arrays, generators, Sequences."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from attrs import define, field
+
+from loopkit._data.inputs import (
+    as_array,
+    check_sample_shape,
+    class_ids,
+    class_weight_vector,
+)
+from loopkit._data.prefetch import Prefetcher
+from loopkit.errors import ConfigError, ShapeError
+from loopkit.typing import Array, FloatArray
+
+__all__ = [
+    "ArrayDataset",
+    "Batch",
+    "Dataset",
+    "IterableDataset",
+    "Prefetcher",
+    "PySequence",
+    "SequenceDataset",
+    "as_array",
+    "check_sample_shape",
+    "class_weight_vector",
+    "epoch_permutation",
+    "make_dataset",
+    "split_validation",
+    "unpack_batch",
+]
+
+Batch = tuple[FloatArray, Array | None, FloatArray | None]
+"""``(x, y, sample_weight)`` of one batch; ``y``/``sample_weight`` may be None."""
+
+
+@runtime_checkable
+class PySequence(Protocol):
+    """Data that does not fit in memory: ``len()`` batches, fetched by index (Keras)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Any: ...
+
+
+def epoch_permutation(seed: int, epoch: int, n: int) -> Any:
+    """Return the sample order of ``epoch``: a function of (seed, epoch) only.
+
+    Deriving each epoch's order from its index (not from a generator advanced by
+    earlier epochs) lets a resumed run shuffle exactly as an uninterrupted one.
+    """
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, epoch])))
+    return rng.permutation(n)
+
+
+class Dataset(Protocol):
+    """What the loop draws batches from."""
+
+    @property
+    def steps(self) -> int | None:
+        """Batches per pass, None when only the data knows (an unsized generator)."""
+        ...
+
+    def batches(self, epoch: int) -> Iterator[Batch]:
+        """Yield the batches of one pass over the data."""
+        ...
+
+
+@define(eq=False)
+class ArrayDataset:
+    """In-memory (or memmapped) arrays, batched by slicing or by a shuffled gather.
+
+    Shuffled batches are gathered into buffers allocated once and reused: the dataset
+    is never copied. Each yielded batch is valid until the next one.
+
+    Args:
+        x: Inputs, one row per sample.
+        y: Targets or None (predict).
+        sample_weight: Per-sample weights or None.
+        batch_size: Samples per batch; the last batch may be shorter.
+        shuffle: Whether to visit samples in a new order every epoch.
+        seed: With the epoch index, fixes each epoch's order.
+        dtype: Float dtype of the model (for memmapped inputs converted per batch).
+        max_steps: Stop each pass after this many batches (``steps_per_epoch``).
+    """
+
+    x: Array
+    y: Array | None
+    sample_weight: FloatArray | None
+    batch_size: int
+    shuffle: bool = False
+    seed: int = 0
+    dtype: Any = np.float32
+    max_steps: int | None = None
+    _buffers: dict[str, Array] = field(factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def steps(self) -> int:
+        """Batches per pass."""
+        steps = math.ceil(len(self.x) / self.batch_size)
+        return steps if self.max_steps is None else min(steps, self.max_steps)
+
+    def _gather(self, key: str, source: Array, index: Any) -> Array:
+        buf = self._buffers.get(key)
+        rows = len(index)
+        if buf is None or buf.shape[0] < rows:
+            dtype = self.dtype if key == "x" else source.dtype
+            buf = np.empty((self.batch_size, *source.shape[1:]), dtype)
+            self._buffers[key] = buf
+        out = buf[:rows]
+        if isinstance(source, np.memmap) or source.dtype != out.dtype:
+            out[...] = source[index]  # converts while gathering (memmap, int targets)
+        else:
+            np.take(source, index, axis=0, out=out)
+        return out
+
+    def batches(self, epoch: int) -> Iterator[Batch]:
+        """Yield ``(x, y, sample_weight)`` batches of one epoch."""
+        n, size = len(self.x), self.batch_size
+        order = epoch_permutation(self.seed, epoch, n) if self.shuffle else None
+        for step in range(self.steps):
+            start, stop = step * size, min(n, (step + 1) * size)
+            if order is None:
+                xb = self.x[start:stop]
+                if isinstance(xb, np.memmap) or xb.dtype != self.dtype:
+                    xb = np.asarray(xb, self.dtype)
+                yb = None if self.y is None else self.y[start:stop]
+                wb = None if self.sample_weight is None else self.sample_weight[start:stop]
+            else:
+                index = order[start:stop]
+                xb = self._gather("x", self.x, index)
+                yb = None if self.y is None else self._gather("y", self.y, index)
+                wb = (
+                    None
+                    if self.sample_weight is None
+                    else self._gather("w", self.sample_weight, index)
+                )
+            yield xb, yb, wb
+
+
+def unpack_batch(item: Any, dtype: Any, call: str) -> Batch:
+    """Turn one item from a generator or Sequence into ``(x, y, sample_weight)``."""
+    if isinstance(item, tuple) and 1 <= len(item) <= 3:
+        parts = list(item) + [None] * (3 - len(item))
+    elif isinstance(item, np.ndarray):
+        parts = [item, None, None]
+    else:
+        raise ConfigError(
+            f"{call}: a batch from the data is {type(item).__name__}; expected a tuple "
+            "(x, y) or (x, y, sample_weight) of arrays."
+        )
+    x = as_array(parts[0], dtype, "x of a batch", call)
+    y = None if parts[1] is None else as_array(parts[1], None, "y of a batch", call)
+    w = (
+        None
+        if parts[2] is None
+        else as_array(parts[2], dtype, "sample_weight of a batch", call)
+    )
+    return x, y, w
+
+
+@define(eq=False)
+class SequenceDataset:
+    """A Keras-style Sequence: ``len()`` batches fetched by index, prefetched in a thread.
+
+    Args:
+        sequence: Object with ``__len__`` and ``__getitem__(batch_index)``.
+        shuffle: Visit batches in a new order every epoch (Keras shuffles batches).
+        seed: With the epoch index, fixes each epoch's order.
+        dtype: Float dtype of the model.
+        max_steps: Batches per pass when fewer than ``len(sequence)``.
+        call: The user's call, for error messages.
+    """
+
+    sequence: Any
+    shuffle: bool = False
+    seed: int = 0
+    dtype: Any = np.float32
+    max_steps: int | None = None
+    call: str = "fit()"
+
+    @property
+    def steps(self) -> int:
+        """Batches per pass."""
+        n = len(self.sequence)
+        return n if self.max_steps is None else min(n, self.max_steps)
+
+    def batches(self, epoch: int) -> Iterator[Batch]:
+        """Yield the batches of one pass, fetched ahead in a background thread."""
+        n = len(self.sequence)
+        order = epoch_permutation(self.seed, epoch, n) if self.shuffle else range(n)
+        on_epoch_end = getattr(self.sequence, "on_epoch_end", None)
+        items = (self.sequence[int(i)] for i in list(order)[: self.steps])
+        yield from Prefetcher(items, lambda item: unpack_batch(item, self.dtype, self.call))
+        if callable(on_epoch_end):
+            on_epoch_end()
+
+
+@define(eq=False)
+class IterableDataset:
+    """A generator or iterable of batches, drawn ahead in a background thread.
+
+    Args:
+        source: An iterator (one pass in all) or a re-iterable object (one pass per
+            epoch).
+        max_steps: Batches per epoch (``steps_per_epoch``); None runs until exhausted.
+        dtype: Float dtype of the model.
+        call: The user's call, for error messages.
+    """
+
+    source: Iterable[Any]
+    max_steps: int | None = None
+    dtype: Any = np.float32
+    call: str = "fit()"
+    _iterator: Iterator[Any] | None = field(default=None, repr=False)
+
+    @property
+    def one_shot(self) -> bool:
+        """Whether the source is an iterator that cannot be restarted."""
+        return iter(self.source) is self.source
+
+    @property
+    def steps(self) -> int | None:
+        """Batches per pass, when known."""
+        return self.max_steps
+
+    def batches(self, epoch: int) -> Iterator[Batch]:
+        """Yield up to ``max_steps`` batches (all when None)."""
+        if self.one_shot:
+            if self._iterator is None:
+                self._iterator = iter(self.source)
+            iterator = self._iterator
+        else:
+            iterator = iter(self.source)
+        items: Iterator[Any] = iterator
+        if self.max_steps is not None:
+            items = (item for _, item in zip(range(self.max_steps), iterator, strict=False))
+        yield from Prefetcher(items, lambda item: unpack_batch(item, self.dtype, self.call))
+
+
+def _is_list_of_batches(x: Any) -> bool:
+    """Whether ``x`` is a list of ``(x, y[, sample_weight])`` batch tuples (re-iterable)."""
+    return (
+        isinstance(x, list)
+        and len(x) > 0
+        and all(
+            isinstance(item, tuple)
+            and 1 <= len(item) <= 3
+            and isinstance(item[0], np.ndarray)
+            and item[0].ndim >= 1
+            for item in x
+        )
+    )
+
+
+def make_dataset(
+    x: Any,
+    y: Any,
+    sample_weight: Any,
+    *,
+    batch_size: int | None,
+    shuffle: bool,
+    seed: int,
+    dtype: Any,
+    steps: int | None,
+    integer_targets: bool,
+    class_weight: Mapping[int, float] | None,
+    call: str,
+) -> ArrayDataset | SequenceDataset | IterableDataset:
+    """Return the dataset for ``x``/``y`` with every check done before any step.
+
+    Raises:
+        ConfigError: empty data, batch_size with a generator, bad steps.
+        ShapeError: ``x``, ``y`` and ``sample_weight`` disagree in length.
+        TypeError: non-numeric data.
+    """
+    if steps is not None and (
+        isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0
+    ):
+        raise ConfigError(f"{call} got steps={steps!r}; expected a positive int or None.")
+    if _is_list_of_batches(x):
+        if y is not None or sample_weight is not None or batch_size is not None:
+            raise ConfigError(
+                f"{call} got a list of (x, y) batches together with y, sample_weight or "
+                "batch_size; the batches carry their own targets and size: pass only x."
+            )
+        return IterableDataset(x, max_steps=steps, dtype=dtype, call=call)
+    is_array_like = isinstance(x, (np.ndarray, list, tuple, Mapping))
+    if not is_array_like and x is not None and not isinstance(x, (str, bytes)):
+        if y is not None or sample_weight is not None:
+            raise ConfigError(
+                f"{call} got a {type(x).__name__} as x together with y/sample_weight; a "
+                "generator or Sequence yields (x, y[, sample_weight]) itself: pass y=None."
+            )
+        if batch_size is not None:
+            raise ConfigError(
+                f"{call} got batch_size={batch_size} with a {type(x).__name__}, which "
+                "makes its own batches; leave batch_size=None."
+            )
+        if isinstance(x, PySequence) and not isinstance(x, Iterator):
+            if len(x) == 0:
+                raise ConfigError(
+                    f"{call} got an empty Sequence (len 0); it must yield batches."
+                )
+            return SequenceDataset(
+                x, shuffle=shuffle, seed=seed, dtype=dtype, max_steps=steps, call=call
+            )
+        if isinstance(x, Iterable):
+            return IterableDataset(x, max_steps=steps, dtype=dtype, call=call)
+    if x is None:
+        raise ConfigError(f"{call} got x=None; pass the input data as an array.")
+    xa = as_array(x, dtype, "x", call)
+    if xa.ndim == 0 or len(xa) == 0:
+        raise ConfigError(
+            f"{call} got x of shape {tuple(xa.shape)}: there are no samples. Pass an "
+            "array with one row per sample."
+        )
+    ya = None
+    if y is not None:
+        ya = as_array(y, None, "y", call)
+        if ya.dtype == np.bool_ or not (
+            integer_targets and np.issubdtype(ya.dtype, np.integer)
+        ):
+            ya = ya.astype(dtype, copy=False)
+        if ya.ndim == 0 or len(ya) != len(xa):
+            raise ShapeError(
+                f"{call} got x with {len(xa)} samples and y with "
+                f"{len(ya) if ya.ndim else 'no'} samples; they must match along axis 0. "
+                "Index both with one array to split or shuffle them."
+            )
+    wa = None
+    if sample_weight is not None:
+        # one scalar per sample: small enough to hold in memory even for a memmap
+        wa = np.asarray(as_array(sample_weight, dtype, "sample_weight", call), dtype)
+        if wa.shape[:1] != (len(xa),):
+            raise ShapeError(
+                f"{call} got sample_weight of shape {tuple(wa.shape)} for {len(xa)} "
+                f"samples; expected shape ({len(xa)},), one weight per sample."
+            )
+    if class_weight is not None:
+        if ya is None:
+            raise ConfigError(
+                f"{call} got class_weight without y; class weights need targets."
+            )
+        table = class_weight_vector(class_weight, call)
+        ids = class_ids(ya)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(table)):
+            table = np.concatenate([table, np.ones(int(ids.max()) + 1 - len(table))])
+        per_sample = table[ids].astype(dtype)
+        wa = per_sample if wa is None else (wa * per_sample).astype(dtype)
+    size = 32 if batch_size is None else batch_size
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
+        raise ConfigError(f"{call} got batch_size={batch_size!r}; expected a positive int.")
+    return ArrayDataset(
+        xa, ya, wa, int(size), shuffle=shuffle, seed=seed, dtype=dtype, max_steps=steps
+    )
+
+
+def split_validation(
+    dataset: ArrayDataset,
+    validation_split: float,
+    call: str,
+    *,
+    validation_batch_size: int | None = None,
+    validation_steps: int | None = None,
+) -> tuple[ArrayDataset, ArrayDataset]:
+    """Split off the last ``validation_split`` of the samples, before any shuffling.
+
+    Keras's rule: the training part is the first ``floor(n * (1 - split))`` samples.
+
+    Args:
+        dataset: The whole training data, as ``make_dataset`` returned it.
+        validation_split: Fraction in ``(0, 1)`` to hold out from the end.
+        call: The user's call, for error messages.
+        validation_batch_size: Batch size of the held-out part (the training one
+            when None).
+        validation_steps: Validation batches per pass (all when None).
+
+    Raises:
+        ConfigError: either part would be empty, or a bad ``validation_batch_size``.
+    """
+    n = len(dataset)
+    split_at = math.floor(n * (1.0 - validation_split))
+    if split_at == 0 or split_at == n:
+        raise ConfigError(
+            f"{call} got validation_split={validation_split} with {n} samples, which "
+            f"leaves {split_at} for training and {n - split_at} for validation; both "
+            "need at least one. Use a split that keeps samples on both sides."
+        )
+    val_size = (
+        dataset.batch_size if validation_batch_size is None else validation_batch_size
+    )
+    if (
+        isinstance(val_size, bool)
+        or not isinstance(val_size, (int, np.integer))
+        or val_size <= 0
+    ):
+        raise ConfigError(
+            f"{call} got validation_batch_size={validation_batch_size!r}; expected a "
+            "positive int, or None to use batch_size."
+        )
+
+    def part(
+        sl: slice, shuffle: bool, batch_size: int, max_steps: int | None
+    ) -> ArrayDataset:
+        w = None if dataset.sample_weight is None else dataset.sample_weight[sl]
+        y = None if dataset.y is None else dataset.y[sl]
+        return ArrayDataset(
+            dataset.x[sl],
+            y,
+            w,
+            batch_size,
+            shuffle=shuffle,
+            seed=dataset.seed,
+            dtype=dataset.dtype,
+            max_steps=max_steps,
+        )
+
+    return (
+        part(slice(0, split_at), dataset.shuffle, dataset.batch_size, dataset.max_steps),
+        part(slice(split_at, n), False, int(val_size), validation_steps),
+    )

@@ -1,0 +1,184 @@
+"""Registering plugins with pluggy: declared hook specs, signature checks, clear errors."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import pluggy
+
+from loopkit import hookspecs
+from loopkit._dispatch.markers import HOOK_NAMES, event_filter
+from loopkit._naming import plugin_name
+from loopkit.errors import PluginError
+from loopkit.validators import suggest
+
+__all__ = [
+    "add_plugin_hookspecs",
+    "check_pending",
+    "marked_hooks",
+    "new_manager",
+    "register",
+]
+
+# Hooks with a natural event count, so ``every=``/``once=`` mean something on them.
+_COUNTED_HOOKS = frozenset(
+    n for n in HOOK_NAMES if "batch" in n or "epoch" in n or "optimizer_step" in n
+)
+
+
+def marked_hooks(plugin: Any) -> list[str]:
+    """Return the names of ``plugin``'s attributes marked with ``@hookimpl``."""
+    names = []
+    for attr in dir(plugin):
+        if attr.startswith("__"):
+            continue
+        try:
+            value = getattr(plugin, attr)
+        except Exception:  # properties that fail before setup are not hooks
+            continue
+        if hasattr(value, "loopkit_impl"):
+            names.append(attr)
+    return names
+
+
+def new_manager() -> pluggy.PluginManager:
+    """Return a pluggy manager that knows loopkit's hook specs."""
+    manager = pluggy.PluginManager("loopkit")
+    manager.add_hookspecs(hookspecs)
+    return manager
+
+
+def add_plugin_hookspecs(
+    manager: pluggy.PluginManager, plugins: Sequence[Any]
+) -> list[str]:
+    """Add the hooks that plugins declare in a ``hookspecs`` attribute; return their names.
+
+    Raises:
+        PluginError: ``hookspecs`` is not a class or module of marked functions, or
+            redefines a hook that loopkit or another plugin defines.
+    """
+    added: list[str] = []
+    seen: set[int] = set()
+    for plugin in plugins:
+        specs = getattr(plugin, "hookspecs", None)
+        if specs is None or specs is hookspecs or id(specs) in seen:
+            continue
+        seen.add(id(specs))
+        owner = plugin_name(plugin)
+        if not (inspect.isclass(specs) or inspect.ismodule(specs)):
+            raise PluginError(
+                f"Plugin {owner!r} has hookspecs={specs!r}; expected a class or module "
+                "whose functions are marked @loopkit.hookspec (the class, not an instance)."
+            )
+        names = [n for n in dir(specs) if manager.parse_hookspec_opts(specs, n) is not None]
+        if not names:
+            raise PluginError(
+                f"Plugin {owner!r} has hookspecs={specs!r}, which holds no function "
+                "marked @loopkit.hookspec; mark each hook specification with it."
+            )
+        for name in names:
+            caller = getattr(manager.hook, name, None)
+            if caller is not None and caller.has_spec():
+                definer = "loopkit" if name in HOOK_NAMES else "another plugin of this run"
+                raise PluginError(
+                    f"Plugin {owner!r} declares hook {name!r}, which {definer} already "
+                    f"defines; give the hook a name of its own, such as 'on_{owner}_...'."
+                )
+        manager.add_hookspecs(specs)
+        added.extend(names)
+    return added
+
+
+def _spec_args(manager: pluggy.PluginManager, hook: str) -> tuple[str, ...] | None:
+    caller = getattr(manager.hook, hook, None)
+    spec = None if caller is None else caller.spec
+    return None if spec is None else (*spec.argnames, *spec.kwargnames)
+
+
+def register(manager: pluggy.PluginManager, plugin: Any) -> None:
+    """Register one plugin, turning pluggy's validation errors into PluginErrors."""
+    owner = plugin_name(plugin)
+    for attr in marked_hooks(plugin):
+        function = getattr(plugin, attr)
+        hook = function.loopkit_impl.get("specname") or attr
+        if event_filter(function) is not None and hook not in _COUNTED_HOOKS:
+            raise PluginError(
+                f"Plugin {owner!r}: every=/once= on {hook!r}, which has no event count; "
+                "use them on batch, epoch or optimizer-step hooks."
+            )
+        args = _spec_args(manager, hook)
+        if args is not None:  # unknown hooks fail in check_pending, with a suggestion
+            _check_defaults(owner, attr, hook, function, args)
+    try:
+        manager.register(plugin, name=f"{owner}-{id(plugin)}")
+    except pluggy.PluginValidationError as err:
+        raise PluginError(_explain_validation(manager, owner, str(err))) from err
+
+
+def _check_defaults(
+    owner: str, attr: str, hook: str, function: Any, args: tuple[str, ...]
+) -> None:
+    """Reject parameters with defaults, which pluggy passes or not depending on version.
+
+    pluggy 1.7 passes a hook argument to a parameter with a default, older versions
+    never do, and none checks such a parameter's name against the spec.
+    """
+    try:
+        params = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return
+    for p in params:
+        if p.default is p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.name not in args:
+            raise PluginError(
+                f"Plugin {owner!r}: {attr}() takes argument(s) [{p.name!r}] that the hook "
+                f"does not pass.{suggest(p.name, args)} It passes {list(args)}; take any "
+                "subset of those, by name."
+            )
+        raise PluginError(
+            f"Plugin {owner!r}: {attr}() gives {p.name!r} a default ({p.name}="
+            f"{p.default!r}); whether pluggy passes such an argument depends on its "
+            f"version. Remove the default: {hook!r} always passes {p.name!r}."
+        )
+
+
+def _explain_validation(manager: pluggy.PluginManager, owner: str, message: str) -> str:
+    unknown = re.search(r"Argument\(s\) \{(.*?)\} are declared in the hookimpl", message)
+    hook = re.search(r"for hook '(\w+)'", message)
+    if unknown and hook:
+        names = re.findall(r"'(\w+)'", unknown.group(1))
+        valid = list(_spec_args(manager, hook.group(1)) or ())
+        return (
+            f"Plugin {owner!r}: {hook.group(1)}() takes argument(s) {sorted(names)} that "
+            f"the hook does not pass.{suggest(sorted(names)[0], valid)} It passes "
+            f"{valid}; take any subset of those, by name."
+        )
+    return f"Plugin {owner!r} does not fit the hook contract: {message}"
+
+
+def check_pending(manager: pluggy.PluginManager, hook_names: Sequence[str]) -> None:
+    """Fail on any implementation of a hook no spec of the run defines.
+
+    Raises:
+        PluginError: naming the hook, the closest valid one, and every valid hook.
+    """
+    try:
+        manager.check_pending()
+    except pluggy.PluginValidationError as err:
+        raise PluginError(_explain_unknown_hook(err, hook_names)) from err
+
+
+def _explain_unknown_hook(err: pluggy.PluginValidationError, valid: Sequence[str]) -> str:
+    match = re.search(r"unknown hook '(\w+)' in plugin", str(err))
+    if match:
+        hook = match.group(1)
+        return (
+            f"Plugin {plugin_name(err.plugin)!r} implements {hook!r}, which is not a "
+            f"loopkit hook.{suggest(hook, valid)} Valid hooks: {list(valid)}. If "
+            "another plugin declares it (hookspecs=...), add that plugin to the run."
+        )
+    return str(err)

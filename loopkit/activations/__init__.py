@@ -1,0 +1,130 @@
+"""Activations by name: Keras's ``get``/``serialize`` and its function forms (``relu``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loopkit._registry import Registry
+from loopkit.activations.base import ActivationFunction
+from loopkit.activations.piecewise import (
+    ELU,
+    SELU,
+    HardSigmoid,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    ReLU6,
+)
+from loopkit.activations.smooth import (
+    GELU,
+    Exponential,
+    Mish,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Swish,
+    Tanh,
+)
+
+__all__ = [
+    "ELU",
+    "GELU",
+    "SELU",
+    "ActivationFunction",
+    "Exponential",
+    "HardSigmoid",
+    "LeakyReLU",
+    "Linear",
+    "Mish",
+    "ReLU",
+    "ReLU6",
+    "Sigmoid",
+    "Softmax",
+    "Softplus",
+    "Swish",
+    "Tanh",
+    "elu",
+    "exponential",
+    "gelu",
+    "get",
+    "hard_sigmoid",
+    "leaky_relu",
+    "linear",
+    "mish",
+    "relu",
+    "relu6",
+    "selu",
+    "serialize",
+    "sigmoid",
+    "silu",
+    "softmax",
+    "softplus",
+    "swish",
+    "tanh",
+]
+
+
+_CLASSES: tuple[type[ActivationFunction], ...] = (
+    ELU, Exponential, GELU, HardSigmoid, LeakyReLU, Linear, Mish, ReLU, ReLU6, SELU,
+    Sigmoid, Softmax, Softplus, Swish, Tanh,
+)  # fmt: skip
+_REGISTRY = Registry(
+    kind="activation",
+    module="activations",
+    base=ActivationFunction,
+    names={c.name: c for c in _CLASSES},
+    classes=_CLASSES,
+    instead="an ActivationFunction",
+    accepts="None, an activation name such as 'relu', an ActivationFunction, or a dict "
+    "{'class_name': 'ReLU', 'config': {...}} from activations.serialize()",
+    aliases={"silu": Swish},
+)
+
+
+def get(identifier: Any) -> ActivationFunction | None:
+    """Return the activation an identifier names (``keras.activations.get``).
+
+    Args:
+        identifier: None; a name such as ``"relu"`` (``"silu"`` is ``"swish"``); an
+            ActivationFunction, returned as is; or ``{"class_name": ..., "config":
+            {...}}`` as ``serialize`` writes.
+
+    Returns:
+        The activation, or None for None.
+
+    Raises:
+        ConfigError: The name is unknown, or the config has an unknown key.
+        TypeError: The identifier is of another kind.
+    """
+    return _REGISTRY.get(identifier)
+
+
+def serialize(activation: ActivationFunction | None) -> str | dict[str, Any] | None:
+    """Return a JSON-ready identifier that ``get`` turns back into ``activation``.
+
+    That is the bare name (``"relu"``) when ``activation`` is what the name gives, else
+    ``{"class_name": "ReLU", "config": {...}}``; None stays None.
+
+    Raises:
+        TypeError: ``activation`` is not an ActivationFunction.
+    """
+    return _REGISTRY.serialize(activation)
+
+
+# Keras's functions: ``activations.relu(x)``, ``activations.relu(x, max_value=6.0)``. Being
+# ActivationFunction instances, they also work as ``Dense(activation=activations.relu)``.
+elu = ELU()
+exponential = Exponential()
+gelu = GELU()
+hard_sigmoid = HardSigmoid()
+leaky_relu = LeakyReLU()
+linear = Linear()
+mish = Mish()
+relu = ReLU()
+relu6 = ReLU6()
+selu = SELU()
+sigmoid = Sigmoid()
+silu = swish = Swish()
+softmax = Softmax()
+softplus = Softplus()
+tanh = Tanh()
