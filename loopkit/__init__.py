@@ -15,7 +15,9 @@ from loopkit import (
 from loopkit._dispatch.dispatcher import HOOK_NAMES, Plugin, hookimpl, plugin_name
 from loopkit._training.history import History
 from loopkit._training.loop_state import LoopState, OptimizerStep
-from loopkit._training.model import Sequential
+from loopkit._training.model import Model
+from loopkit._training.sequential import Sequential
+from loopkit._training.symbolic import Input, KerasTensor
 from loopkit.errors import (
     CheckpointError,
     ConfigError,
@@ -39,10 +41,13 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "History",
+    "Input",
+    "KerasTensor",
     "LoopState",
     "LoopkitError",
     "LoopkitWarning",
     "ModelSnapshot",
+    "Model",
     "Monitor",
     "OptimizerStep",
     "Plugin",

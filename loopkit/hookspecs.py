@@ -71,7 +71,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from loopkit._training.loop_state import LoopState, OptimizerStep
-    from loopkit._training.model import Sequential
+    from loopkit._training.sequential import Sequential
 
 __all__ = [
     "hookspec",

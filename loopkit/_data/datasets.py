@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -187,6 +187,8 @@ class SequenceDataset:
     dtype: Any = np.float32
     max_steps: int | None = None
     call: str = "fit()"
+    unpack: Callable[[Any], Batch] | None = None
+    """Turns one item into a batch; ``unpack_batch`` (one input, one output) if None."""
 
     @property
     def steps(self) -> int:
@@ -200,7 +202,7 @@ class SequenceDataset:
         order = epoch_permutation(self.seed, epoch, n) if self.shuffle else range(n)
         on_epoch_end = getattr(self.sequence, "on_epoch_end", None)
         items = (self.sequence[int(i)] for i in list(order)[: self.steps])
-        yield from Prefetcher(items, lambda item: unpack_batch(item, self.dtype, self.call))
+        yield from Prefetcher(items, _converter(self.unpack, self.dtype, self.call))
         if callable(on_epoch_end):
             on_epoch_end()
 
@@ -221,6 +223,8 @@ class IterableDataset:
     max_steps: int | None = None
     dtype: Any = np.float32
     call: str = "fit()"
+    unpack: Callable[[Any], Batch] | None = None
+    """Turns one item into a batch; ``unpack_batch`` (one input, one output) if None."""
     _iterator: Iterator[Any] | None = field(default=None, repr=False)
 
     @property
@@ -244,7 +248,15 @@ class IterableDataset:
         items: Iterator[Any] = iterator
         if self.max_steps is not None:
             items = (item for _, item in zip(range(self.max_steps), iterator, strict=False))
-        yield from Prefetcher(items, lambda item: unpack_batch(item, self.dtype, self.call))
+        yield from Prefetcher(items, _converter(self.unpack, self.dtype, self.call))
+
+
+def _converter(
+    unpack: Callable[[Any], Batch] | None, dtype: Any, call: str
+) -> Callable[[Any], Batch]:
+    if unpack is not None:
+        return unpack
+    return lambda item: unpack_batch(item, dtype, call)
 
 
 def _is_list_of_batches(x: Any) -> bool:
@@ -275,6 +287,7 @@ def make_dataset(
     integer_targets: bool,
     class_weight: Mapping[int, float] | None,
     call: str,
+    unpack: Callable[[Any], Batch] | None = None,
 ) -> ArrayDataset | SequenceDataset | IterableDataset:
     """Return the dataset for ``x``/``y`` with every check done before any step.
 
@@ -293,7 +306,7 @@ def make_dataset(
                 f"{call} got a list of (x, y) batches together with y, sample_weight or "
                 "batch_size; the batches carry their own targets and size: pass only x."
             )
-        return IterableDataset(x, max_steps=steps, dtype=dtype, call=call)
+        return IterableDataset(x, max_steps=steps, dtype=dtype, call=call, unpack=unpack)
     is_array_like = isinstance(x, (np.ndarray, list, tuple, Mapping))
     if not is_array_like and x is not None and not isinstance(x, (str, bytes)):
         if y is not None or sample_weight is not None:
@@ -312,10 +325,18 @@ def make_dataset(
                     f"{call} got an empty Sequence (len 0); it must yield batches."
                 )
             return SequenceDataset(
-                x, shuffle=shuffle, seed=seed, dtype=dtype, max_steps=steps, call=call
+                x,
+                shuffle=shuffle,
+                seed=seed,
+                dtype=dtype,
+                max_steps=steps,
+                call=call,
+                unpack=unpack,
             )
         if isinstance(x, Iterable):
-            return IterableDataset(x, max_steps=steps, dtype=dtype, call=call)
+            return IterableDataset(
+                x, max_steps=steps, dtype=dtype, call=call, unpack=unpack
+            )
     if x is None:
         raise ConfigError(f"{call} got x=None; pass the input data as an array.")
     xa = as_array(x, dtype, "x", call)

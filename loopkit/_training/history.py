@@ -10,7 +10,7 @@ from attrs import define, field
 from loopkit._dispatch.dispatcher import hookimpl
 
 if TYPE_CHECKING:
-    from loopkit._training.model import Sequential
+    from loopkit._training.sequential import Sequential
 
 __all__ = ["History"]
 

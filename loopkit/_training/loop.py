@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from loopkit._data.datasets import Dataset, check_sample_shape
+from loopkit._data.datasets import Batch, Dataset
 from loopkit._dispatch.dispatcher import HookDispatcher
 from loopkit._training.loop_state import OptimizerStep
 from loopkit.errors import ConfigError
-from loopkit.typing import Array
 
 if TYPE_CHECKING:
-    from loopkit._training.model import Sequential
+    from loopkit._training.model import Model
 
 __all__ = ["BatchLogs", "run_evaluate", "run_fit", "run_predict"]
 
@@ -23,17 +23,24 @@ __all__ = ["BatchLogs", "run_evaluate", "run_fit", "run_predict"]
 class _Means:
     """Running means of the loss (weighted by batch size) and the compiled metrics."""
 
-    def __init__(self, model: Sequential) -> None:
+    def __init__(self, model: Model) -> None:
         self.model = model
         self.loss_sum = 0.0
         self.count = 0
+        self.term_sums = [0.0] * len(model.loss_term_names)
 
     def add(self, loss: float, n: int) -> None:
         self.loss_sum += loss * n
         self.count += n
+        if self.term_sums:  # one loss per output: Keras logs each as <output>_loss
+            for i, value in enumerate(self.model.loss_terms):
+                self.term_sums[i] += value * n
 
     def logs(self, prefix: str = "") -> dict[str, float]:
-        logs = {prefix + "loss": self.loss_sum / max(self.count, 1)}
+        count = max(self.count, 1)
+        logs = {prefix + "loss": self.loss_sum / count}
+        for name, total in zip(self.model.loss_term_names, self.term_sums, strict=True):
+            logs[prefix + name] = total / count
         for metric in self.model.metrics:
             logs[prefix + metric.name] = float(metric.result())
         return logs
@@ -85,7 +92,7 @@ _Failures = list[tuple[str, Exception]]
 
 
 def _fail(
-    model: Sequential,
+    model: Model,
     hooks: HookDispatcher,
     error: BaseException,
     end: Callable[[], _Failures] | None,
@@ -103,7 +110,7 @@ def _fail(
 
 @contextmanager
 def _guard(
-    model: Sequential, hooks: HookDispatcher, end: Callable[[], _Failures] | None = None
+    model: Model, hooks: HookDispatcher, end: Callable[[], _Failures] | None = None
 ) -> Iterator[None]:
     """Run a loop with ``state.hooks`` set; ``end`` always runs, ``on_exception`` on error.
 
@@ -135,7 +142,7 @@ def _guard(
         state.hooks, state.exception = previous
 
 
-def _targets(y: Array | None, call: str) -> Array:
+def _targets(y: Any, call: str) -> Any:
     if y is None:
         raise ConfigError(
             f"{call}: a batch from the data has no targets; yield (x, y) or "
@@ -144,17 +151,80 @@ def _targets(y: Array | None, call: str) -> Array:
     return y
 
 
-def _first_batch_check(model: Sequential, x: Array, y: Array | None, call: str) -> None:
-    """Check a batch that arrived only inside the loop (generators), before it is used."""
-    model.ensure_built(x)
-    assert model.input_shape is not None
-    check_sample_shape(np.shape(x), model.input_shape, call)
-    if y is not None:  # bad targets fail here, before a forward pass moves any state
-        model.check_targets(x, y, call)
+def batch_length(x: Any) -> int:
+    """Return the number of samples in a batch: one array, or a list of them."""
+    return len(x) if isinstance(x, np.ndarray) else batch_length(x[0])
+
+
+def _checked_first(batches: Iterator[Batch], model: Model, call: str) -> Iterator[Batch]:
+    """Check the first batch of a pass before it is used (the data is a generator)."""
+    first = True
+    for x, y, w in batches:
+        if first:
+            model.check_batch(x, y, call)
+            first = False
+        yield x, y, w
+
+
+class _Events:
+    """A run's hooks with ``model`` and ``state`` bound: ``emit(name, event, **kwargs)``."""
+
+    def __init__(self, hooks: HookDispatcher, model: Model) -> None:
+        self.hooks, self.model, self.state = hooks, model, model.state
+        self.batch_begin = hooks.active("on_train_batch_begin")
+        self.batch_end = hooks.active("on_train_batch_end")
+        self.before_step = hooks.active("on_before_optimizer_step")
+        self.after_step = hooks.active("on_after_optimizer_step")
+
+    def __call__(self, name: str, event: int = 1, /, **kwargs: Any) -> Any:
+        return self.hooks.call(name, event, model=self.model, state=self.state, **kwargs)
+
+
+def _train_step(model: Model, emit: _Events, batch: Batch, event: int) -> tuple[float, int]:
+    """Forward, loss, backward and (unless a plugin skips it) the optimizer step."""
+    x, y, w = batch
+    n = batch_length(x)
+    loss = model.compute_gradients(x, _targets(y, "fit()"), w)
+    step = OptimizerStep(loss=loss, batch_size=n)
+    if emit.before_step:
+        emit("on_before_optimizer_step", event, step=step)
+    if not step.skip:
+        model.apply_gradients()
+    if emit.after_step:
+        emit("on_after_optimizer_step", event, step=step)
+    model.update_metrics(y, w)
+    return loss, n
+
+
+def _fit_epoch(model: Model, emit: _Events, train: Dataset, epoch: int) -> _Means:
+    """Run one training epoch (resuming mid-epoch if a plugin asked); return its means."""
+    state = model.state
+    state.epoch, state.batch, state.mode = epoch, 0, "train"
+    skip, state.resume_batch = state.resume_batch, 0
+    model.reset_metrics()
+    means = _Means(model)
+    emit("on_epoch_begin", epoch + 1, epoch=epoch, logs={})
+    batches = train.batches(epoch)
+    if not getattr(train, "checked", False):
+        batches = _checked_first(batches, model, "fit()")
+    # A resumed epoch skips the batches run before the interruption.
+    for batch, data in enumerate(itertools.islice(batches, skip, None), start=skip):
+        state.batch, event = batch, state.global_step + 1
+        if emit.batch_begin:
+            emit("on_train_batch_begin", event, batch=batch, logs={})
+        means.add(*_train_step(model, emit, data, event))
+        state.global_step += 1
+        if emit.batch_end:
+            emit("on_train_batch_end", event, batch=batch, logs=BatchLogs(means))
+        if model.stop_training:
+            break
+    if means.count == 0 and skip == 0:
+        raise _ran_out_of_data(epoch)
+    return means
 
 
 def run_fit(
-    model: Sequential,
+    model: Model,
     hooks: HookDispatcher,
     train: Dataset,
     validation: Dataset | None,
@@ -165,85 +235,21 @@ def run_fit(
 ) -> None:
     """Train ``model`` for epochs ``initial_epoch .. epochs-1`` and call every hook.
 
-    The caller (``Sequential.fit``) has checked every argument and built ``hooks``.
+    The caller (``Model.fit``) has checked every argument and built ``hooks``.
     """
-    state = model.state
+    state, emit = model.state, _Events(hooks, model)
     state.mode = "train"
     logs: dict[str, float] = {}
-    batch_begin = hooks.active("on_train_batch_begin")
-    batch_end = hooks.active("on_train_batch_end")
-    before_step = hooks.active("on_before_optimizer_step")
-    after_step = hooks.active("on_after_optimizer_step")
 
     def end() -> _Failures:
         return hooks.call_each("on_train_end", model=model, state=state, logs=logs)
 
     with _guard(model, hooks, end):
-        hooks.call("on_train_begin", model=model, state=state, logs={})
+        emit("on_train_begin", logs={})
         epoch = initial_epoch if state.resume_epoch is None else state.resume_epoch
         state.resume_epoch = None
         while epoch < epochs and not model.stop_training:
-            state.epoch, state.batch, state.mode = epoch, 0, "train"
-            skip_batches, state.resume_batch = state.resume_batch, 0
-            model.reset_metrics()
-            means = _Means(model)
-            hooks.call(
-                "on_epoch_begin", epoch + 1, model=model, state=state, epoch=epoch, logs={}
-            )
-            for batch, (x, y, w) in enumerate(train.batches(epoch)):
-                if batch < skip_batches:
-                    continue  # resumed: done before the interruption
-                if not model.built or state.global_step == 0:
-                    _first_batch_check(model, x, y, "fit()")
-                state.batch = batch
-                event = state.global_step + 1
-                if batch_begin:
-                    hooks.call(
-                        "on_train_batch_begin",
-                        event,
-                        model=model,
-                        state=state,
-                        batch=batch,
-                        logs={},
-                    )
-                y = _targets(y, "fit()")
-                loss = model.compute_gradients(x, y, w)
-                step = OptimizerStep(loss=loss, batch_size=len(x))
-                if before_step:
-                    hooks.call(
-                        "on_before_optimizer_step",
-                        event,
-                        model=model,
-                        state=state,
-                        step=step,
-                    )
-                if not step.skip:
-                    model.apply_gradients()
-                if after_step:
-                    hooks.call(
-                        "on_after_optimizer_step",
-                        event,
-                        model=model,
-                        state=state,
-                        step=step,
-                    )
-                model.update_metrics(y, w)
-                means.add(loss, len(x))
-                state.global_step += 1
-                if batch_end:
-                    hooks.call(
-                        "on_train_batch_end",
-                        event,
-                        model=model,
-                        state=state,
-                        batch=batch,
-                        logs=BatchLogs(means),
-                    )
-                if model.stop_training:
-                    break
-            if means.count == 0 and skip_batches == 0:
-                raise _ran_out_of_data(epoch)
-            logs = means.logs()
+            logs = _fit_epoch(model, emit, train, epoch).logs()
             if (
                 validation is not None
                 and not model.stop_training
@@ -253,9 +259,7 @@ def run_fit(
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
                 state.mode = "train"
             logs["learning_rate"] = model.optimizer.current_learning_rate  # type: ignore[union-attr]
-            hooks.call(
-                "on_epoch_end", epoch + 1, model=model, state=state, epoch=epoch, logs=logs
-            )
+            emit("on_epoch_end", epoch + 1, epoch=epoch, logs=logs)
             state.epochs_completed += 1
             epoch += 1
 
@@ -269,52 +273,35 @@ def _ran_out_of_data(epoch: int) -> Exception:
 
 
 def _evaluate(
-    model: Sequential, hooks: HookDispatcher, data: Dataset, call: str
+    model: Model, hooks: HookDispatcher, data: Dataset, call: str
 ) -> dict[str, float]:
-    state = model.state
+    state, emit = model.state, _Events(hooks, model)
     state.mode = "test"
     model.reset_metrics()
     means = _Means(model)
-    batch_hooks = hooks.active("on_test_batch_begin"), hooks.active("on_test_batch_end")
-    hooks.call("on_test_begin", model=model, state=state, logs={})
-    for batch, (x, y, w) in enumerate(data.batches(0)):
-        if batch == 0:
-            _first_batch_check(model, x, y, call)
-        if batch_hooks[0]:
-            hooks.call(
-                "on_test_batch_begin",
-                batch + 1,
-                model=model,
-                state=state,
-                batch=batch,
-                logs={},
-            )
-        y = _targets(y, call)
+    begin, end = hooks.active("on_test_batch_begin"), hooks.active("on_test_batch_end")
+    emit("on_test_begin", logs={})
+    for batch, (x, y, w) in enumerate(_checked_first(data.batches(0), model, call)):
+        if begin:
+            emit("on_test_batch_begin", batch + 1, batch=batch, logs={})
         model.forward(x, training=False)
-        loss = model.test_loss(y, w)
+        loss = model.test_loss(_targets(y, call), w)
         model.update_metrics(y, w)
-        means.add(loss, len(x))
-        if batch_hooks[1]:
-            hooks.call(
-                "on_test_batch_end",
-                batch + 1,
-                model=model,
-                state=state,
-                batch=batch,
-                logs=BatchLogs(means),
-            )
+        means.add(loss, batch_length(x))
+        if end:
+            emit("on_test_batch_end", batch + 1, batch=batch, logs=BatchLogs(means))
+        if model.stop_evaluating:
+            break
     if means.count == 0:
         raise ConfigError(
             f"{call}: the data yielded no batch; there is nothing to evaluate."
         )
     logs = means.logs()
-    hooks.call("on_test_end", model=model, state=state, logs=logs)
+    emit("on_test_end", logs=logs)
     return logs
 
 
-def run_evaluate(
-    model: Sequential, hooks: HookDispatcher, data: Dataset
-) -> dict[str, float]:
+def run_evaluate(model: Model, hooks: HookDispatcher, data: Dataset) -> dict[str, float]:
     """Evaluate ``model`` on ``data``; return the means of the loss and metrics."""
     result: dict[str, float] = {}
     with _guard(model, hooks):
@@ -322,46 +309,36 @@ def run_evaluate(
     return result
 
 
-def run_predict(model: Sequential, hooks: HookDispatcher, data: Dataset) -> Array:
+def run_predict(model: Model, hooks: HookDispatcher, data: Dataset) -> Any:
     """Return the model's outputs for every batch of ``data``, concatenated."""
-    state = model.state
+    state, emit = model.state, _Events(hooks, model)
     state.mode = "predict"
-    outputs: list[Array] = []
+    chunks: list[Any] = []
     begin, end = (
         hooks.active("on_predict_batch_begin"),
         hooks.active("on_predict_batch_end"),
     )
     with _guard(model, hooks):
-        hooks.call("on_predict_begin", model=model, state=state, logs={})
-        for batch, (x, _, _) in enumerate(data.batches(0)):
-            if batch == 0:
-                _first_batch_check(model, x, None, "predict()")
+        emit("on_predict_begin", logs={})
+        for batch, (x, _, _) in enumerate(
+            _checked_first(data.batches(0), model, "predict()")
+        ):
             if begin:
-                hooks.call(
-                    "on_predict_batch_begin",
-                    batch + 1,
-                    model=model,
-                    state=state,
-                    batch=batch,
-                    logs={},
-                )
+                emit("on_predict_batch_begin", batch + 1, batch=batch, logs={})
             out = model.forward(x, training=False)
-            outputs.append(out.copy())
+            chunks.append(
+                out.copy() if isinstance(out, np.ndarray) else [o.copy() for o in out]
+            )
             if end:
-                hooks.call(
-                    "on_predict_batch_end",
-                    batch + 1,
-                    model=model,
-                    state=state,
-                    batch=batch,
-                    logs={"outputs": out},
-                )
-        hooks.call("on_predict_end", model=model, state=state, logs={})
-    if not outputs:
+                emit("on_predict_batch_end", batch + 1, batch=batch, logs={"outputs": out})
+            if model.stop_predicting:
+                break
+        emit("on_predict_end", logs={})
+    if not chunks:
         raise ConfigError(
             "predict(): the data yielded no batch; there is nothing to predict."
         )
-    return np.concatenate(outputs, axis=0)
+    return model.assemble_predictions(chunks)
 
 
 def validation_schedule(

@@ -1,8 +1,10 @@
-"""Sequential: Keras's training API (fit, evaluate, predict, *_on_batch) on a Network."""
+"""Model: Keras's training API (fit, evaluate, predict, *_on_batch) on a graph of layers."""
 
 from __future__ import annotations
 
+import copy
 import itertools
+import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -13,19 +15,28 @@ from attrs import define, field
 from loopkit._data.datasets import (
     ArrayDataset,
     as_array,
-    check_sample_shape,
     make_dataset,
     split_validation,
 )
+from loopkit._data.structures import (
+    StructuredDataset,
+    make_structured_dataset,
+    structured_batch,
+)
 from loopkit._dispatch.dispatcher import HookDispatcher, PluginRegistry, plugin_name
 from loopkit._dispatch.entry_points import enabled_from_environment, resolve_plugin_names
+from loopkit._naming import snake_case
 from loopkit._training import loop
+from loopkit._training.functional import build_graph, convert_layer
+from loopkit._training.graph import Graph, share_layer
 from loopkit._training.history import History
 from loopkit._training.network import Network
-from loopkit.errors import ConfigError, PluginError
+from loopkit._training.symbolic import call_layer
+from loopkit.errors import ConfigError, PluginError, ShapeError
 from loopkit.typing import Array
+from loopkit.validators import suggest
 
-__all__ = ["Sequential"]
+__all__ = ["Model"]
 
 _VERBOSE = (0, 1, 2, "auto")
 
@@ -41,18 +52,27 @@ def _resolve_verbose(verbose: Any, call: str) -> int:
     return int(verbose)
 
 
-@define(eq=False, slots=False)
-class Sequential(Network):
-    """A linear stack of layers, trained with ``compile`` then ``fit``, as in Keras.
+@define(eq=False, slots=False, init=False)
+class Model(Network):
+    """A graph of layers from ``inputs`` to ``outputs``, trained as in Keras.
 
-    Every weight lives in one contiguous buffer (``flat_weights``) and every
-    gradient in a second (``flat_gradients``); layers see views of them, so an
-    optimizer step costs a few vectorized calls however deep the model is.
+    Build it with the functional API: ``x = loopkit.Input(shape=(784,))``, call
+    layers on tensors (``h = Dense(64, activation="relu")(x)``), then
+    ``Model(inputs=x, outputs=Dense(10)(h))``. ``inputs`` and ``outputs`` may be one
+    tensor, a list, or a dict keyed by name; data is then passed the same way. Every
+    weight lives in one contiguous buffer (``flat_weights``) and every gradient in a
+    second (``flat_gradients``), so an optimizer step costs a few vectorized calls.
 
     Args:
-        layers: Layers to stack, first to last; more can be added with ``add``.
+        inputs: The ``loopkit.Input`` tensor(s) the model takes.
+        outputs: The tensor(s) it returns, computed from ``inputs`` by layer calls.
         name: The model's name, shown by ``summary``.
         dtype: ``"float32"`` (default) or ``"float64"`` for every weight and buffer.
+        trainable: False freezes every layer.
+
+    Raises:
+        ConfigError: an output not computed from the inputs, or two layers with one
+            name; TypeError: something other than tensors.
     """
 
     plugins: PluginRegistry = field(init=False, factory=PluginRegistry, repr=False)
@@ -60,6 +80,138 @@ class Sequential(Network):
     history: History | None = field(init=False, default=None, repr=False)
     """The History of the last ``fit``."""
     _checked_targets: tuple[Any, ...] | None = field(init=False, default=None, repr=False)
+    _input_keys: list[str] | None = field(init=False, default=None, repr=False)
+    _output_keys: list[str] | None = field(init=False, default=None, repr=False)
+
+    def __init__(
+        self,
+        inputs: Any = None,
+        outputs: Any = None,
+        name: str = "model",
+        dtype: Any = "float32",
+        trainable: bool = True,
+    ) -> None:
+        self.__attrs_init__(name=name, dtype=dtype, trainable=trainable)
+        if inputs is None and outputs is None and type(self) is not Model:
+            return  # a subclass (Model) makes its own graph
+        self._init_graph(inputs, outputs)
+
+    def _init_graph(self, inputs: Any, outputs: Any) -> None:
+        call = f"Model(name={self.name!r})"
+        if inputs is None or outputs is None:
+            raise ConfigError(
+                f"{call} needs inputs= and outputs=: build them with the functional API, "
+                "e.g. x = loopkit.Input(shape=(4,)); y = Dense(1)(x); Model(x, y)."
+            )
+        self._input_keys = list(inputs) if isinstance(inputs, Mapping) else None
+        self._output_keys = list(outputs) if isinstance(outputs, Mapping) else None
+        self.graph = build_graph(inputs, outputs, call)
+        ins = self.graph.inputs
+        self.input_shape = ins[0].sample_shape if len(ins) == 1 else None
+        outs = self.graph.outputs
+        self.output_shape = outs[0].sample_shape if len(outs) == 1 else None
+        for layer in self.layers:
+            if layer.dtype != self.dtype:
+                convert_layer(layer, self.dtype)
+        self._pack()
+
+    @property
+    def layers(self) -> list[Any]:
+        """The model's layers in call order, its InputLayers first (as in Keras)."""
+        if self.graph is None:
+            return []
+        entry = [t.input_layer for t in self.graph.inputs if t.input_layer is not None]
+        return [*entry, *self.graph.layers]
+
+    # --- a model is a layer of the models it is called in --------------------------------
+
+    @property
+    def default_name(self) -> str:
+        """The name stem used when the model is nested without a name."""
+        return snake_case(type(self).__name__, split_after_digit=False)
+
+    @property
+    def multi_input(self) -> bool:
+        """Whether the model takes several inputs (it is then called on a list)."""
+        return len(self.inputs) > 1
+
+    @property
+    def built_input_shape(self) -> Any:
+        """The sample shape(s) the model takes, as a layer's ``built_input_shape``."""
+        shapes = [t.sample_shape for t in self.inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    def setup(self, input_shape: Any, dtype: Any = None, rng: Any = None) -> Any:
+        """Check a nested call's input shape(s); return the output shape."""
+        if not self.built or input_shape != self.built_input_shape:
+            raise ShapeError(
+                f"Model {self.name!r} takes inputs of shape {self.built_input_shape} and "
+                f"was called on {input_shape}."
+            )
+        return self.compute_output_shape(input_shape)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """The sample shape of the (single) output."""
+        if len(self.outputs) != 1:
+            raise ConfigError(
+                f"Model {self.name!r} has {len(self.outputs)} outputs; a model nested in "
+                "another must have one output. Call its layers on the tensors instead."
+            )
+        return self.outputs[0].sample_shape
+
+    @property
+    def parameters(self) -> list[Any]:
+        """Every weight of the model's layers, in layer order."""
+        return [p for layer in self.layers for p in layer.parameters]
+
+    @property
+    def trainable_parameters(self) -> list[Any]:
+        """The weights an optimizer updates: none when the model is frozen."""
+        if not self.trainable:
+            return []
+        return [p for layer in self.layers for p in layer.trainable_parameters]
+
+    @property
+    def output_activation(self) -> Any:
+        """A nested model's output activation is never fused with the outer loss."""
+        return None
+
+    def clone_for_sharing(self) -> tuple[Any, list[tuple[Any, Any]]]:
+        """A copy for a second call in one graph: shared weights, own buffers."""
+        assert self.graph is not None
+        clone = copy.copy(self)
+        graph = Graph(self.graph.inputs, self.graph.outputs, self.graph.nodes)
+        pairs: list[tuple[Any, Any]] = []
+        for i, runner in enumerate(self.graph.runners):
+            graph.runners[i], twins = share_layer(runner)
+            pairs.extend(twins)
+        graph.output_runners = [
+            graph.runners[self.graph.runners.index(r)] if r is not None else None
+            for r in self.graph.output_runners
+        ]
+        clone.graph = graph
+        clone._outputs = []
+        return clone, pairs
+
+    @property
+    def inputs(self) -> list[Any]:
+        """The model's input tensors, in order."""
+        return [] if self.graph is None else list(self.graph.inputs)
+
+    @property
+    def outputs(self) -> list[Any]:
+        """The model's output tensors, in order."""
+        return [] if self.graph is None else list(self.graph.outputs)
+
+    @property
+    def _structured(self) -> bool:
+        """Whether data comes as lists or dicts: several inputs or outputs, or dicts."""
+        return (
+            len(self.inputs) > 1
+            or len(self.outputs) > 1
+            or self._input_keys is not None
+            or self._output_keys is not None
+        )
 
     # --- plugins ----------------------------------------------------------------------
 
@@ -121,6 +273,20 @@ class Sequential(Network):
     def _integer_targets(self) -> bool:
         return self.loss is not None and self.loss.name.startswith("sparse")
 
+    @property
+    def _integer_outputs(self) -> list[bool]:
+        return [h.loss is not None and h.loss.name.startswith("sparse") for h in self.heads]
+
+    def _structured_unpack(self, call: str) -> Any:
+        return lambda item: structured_batch(
+            item,
+            self.input_names,
+            self.output_names,
+            self.dtype,
+            call,
+            dict_only=self._input_keys is not None,
+        )
+
     def _dataset(
         self,
         x: Any,
@@ -133,6 +299,30 @@ class Sequential(Network):
         class_weight: Any,
         call: str,
     ) -> Any:
+        if self._structured and isinstance(x, (np.ndarray, list, tuple, Mapping)):
+            if class_weight is not None:
+                raise ConfigError(
+                    f"{call} got class_weight for a model with several outputs; as in "
+                    "Keras, pass sample_weight as a dict keyed by output name instead."
+                )
+            structured = make_structured_dataset(
+                x,
+                y,
+                sample_weight,
+                input_names=self.input_names,
+                output_names=self.output_names,
+                dict_only=self._input_keys is not None,
+                batch_size=batch_size,
+                shuffle=shuffle,
+                seed=self.shuffle_seed,
+                dtype=self.dtype,
+                steps=steps,
+                call=call,
+                integer_outputs=self._integer_outputs,
+            )
+            first = next(iter(structured.split(1, 1, 1)[0].batches(0)))
+            self.check_batch(first[0], first[1], call)
+            return structured
         dataset = make_dataset(
             x,
             y,
@@ -145,19 +335,19 @@ class Sequential(Network):
             integer_targets=self._integer_targets,
             class_weight=class_weight,
             call=call,
+            unpack=self._structured_unpack(call) if self._structured else None,
         )
         x_array = getattr(dataset, "x", None)
         if x_array is not None:
             self.ensure_built(x_array[:1])
-            assert self.input_shape is not None
-            check_sample_shape(x_array.shape, self.input_shape, call)
+            self.check_inputs(x_array, call)
             y_array = getattr(dataset, "y", None)
             if y_array is not None:
                 self.check_targets(x_array, y_array, call)
         return dataset
 
     def _log_keys(self, validation: bool) -> frozenset[str]:
-        keys = ["loss", *(m.name for m in self.metrics)]
+        keys = ["loss", *self.loss_term_names, *(m.name for m in self.metrics)]
         val_keys = ["val_" + k for k in keys] if validation else []
         return frozenset([*keys, *val_keys, "learning_rate"])
 
@@ -265,6 +455,12 @@ class Sequential(Network):
         if validation_data is not None:
             validation = self._validation_dataset(
                 validation_data, validation_batch_size or batch_size, validation_steps
+            )
+        elif validation_split and isinstance(train, StructuredDataset):
+            train, validation = train.split(
+                math.floor(len(train) * (1.0 - validation_split)),
+                validation_batch_size or train.batch_size,
+                validation_steps,
             )
         elif validation_split:
             if not hasattr(train, "x"):
@@ -404,9 +600,10 @@ class Sequential(Network):
     def _keras_result(self, logs: Mapping[str, float], return_dict: bool) -> Any:
         if return_dict:
             return dict(logs)
-        if not self.metrics:
+        keys = [*self.loss_term_names, *(m.name for m in self.metrics)]
+        if not keys:
             return logs["loss"]
-        return [logs["loss"], *(logs[m.name] for m in self.metrics)]
+        return [logs["loss"], *(logs[k] for k in keys)]
 
     def predict(
         self,
@@ -416,11 +613,41 @@ class Sequential(Network):
         steps: int | None = None,
         plugins: Sequence[Any] | None = None,
         callbacks: Sequence[Any] | None = None,
-    ) -> Array:
-        """Return the model's outputs for ``x``, batch by batch, concatenated."""
+    ) -> Any:
+        """Return the model's outputs for ``x``, batch by batch, concatenated.
+
+        One output comes as an array; several as a list in output order, or a dict
+        when the model's outputs were given as a dict.
+        """
         call = "predict()"
         level = _resolve_verbose(verbose, call)
-        data = make_dataset(
+        data = self._inputs_dataset(x, batch_size, steps, call)
+        hooks = self._dispatcher(plugins, callbacks, level, call)
+        _introduce(self, hooks, {"verbose": level, "epochs": 1, "steps": data.steps})
+        return loop.run_predict(self, hooks, data)
+
+    def _inputs_dataset(
+        self, x: Any, batch_size: int | None, steps: int | None, call: str
+    ) -> Any:
+        several = len(self.inputs) > 1 or self._input_keys is not None
+        if several and isinstance(x, (np.ndarray, list, tuple, Mapping)):
+            data = make_structured_dataset(
+                x,
+                None,
+                None,
+                input_names=self.input_names,
+                output_names=self.output_names,
+                dict_only=self._input_keys is not None,
+                batch_size=batch_size,
+                shuffle=False,
+                seed=self.shuffle_seed,
+                dtype=self.dtype,
+                steps=steps,
+                call=call,
+            )
+            self.check_inputs(data.xs, call)
+            return data
+        return make_dataset(
             x,
             None,
             None,
@@ -432,22 +659,38 @@ class Sequential(Network):
             integer_targets=False,
             class_weight=None,
             call=call,
+            unpack=self._structured_unpack(call) if self._structured else None,
         )
-        hooks = self._dispatcher(plugins, callbacks, level, call)
-        _introduce(self, hooks, {"verbose": level, "epochs": 1, "steps": data.steps})
-        return loop.run_predict(self, hooks, data)
+
+    def assemble_predictions(self, chunks: list[Any]) -> Any:
+        """Concatenate per-batch outputs into the structure of ``outputs``."""
+        if isinstance(chunks[0], np.ndarray):
+            whole: list[Array] = [np.concatenate(chunks, axis=0)]
+        else:
+            whole = [np.concatenate(parts, axis=0) for parts in zip(*chunks, strict=True)]
+        return self._structure_outputs(whole)
+
+    def _structure_outputs(self, arrays: list[Array]) -> Any:
+        if self._output_keys is not None:
+            return dict(zip(self._output_keys, arrays, strict=True))
+        return arrays[0] if len(arrays) == 1 else arrays
 
     # --- one batch, no plugins: cheap enough for a custom loop ---------------------------
 
     def _batch(
         self, x: Any, y: Any, sample_weight: Any, class_weight: Any, call: str
     ) -> tuple[Array, Array, Array | None]:
+        if y is None:
+            raise ConfigError(
+                f"{call} got y=None; pass the targets of the batch: {call[:-2]}(x, y)."
+            )
+        if self._structured:
+            return self._structured_batch(x, y, sample_weight, class_weight, call)
         if type(x) is not np.ndarray or x.dtype != self.dtype:
             x = as_array(x, self.dtype, "x", call)
         if not self.built or x.shape[1:] != self.input_shape:
             self.ensure_built(x)
-            assert self.input_shape is not None
-            check_sample_shape(x.shape, self.input_shape, call)
+            self.check_inputs(x, call)
         if y is None:
             raise ConfigError(
                 f"{call} got y=None; pass the targets of the batch: {call[:-2]}(x, y)."
@@ -477,6 +720,23 @@ class Sequential(Network):
         assert isinstance(dataset, ArrayDataset) and dataset.y is not None
         return dataset.x, dataset.y, dataset.sample_weight
 
+    def _structured_batch(
+        self, x: Any, y: Any, sample_weight: Any, class_weight: Any, call: str
+    ) -> tuple[Any, Any, Any]:
+        data = self._dataset(
+            x,
+            y,
+            sample_weight,
+            batch_size=None,
+            shuffle=False,
+            steps=None,
+            class_weight=class_weight,
+            call=call,
+        )
+        data.batch_size = len(data)
+        batch: tuple[Any, Any, Any] = next(iter(data.batches(0)))
+        return batch
+
     def train_on_batch(
         self,
         x: Any,
@@ -494,10 +754,11 @@ class Sequential(Network):
         call = "train_on_batch()"
         self._check_compiled(call)
         xb, yb, wb = self._batch(x, y, sample_weight, class_weight, call)
-        key = (id(self.loss), yb.shape[1:], yb.dtype.str)
-        if key != self._checked_targets:  # once per target shape: keeps the loop cheap
-            self.check_targets(xb, yb, call)
-            self._checked_targets = key
+        if isinstance(yb, np.ndarray):
+            key = (id(self.loss), yb.shape[1:], yb.dtype.str)
+            if key != self._checked_targets:  # once per target shape: keeps the loop cheap
+                self.check_targets(xb, yb, call)
+                self._checked_targets = key
         self.reset_metrics()
         loss = self.compute_gradients(xb, yb, wb)
         self.apply_gradients()
@@ -507,6 +768,8 @@ class Sequential(Network):
 
     def _batch_result(self, loss: float, return_dict: bool) -> Any:
         logs = {"loss": float(loss)}
+        if len(self.heads) > 1:
+            logs.update(zip(self.loss_term_names, self.loss_terms, strict=True))
         for metric in self.metrics:
             logs[metric.name] = float(metric.result())
         return self._keras_result(logs, return_dict)
@@ -524,16 +787,61 @@ class Sequential(Network):
         self.update_metrics(yb, wb)
         return self._batch_result(loss, return_dict)
 
-    def predict_on_batch(self, x: Any) -> Array:
-        """Return the model's outputs for one batch (a new array)."""
+    def predict_on_batch(self, x: Any) -> Any:
+        """Return the outputs for one batch (new arrays, shaped like ``outputs``)."""
         call = "predict_on_batch()"
-        if type(x) is not np.ndarray or x.dtype != self.dtype:
-            x = as_array(x, self.dtype, "x", call)
-        if not self.built or x.shape[1:] != self.input_shape:
-            self.ensure_built(x)
-            assert self.input_shape is not None
-            check_sample_shape(x.shape, self.input_shape, call)
-        return self.forward(x, training=False).copy()
+        if len(self.inputs) > 1 or self._input_keys is not None:
+            xs = self._inputs_dataset(x, None, None, call).xs
+            out = self.forward(xs, training=False)
+        else:
+            if type(x) is not np.ndarray or x.dtype != self.dtype:
+                x = as_array(x, self.dtype, "x", call)
+            if not self.built or x.shape[1:] != self.input_shape:
+                self.ensure_built(x)
+                self.check_inputs(x, call)
+            out = self.forward(x, training=False)
+        outs = [out] if isinstance(out, np.ndarray) else out
+        return self._structure_outputs([o.copy() for o in outs])
+
+    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+        """Call the model as a layer: on symbolic tensors (nesting) or on arrays."""
+        return call_layer(self, inputs, kwargs)
+
+    def call_eagerly(self, inputs: Any, training: bool) -> Any:
+        """``model(x)`` on arrays: the outputs for ``x`` (training mode if asked)."""
+        if not training:
+            return self.predict_on_batch(inputs)
+        out = self.forward(inputs, training=True)
+        outs = [out] if isinstance(out, np.ndarray) else out
+        return self._structure_outputs([o.copy() for o in outs])
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Any:
+        """Return the layer called ``name`` or at position ``index``, as in Keras.
+
+        Raises:
+            ValueError: no such layer, or neither or both arguments given.
+        """
+        if (name is None) == (index is None):
+            raise ConfigError(
+                f"get_layer(name={name!r}, index={index!r}): pass exactly one of name= "
+                "or index=."
+            )
+        layers = self.layers
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ConfigError(
+                    f"get_layer(index={index}): the model has {len(layers)} layers; pass "
+                    f"an index from 0 to {len(layers) - 1}."
+                )
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        names = [layer.name for layer in layers]
+        raise ConfigError(
+            f"get_layer(name={name!r}): model {self.name!r} has no such layer."
+            f"{suggest(str(name), names)} Its layers: {names}."
+        )
 
     # --- saving -----------------------------------------------------------------------
 
@@ -541,10 +849,10 @@ class Sequential(Network):
         """Write architecture, weights, compile config and optimizer state; no pickle."""
         from loopkit.saving.model_files import save_model
 
-        save_model(self, filepath)
+        save_model(self, filepath)  # type: ignore[arg-type]
 
 
-def _introduce(model: Sequential, hooks: HookDispatcher, params: dict[str, Any]) -> None:
+def _introduce(model: Model, hooks: HookDispatcher, params: dict[str, Any]) -> None:
     """Call Keras's ``set_model``/``set_params`` on the plugins that define them."""
     for plugin in hooks.originals():
         if callable(getattr(plugin, "set_model", None)):

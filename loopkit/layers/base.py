@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import numpy as np
@@ -92,6 +92,33 @@ class Layer:
     """False on the first layer: backward may then skip dL/dx and return None."""
     _parameters: list[Parameter] = field(init=False, factory=list, repr=False)
     _buffers: dict[str, FloatArray] = field(init=False, factory=dict, repr=False)
+    multi_input: ClassVar[bool] = False
+    """True for layers called on a list of tensors (merge layers): ``forward`` then
+    takes a list of arrays, ``backward`` returns a list, and ``build`` and
+    ``compute_output_shape`` get a list of shapes."""
+
+    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+        """Call the layer: on symbolic tensors it adds to the graph; on arrays it computes.
+
+        ``layer(loopkit.Input(shape=(4,)))`` returns a symbolic tensor for the
+        functional API; ``layer(np_array)`` builds the layer if needed and returns the
+        output for that batch (a new array), as in Keras.
+        """
+        from loopkit._training.symbolic import call_layer
+
+        return call_layer(self, inputs, kwargs)
+
+    def call_eagerly(self, inputs: Any, training: bool) -> Any:
+        """Return the output for a batch of arrays (building the layer if needed)."""
+        xs = inputs if self.multi_input else [inputs]
+        arrays = [np.asarray(a, self.dtype if self.built else np.float32) for a in xs]
+        shapes: Any = [tuple(a.shape[1:]) for a in arrays]
+        if not self.multi_input:
+            shapes = shapes[0]
+        if not self.built:
+            self.setup(shapes)
+        out = self.forward(arrays if self.multi_input else arrays[0], training)  # type: ignore[arg-type]
+        return np.array(out, copy=True)
 
     def __attrs_post_init__(self) -> None:
         self.check_components()
@@ -140,7 +167,10 @@ class Layer:
         self.rng = rng if rng is not None else new_generator()
         if self.name is None:
             self.name = self.default_name
-        input_shape = tuple(int(d) for d in input_shape)
+        if self.multi_input:
+            input_shape = [tuple(int(d) for d in s) for s in input_shape]  # type: ignore[assignment, attr-defined]
+        else:
+            input_shape = tuple(int(d) for d in input_shape)
         self._parameters = []
         self._buffers = {}
         self.build(input_shape)

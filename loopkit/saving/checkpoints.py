@@ -15,7 +15,7 @@ from loopkit.saving.model_files import restore_training_state, training_state
 from loopkit.saving.weights import read_arrays, write_arrays
 
 if TYPE_CHECKING:
-    from loopkit._training.model import Sequential
+    from loopkit._training.sequential import Sequential
 
 __all__ = ["load_checkpoint", "pack_state", "save_checkpoint", "unpack_state"]
 

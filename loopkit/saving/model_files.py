@@ -19,7 +19,7 @@ from loopkit.saving.weights import read_arrays, weight_keys, write_arrays
 from loopkit.validators import suggest
 
 if TYPE_CHECKING:
-    from loopkit._training.model import Sequential
+    from loopkit._training.sequential import Sequential
 
 __all__ = [
     "ModelSnapshot",
@@ -68,7 +68,7 @@ def model_from_config(
     Raises:
         CheckpointError: a layer class is unknown; pass it in ``custom_objects``.
     """
-    from loopkit._training.model import Sequential
+    from loopkit._training.sequential import Sequential
 
     known = {name: getattr(_layers, name) for name in _layers.__all__}
     known.update(custom_objects or {})

@@ -1,0 +1,173 @@
+"""Sequential: a model that is a plain stack of layers, built from its first batch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from attrs import define, field
+
+from loopkit._training.graph import Graph
+from loopkit._training.model import Model
+from loopkit._training.symbolic import KerasTensor, Node
+from loopkit.errors import ConfigError, ShapeError
+from loopkit.layers.base import Layer
+
+__all__ = ["Sequential"]
+
+
+@define(eq=False, slots=False, init=False)
+class Sequential(Model):
+    """A linear stack of layers, trained with ``compile`` then ``fit``, as in Keras.
+
+    Every weight lives in one contiguous buffer (``flat_weights``) and every
+    gradient in a second (``flat_gradients``); layers see views of them, so an
+    optimizer step costs a few vectorized calls however deep the model is.
+
+    Args:
+        layers: Layers to stack, first to last; more can be added with ``add``.
+        name: The model's name, shown by ``summary``.
+        dtype: ``"float32"`` (default) or ``"float64"`` for every weight and buffer.
+        trainable: False freezes every layer.
+    """
+
+    _stack: list[Layer] = field(init=False, factory=list, repr=False)
+
+    def __init__(
+        self,
+        layers: Iterable[Layer] | None = None,
+        name: str = "sequential",
+        dtype: Any = "float32",
+        trainable: bool = True,
+    ) -> None:
+        super().__init__(name=name, dtype=dtype, trainable=trainable)
+        for layer in layers or []:
+            self.add(layer)
+
+    @property
+    def layers(self) -> list[Any]:
+        """The stacked layers, first to last."""
+        return list(self._stack)
+
+    def add(self, layer: Layer) -> None:
+        """Append ``layer``; build the model now if the first layer knows its input shape.
+
+        Raises:
+            TypeError: ``layer`` is not a loopkit Layer.
+            ConfigError: only the first layer may declare an input shape, or the name
+                is taken.
+        """
+        if isinstance(layer, KerasTensor):
+            raise TypeError(
+                "Sequential.add() got a tensor from loopkit.Input(...); a Sequential "
+                "model takes layers. Give the first layer input_shape=, or use "
+                "loopkit.Model(inputs, outputs) for the functional API."
+            )
+        if not isinstance(layer, Layer) and not isinstance(layer, Model):
+            raise TypeError(
+                f"Sequential.add() got {layer!r} of type {type(layer).__name__}; expected "
+                "a loopkit layer such as loopkit.layers.Dense(10)."
+            )
+        if (
+            getattr(layer, "input_shape", None) is not None
+            and self._stack
+            and isinstance(layer, Layer)
+        ):
+            raise ConfigError(
+                f"Sequential.add(): layer {type(layer).__name__} got input_shape="
+                f"{layer.input_shape}, but only the first layer may declare one."
+            )
+        taken = {lay.name for lay in self._stack}
+        if layer.name is None:
+            stem, n = layer.default_name, 0
+            layer.name = stem
+            while layer.name in taken:
+                n += 1
+                layer.name = f"{stem}_{n}"
+        elif layer.name in taken:
+            raise ConfigError(
+                f"Sequential.add(): a layer named {layer.name!r} is already in model "
+                f"{self.name!r}; layer names must be unique. Pass another name=."
+            )
+        self._stack.append(layer)
+        if self.built:  # extend the built stack: existing weights are kept
+            assert self.output_shape is not None
+            self.output_shape = _setup(layer, self.output_shape, self)
+            self._chain()
+            self._pack()
+        elif len(self._stack) == 1 and layer.input_shape is not None:
+            self.build((None, *layer.input_shape))
+
+    def pop(self) -> Layer:
+        """Remove and return the last layer (its weights leave the model).
+
+        Raises:
+            ConfigError: the model has no layers.
+        """
+        if not self._stack:
+            raise ConfigError(
+                f"Sequential {self.name!r}.pop(): there is no layer to remove."
+            )
+        layer = self._stack.pop()
+        if self.built:
+            if self._stack:
+                last = self._stack[-1]
+                assert last.built_input_shape is not None
+                self.output_shape = last.compute_output_shape(last.built_input_shape)
+                self._chain()
+                self._pack()
+            else:
+                self.graph, self._flat = None, None
+                self.input_shape = self.output_shape = None
+        return layer
+
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        """Create every layer's weights for inputs of ``input_shape`` (batch axis first).
+
+        Args:
+            input_shape: E.g. ``(None, 784)``, as in Keras; the batch size is ignored.
+        """
+        if not self._stack:
+            raise ConfigError(
+                f"Sequential {self.name!r} has no layers to build; add some with "
+                "model.add(layer) or Sequential([...])."
+            )
+        shape = tuple(int(d) for d in tuple(input_shape)[1:])  # type: ignore[arg-type]
+        if any(d <= 0 for d in shape):
+            raise ShapeError(
+                f"Sequential.build() got input_shape={tuple(input_shape)}; every axis "
+                "after the batch axis must be a positive size."
+            )
+        self.input_shape = shape
+        for layer in self._stack:
+            shape = _setup(layer, shape, self)
+        self.output_shape = shape
+        self._chain()
+        self._pack()
+
+    def _chain(self) -> None:
+        """Make the graph of the stack: each layer called on the previous one's output."""
+        assert self.input_shape is not None
+        tensor = KerasTensor((None, *self.input_shape), name="input")
+        first, nodes = tensor, []
+        for layer in self._stack:
+            node = Node(layer, [tensor])
+            assert layer.built_input_shape is not None
+            shape = layer.compute_output_shape(layer.built_input_shape)
+            node.output = KerasTensor((None, *shape), name=layer.name, node=node)
+            nodes.append(node)
+            tensor = node.output
+        self.graph = Graph([first], [tensor], nodes)
+
+
+def _setup(layer: Any, shape: Any, model: Sequential) -> Any:
+    """Build ``layer`` for ``shape`` with the model's dtype and generator."""
+    if isinstance(layer, Model):
+        if layer.input_shape != tuple(shape):
+            raise ShapeError(
+                f"Sequential {model.name!r}: the nested model {layer.name!r} takes "
+                f"samples of shape {layer.input_shape}, but gets {tuple(shape)}."
+            )
+        assert layer.output_shape is not None
+        return layer.output_shape
+    return layer.setup(shape, model.dtype, model.rng)

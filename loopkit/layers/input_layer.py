@@ -1,0 +1,47 @@
+"""InputLayer: what stands for a model's input in ``model.layers`` and ``summary``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import define, field
+
+from loopkit.layers.base import Layer
+from loopkit.typing import FloatArray, Shape
+
+__all__ = ["InputLayer"]
+
+
+def _as_shape(value: Any) -> Shape:
+    return tuple(int(d) for d in value)
+
+
+@define(eq=False, slots=False)
+class InputLayer(Layer):
+    """The entry of a functional model: no weights, passes its input through.
+
+    ``loopkit.Input(shape)`` makes one; it is listed first in a functional model's
+    ``layers``, as in Keras.
+
+    Args:
+        shape: Shape of one sample (no batch axis).
+    """
+
+    shape: Shape = field(default=(), converter=_as_shape)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.built = True
+        self.built_input_shape = self.shape
+
+    def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
+        """Return ``x``."""
+        return x
+
+    def backward(self, dy: FloatArray) -> FloatArray:
+        """Return ``dy``."""
+        return dy
+
+    def get_config(self) -> dict[str, Any]:
+        """Return the constructor arguments."""
+        return {"shape": list(self.shape), "name": self.name}

@@ -1,0 +1,300 @@
+"""The functional API: graphs of layers, merge layers, several inputs and outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import loopkit as lk
+from loopkit import ConfigError, ShapeError
+from loopkit.layers import (
+    Add,
+    Average,
+    Concatenate,
+    Dense,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+)
+from loopkit.testing import numerical_gradient
+
+
+def check_graph_gradients(model, x, y, sample_weight=None) -> None:
+    """flat_gradients after compute_gradients equal d(loss)/d(flat_weights) numerically."""
+    loss = model.compute_gradients(x, y, sample_weight)
+    analytic = model.flat_gradients.copy()
+
+    def total_loss() -> float:
+        model.forward(x, training=True)
+        return model.test_loss(y, sample_weight)
+
+    assert total_loss() == pytest.approx(loss, rel=1e-12)
+    numeric = numerical_gradient(total_loss, model.flat_weights)
+    for span in model.trainable_spans:
+        np.testing.assert_allclose(analytic[span], numeric[span], rtol=1e-5, atol=1e-8)
+
+
+def test_residual_block_with_fan_out_matches_finite_differences(rng) -> None:
+    inputs = lk.Input(shape=(5,))
+    h = Dense(6, activation="tanh")(inputs)
+    branch = Dense(6, activation="tanh")(h)  # h feeds two nodes: its gradients add up
+    out = Dense(3, activation="softmax")(Add()([h, branch]))
+    model = lk.Model(inputs, out, dtype="float64")
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    check_graph_gradients(model, rng.standard_normal((7, 5)), rng.integers(0, 3, 7))
+
+
+def test_a_shared_layer_has_one_set_of_weights_and_sums_its_gradients(rng) -> None:
+    a, b = lk.Input(shape=(4,)), lk.Input(shape=(4,))
+    shared = Dense(3, activation="tanh")
+    merged = Concatenate()([shared(a), shared(b)])
+    model = lk.Model([a, b], Dense(1)(merged), dtype="float64")
+    model.compile("sgd", "mse")
+    assert model.count_params() == (4 * 3 + 3) + (6 + 1)  # the shared layer counts once
+    x = [rng.standard_normal((6, 4)), rng.standard_normal((6, 4))]
+    check_graph_gradients(model, x, rng.standard_normal((6, 1)))
+
+
+def test_two_weighted_outputs_match_finite_differences_and_log_each_loss(rng) -> None:
+    inputs = lk.Input(shape=(4,))
+    h = Dense(5, activation="relu")(inputs)
+    cls = Dense(3, activation="softmax", name="cls")(h)
+    reg = Dense(1, name="reg")(h)
+    model = lk.Model(inputs, [cls, reg], dtype="float64")
+    model.compile(
+        "sgd",
+        loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"},
+        loss_weights={"cls": 1.0, "reg": 0.5},
+    )
+    x = rng.standard_normal((8, 4))
+    y = [rng.integers(0, 3, 8), rng.standard_normal((8, 1))]
+    check_graph_gradients(model, x, y)
+    model.compute_gradients(x, y)
+    total = model.test_loss(y, None)
+    assert total == pytest.approx(sum(model.loss_terms))
+
+
+def test_a_nested_sequential_trains_as_one_layer_of_a_functional_model(rng) -> None:
+    encoder = lk.Sequential(
+        [Dense(5, activation="tanh", input_dim=4), Dense(3)],
+        name="encoder",
+        dtype="float64",
+    )
+    inputs = lk.Input(shape=(4,))
+    out = Dense(2)(encoder(inputs))
+    model = lk.Model(inputs, out, dtype="float64")
+    model.compile("sgd", "mse")
+    assert [type(layer).__name__ for layer in model.layers] == [
+        "InputLayer",
+        "Sequential",
+        "Dense",
+    ]
+    check_graph_gradients(model, rng.standard_normal((6, 4)), rng.standard_normal((6, 2)))
+    before = encoder.get_weights()
+    model.fit(rng.standard_normal((6, 4)), rng.standard_normal((6, 2)), epochs=1, verbose=0)
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(before, encoder.get_weights(), strict=False)
+    )
+
+
+def test_a_model_called_twice_shares_its_weights(rng) -> None:
+    tower = lk.Sequential([Dense(3, activation="tanh", input_dim=4)], dtype="float64")
+    a, b = lk.Input(shape=(4,)), lk.Input(shape=(4,))
+    model = lk.Model([a, b], Dense(1)(Subtract()([tower(a), tower(b)])), dtype="float64")
+    model.compile("sgd", "mse")
+    assert model.count_params() == 15 + 4
+    x = [rng.standard_normal((5, 4)), rng.standard_normal((5, 4))]
+    check_graph_gradients(model, x, rng.standard_normal((5, 1)))
+
+
+@pytest.mark.parametrize(
+    "merge", [Add(), Subtract(), Multiply(), Average(), Maximum(), Minimum(), Concatenate()]
+)
+def test_each_merge_layer_matches_finite_differences(rng, merge) -> None:
+    a, b = lk.Input(shape=(3,)), lk.Input(shape=(3,))
+    merged = merge([Dense(3)(a), Dense(3)(b)])
+    model = lk.Model([a, b], Dense(2)(merged), dtype="float64")
+    model.compile("sgd", "mse")
+    x = [rng.standard_normal((6, 3)), rng.standard_normal((6, 3))]
+    check_graph_gradients(model, x, rng.standard_normal((6, 2)))
+
+
+def test_dot_of_two_vectors_matches_finite_differences(rng) -> None:
+    a, b = lk.Input(shape=(3,)), lk.Input(shape=(3,))
+    model = lk.Model([a, b], Dot(axes=1)([Dense(4)(a), Dense(4)(b)]), dtype="float64")
+    model.compile("sgd", "mse")
+    x = [rng.standard_normal((5, 3)), rng.standard_normal((5, 3))]
+    check_graph_gradients(model, x, rng.standard_normal((5, 1)))
+
+
+def test_merge_values_are_what_keras_computes(rng) -> None:
+    x1, x2 = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    np.testing.assert_allclose(lk.layers.Add()([x1, x2]), x1 + x2, rtol=1e-6)
+    np.testing.assert_allclose(lk.layers.Subtract()([x1, x2]), x1 - x2, rtol=1e-6)
+    np.testing.assert_allclose(lk.layers.Multiply()([x1, x2]), x1 * x2, rtol=1e-6)
+    np.testing.assert_allclose(lk.layers.Average()([x1, x2]), (x1 + x2) / 2, rtol=1e-6)
+    np.testing.assert_allclose(lk.layers.Maximum()([x1, x2]), np.maximum(x1, x2), rtol=1e-6)
+    np.testing.assert_allclose(lk.layers.Minimum()([x1, x2]), np.minimum(x1, x2), rtol=1e-6)
+    np.testing.assert_allclose(
+        lk.layers.Concatenate()([x1, x2]), np.concatenate([x1, x2], -1), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        lk.layers.Dot(axes=1)([x1, x2]), (x1 * x2).sum(1, keepdims=True), rtol=1e-6
+    )
+
+
+def test_a_functional_chain_predicts_and_trains_like_the_same_sequential(rng) -> None:
+    lk.set_random_seed(3)
+    seq = lk.Sequential(
+        [Dense(8, activation="relu", input_dim=4), Dense(3, activation="softmax")]
+    )
+    inputs = lk.Input(shape=(4,))
+    out = Dense(3, activation="softmax")(Dense(8, activation="relu")(inputs))
+    fun = lk.Model(inputs, out)
+    fun.set_weights(seq.get_weights())
+    assert fun.graph.is_chain
+    x, y = rng.standard_normal((32, 4)).astype("float32"), rng.integers(0, 3, 32)
+    for model in (seq, fun):
+        model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    np.testing.assert_array_equal(seq.predict(x, verbose=0), fun.predict(x, verbose=0))
+    hs = seq.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    hf = fun.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    assert hs.history == hf.history
+    for a, b in zip(seq.get_weights(), fun.get_weights(), strict=False):
+        np.testing.assert_array_equal(a, b)
+
+
+def _two_in_two_out():
+    image = lk.Input(shape=(6,), name="image")
+    meta = lk.Input(shape=(2,), name="meta")
+    h = Concatenate()([Dense(8, activation="relu")(image), meta])
+    label = Dense(3, activation="softmax", name="label")(h)
+    score = Dense(1, name="score")(h)
+    return image, meta, label, score
+
+
+def test_two_inputs_and_two_outputs_log_keras_keys_and_return_keras_structures(rng) -> None:
+    image, meta, label, score = _two_in_two_out()
+    model = lk.Model({"image": image, "meta": meta}, {"label": label, "score": score})
+    model.compile(
+        "adam",
+        loss={"label": "sparse_categorical_crossentropy", "score": "mse"},
+        metrics={"label": ["accuracy"]},
+    )
+    x = {"image": rng.standard_normal((40, 6)), "meta": rng.standard_normal((40, 2))}
+    y = {"label": rng.integers(0, 3, 40), "score": rng.standard_normal((40, 1))}
+    history = model.fit(x, y, epochs=2, batch_size=8, validation_split=0.25, verbose=0)
+    assert set(history.history) == {
+        "loss",
+        "label_loss",
+        "score_loss",
+        "label_accuracy",
+        "val_loss",
+        "val_label_loss",
+        "val_score_loss",
+        "val_label_accuracy",
+        "learning_rate",
+    }
+    result = model.evaluate(x, y, verbose=0)
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert result == [
+        logs["loss"],
+        logs["label_loss"],
+        logs["score_loss"],
+        logs["label_accuracy"],
+    ]
+    assert logs["loss"] == pytest.approx(logs["label_loss"] + logs["score_loss"], rel=1e-5)
+    predictions = model.predict(x, verbose=0)
+    assert set(predictions) == {"label", "score"}
+    assert predictions["label"].shape == (40, 3) and predictions["score"].shape == (40, 1)
+
+
+def test_lists_of_inputs_and_outputs_train_and_predict_lists(rng) -> None:
+    image, meta, label, score = _two_in_two_out()
+    model = lk.Model([image, meta], [label, score])
+    model.compile(
+        "adam", ["sparse_categorical_crossentropy", "mse"], loss_weights=[1.0, 0.1]
+    )
+    x = [rng.standard_normal((32, 6)), rng.standard_normal((32, 2))]
+    y = [rng.integers(0, 3, 32), rng.standard_normal((32, 1))]
+    first = model.evaluate(x, y, verbose=0)[0]
+    model.fit(x, y, epochs=20, batch_size=8, verbose=0)
+    assert model.evaluate(x, y, verbose=0)[0] < first
+    out = model.predict(x, verbose=0)
+    assert isinstance(out, list) and [o.shape for o in out] == [(32, 3), (32, 1)]
+    logs = model.train_on_batch(x, y, return_dict=True)
+    assert set(logs) == {"loss", "label_loss", "score_loss"}
+
+
+def test_layers_and_models_compute_eagerly_on_arrays(rng) -> None:
+    x = rng.standard_normal((4, 3)).astype("float32")
+    layer = Dense(2)
+    out = layer(x)
+    np.testing.assert_allclose(out, x @ layer.kernel.value + layer.bias.value, rtol=1e-6)
+    inputs = lk.Input(shape=(3,))
+    model = lk.Model(inputs, layer(inputs))
+    np.testing.assert_allclose(model(x), out, rtol=1e-6)
+
+
+def test_get_layer_by_name_and_index() -> None:
+    inputs = lk.Input(shape=(3,))
+    hidden = Dense(4, name="hidden")
+    model = lk.Model(inputs, Dense(1)(hidden(inputs)))
+    assert model.get_layer("hidden") is hidden
+    assert model.get_layer(index=1) is hidden
+    with pytest.raises(
+        ConfigError, match=r"get_layer\(name='hiden'\).*Did you mean 'hidden'"
+    ):
+        model.get_layer("hiden")
+
+
+def test_an_output_not_computed_from_the_inputs_fails_with_the_path() -> None:
+    a, b = lk.Input(shape=(3,), name="a"), lk.Input(shape=(3,), name="b")
+    out = Dense(1, name="head")(Add()([a, b]))
+    with pytest.raises(ConfigError, match=r"depends on the input 'b'.*not in inputs="):
+        lk.Model(a, out)
+
+
+def test_two_layers_with_one_name_fail_when_the_model_is_built() -> None:
+    inputs = lk.Input(shape=(3,))
+    out = Dense(1, name="same")(Dense(2, name="same")(inputs))
+    with pytest.raises(
+        ConfigError, match=r"two layers are named 'same'.*Pass another name="
+    ):
+        lk.Model(inputs, out)
+
+
+def test_a_list_for_a_model_built_with_a_dict_of_inputs_fails_before_any_step(rng) -> None:
+    image, meta, label, _score = _two_in_two_out()
+    model = lk.Model({"image": image, "meta": meta}, label)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    before = model.get_weights()
+    with pytest.raises(ConfigError, match=r"built with a dict of inputs, so pass a dict"):
+        model.fit(
+            [rng.standard_normal((8, 6)), rng.standard_normal((8, 2))],
+            rng.integers(0, 3, 8),
+            verbose=0,
+        )
+    for a, b in zip(before, model.get_weights(), strict=False):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_merge_shape_mismatch_fails_when_the_graph_is_built() -> None:
+    a, b = lk.Input(shape=(3,)), lk.Input(shape=(4,))
+    with pytest.raises(
+        ShapeError, match=r"Add needs inputs of one shape; got \[\(None, 3\), \(None, 4\)\]"
+    ):
+        Add()([a, b])
+
+
+def test_fit_with_a_wrong_number_of_inputs_names_them(rng) -> None:
+    image, meta, label, _ = _two_in_two_out()
+    model = lk.Model([image, meta], label)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    with pytest.raises(
+        ConfigError, match=r"x as one array; the model has 2 inputs \['image', 'meta'\]"
+    ):
+        model.fit(rng.standard_normal((8, 6)), rng.integers(0, 3, 8), verbose=0)
