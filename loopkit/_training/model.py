@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import itertools
 import math
 import sys
@@ -31,7 +32,12 @@ from loopkit._training.functional import build_graph, convert_layer
 from loopkit._training.graph import Graph, share_layer
 from loopkit._training.history import History
 from loopkit._training.network import Network
-from loopkit._training.symbolic import call_layer
+from loopkit._training.serialization import (
+    functional_config,
+    functional_from_config,
+    jsonable,
+)
+from loopkit._training.symbolic import call_layer, unique_name
 from loopkit.errors import ConfigError, PluginError, ShapeError
 from loopkit.typing import Array
 from loopkit.validators import suggest
@@ -87,10 +93,13 @@ class Model(Network):
         self,
         inputs: Any = None,
         outputs: Any = None,
-        name: str = "model",
+        name: str | None = None,
         dtype: Any = "float32",
         trainable: bool = True,
     ) -> None:
+        if name is None:
+            name = unique_name(snake_case(type(self).__name__, split_after_digit=False))
+            name = name.replace("model", "functional", 1) if type(self) is Model else name
         self.__attrs_init__(name=name, dtype=dtype, trainable=trainable)
         if inputs is None and outputs is None and type(self) is not Model:
             return  # a subclass (Model) makes its own graph
@@ -814,6 +823,28 @@ class Model(Network):
         out = self.forward(inputs, training=True)
         outs = [out] if isinstance(out, np.ndarray) else out
         return self._structure_outputs([o.copy() for o in outs])
+
+    def get_config(self) -> dict[str, Any]:
+        """Return the architecture as plain data (``Model.from_config`` rebuilds it)."""
+        return functional_config(self)
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None
+    ) -> Model:
+        """Rebuild a model from ``get_config()``'s output, with fresh weights.
+
+        Raises:
+            ConfigError: an unknown layer class; pass it in ``custom_objects``.
+        """
+        return functional_from_config(cls, config, custom_objects)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """Return ``{"class_name", "config"}`` of the architecture as a JSON string."""
+        return json.dumps(
+            jsonable({"class_name": type(self).__name__, "config": self.get_config()}),
+            **kwargs,
+        )
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Any:
         """Return the layer called ``name`` or at position ``index``, as in Keras.

@@ -83,7 +83,7 @@ class Network:
     input_grad_needed: bool = field(init=False, default=True, repr=False)
     fuse_output_activation: bool = field(init=False, default=False, repr=False)
     loss_terms: list[float] = field(init=False, factory=list, repr=False)
-    """Each output's weighted loss in the last step (models with several outputs)."""
+    """Each output's loss in the last step, before its loss weight (as Keras logs it)."""
     _flat: FlatParameters | None = field(init=False, default=None, repr=False)
     _compile_args: tuple[Any, Any, Any] | None = field(init=False, default=None, repr=False)
     _trainable_key: tuple[bool, ...] | None = field(init=False, default=None, repr=False)
@@ -420,10 +420,10 @@ class Network:
                 )
             else:
                 value, grad = head.loss.value_and_grad(ys[i], out, ws[i])
+            terms.append(float(value))  # Keras logs each output's loss unweighted
             if head.weight != 1.0:
                 value, grad = value * head.weight, grad * head.weight
             total += value
-            terms.append(float(value))
             grads.append(grad)
         self.loss_terms = terms
         return total, grads

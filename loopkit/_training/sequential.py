@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from attrs import define, field
 
 from loopkit._training.graph import Graph
 from loopkit._training.model import Model
+from loopkit._training.serialization import layer_config, layer_from_config
 from loopkit._training.symbolic import KerasTensor, Node
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.layers.base import Layer
@@ -144,6 +145,36 @@ class Sequential(Model):
         self.output_shape = shape
         self._chain()
         self._pack()
+
+    def get_config(self) -> dict[str, Any]:
+        """Return the architecture as plain data (``Sequential.from_config`` rebuilds it)."""
+        return {
+            "name": self.name,
+            "dtype": str(self.dtype),
+            "trainable": self.trainable,
+            "input_shape": None if self.input_shape is None else list(self.input_shape),
+            "layers": [layer_config(layer) for layer in self._stack],
+        }
+
+    @classmethod
+    def from_config(  # type: ignore[override]
+        cls, config: Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None
+    ) -> Sequential:
+        """Rebuild (and build, when the input shape is known) from ``get_config()``.
+
+        Raises:
+            ConfigError: an unknown layer class; pass it in ``custom_objects``.
+        """
+        layers = [layer_from_config(entry, custom_objects) for entry in config["layers"]]
+        model = cls(
+            layers,
+            name=config.get("name", "sequential"),
+            dtype=config.get("dtype", "float32"),
+            trainable=bool(config.get("trainable", True)),
+        )
+        if not model.built and config.get("input_shape") is not None:
+            model.build((None, *config["input_shape"]))
+        return model
 
     def _chain(self) -> None:
         """Make the graph of the stack: each layer called on the previous one's output."""

@@ -23,36 +23,84 @@ def format_size(n_scalars: int, itemsize: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _row(*cells: str) -> str:
-    """Return one table row; a layer cell too wide for its column wraps onto more lines.
+def _row(*cells: str, widths: tuple[int, ...] = _WIDTHS) -> str:
+    """Return one table row; a cell too wide for its column wraps onto more lines.
 
     The first line holds the output shape and count; at least two spaces always part
     the columns, so a long name never runs into the shape.
     """
-    a, b, c = _WIDTHS
+    a, b, c = widths[:3]
     first, *rest = textwrap.wrap(cells[0], a - 3, break_on_hyphens=False) or [""]
-    lines = [f" {first:<{a - 1}}{cells[1]:<{b}}{cells[2]:>{c}}".rstrip()]
-    lines.extend(f" {more}" for more in rest)
+    line = f" {first:<{a - 1}}{cells[1]:<{b}}{cells[2]:>{c}}"
+    links: list[str] = []
+    if len(cells) > 3:
+        links = cells[3].split("\n")
+        line += f"  {links[0]}"
+    lines = [line.rstrip()]
+    for i in range(max(len(rest), len(links) - 1)):
+        name = rest[i] if i < len(rest) else ""
+        link = links[i + 1] if i + 1 < len(links) else ""
+        lines.append(f" {name:<{a - 1}}{'':<{b + c}}  {link}".rstrip())
     return "\n".join(lines)
 
 
+def _connections(model: Network) -> dict[int, tuple[str, list[str]]]:
+    """Map each layer to its output shape and the tensors it is called on (Keras style)."""
+    graph = model.graph
+    found: dict[int, tuple[str, list[str]]] = {}
+    if graph is None:
+        return found
+    calls: dict[int, int] = {}
+    producer: dict[int, str] = {}
+    for tensor in graph.inputs:
+        if tensor.input_layer is not None:
+            producer[id(tensor)] = f"{tensor.input_layer.name}[0][0]"
+            found[id(tensor.input_layer)] = (str(tensor.shape), ["-"])
+    for node in graph.nodes:
+        index = calls.get(id(node.layer), 0)
+        calls[id(node.layer)] = index + 1
+        shape, links = found.get(id(node.layer), (str(node.output.shape), []))
+        links = links + [producer.get(id(t), "?") for t in node.inputs]
+        found[id(node.layer)] = (shape, links)
+        producer[id(node.output)] = f"{node.layer.name}[{index}][0]"
+    return found
+
+
 def format_summary(model: Network) -> str:
-    """Return the summary table of ``model`` as text (shapes are ``?`` before build)."""
-    width = sum(_WIDTHS) + 1
+    """Return the summary table of ``model`` as text (shapes are ``?`` before build).
+
+    A functional model (not a plain stack) gets Keras's "Connected to" column:
+    the tensors each layer is called on, as ``layer[call][0]``.
+    """
+    functional = type(model).__name__ != "Sequential" and model.graph is not None
+    width = sum(_WIDTHS) + 1 + (22 if functional else 0)
+    header = ["Layer (type)", "Output Shape", "Param #"]
     lines = [
         f'Model: "{model.name}"',
         "_" * width,
-        _row("Layer (type)", "Output Shape", "Param #"),
+        _row(*header, *(["Connected to"] if functional else [])),
     ]
     lines.append("=" * width)
+    links = _connections(model)
     shape = model.input_shape
     for i, layer in enumerate(model.layers):
-        if shape is not None and layer.built:
+        if functional:
+            shown, connected = links[id(layer)]
+            count = f"{layer.count_params():,}"
+            lines.append(
+                _row(f"{layer.name} ({type(layer).__name__})", shown, count, "\n".join(connected))
+            )
+        elif shape is not None and layer.built:
             shape = layer.compute_output_shape(shape)
-            shown, count = str((None, *shape)), f"{layer.count_params():,}"
+            lines.append(
+                _row(
+                    f"{layer.name} ({type(layer).__name__})",
+                    str((None, *shape)),
+                    f"{layer.count_params():,}",
+                )
+            )
         else:
-            shown, count = "?", "0 (unbuilt)"
-        lines.append(_row(f"{layer.name} ({type(layer).__name__})", shown, count))
+            lines.append(_row(f"{layer.name} ({type(layer).__name__})", "?", "0 (unbuilt)"))
         if i < len(model.layers) - 1:
             lines.append("")
     lines.append("=" * width)

@@ -1,0 +1,166 @@
+"""A model's architecture as plain data, and back: ``get_config``/``from_config``.
+
+A functional model's config lists its layers (each with its own config; a nested
+model recursively) and its calls in order, each naming the layer and the tensors it
+was called on as ``[layer, call, 0]``; replaying the calls rebuilds the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from loopkit import layers as _layers
+from loopkit.errors import ConfigError
+from loopkit.validators import suggest
+
+if TYPE_CHECKING:
+    from loopkit._training.model import Model
+
+__all__ = [
+    "functional_config",
+    "functional_from_config",
+    "jsonable",
+    "layer_config",
+    "layer_from_config",
+]
+
+
+def jsonable(value: Any) -> Any:
+    """Return ``value`` with tuples as lists, NumPy scalars as numbers, objects as configs."""
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        return value.item()
+    if hasattr(value, "get_config"):
+        return {"class_name": type(value).__name__, "config": jsonable(value.get_config())}
+    return value
+
+
+def layer_config(layer: Any) -> dict[str, Any]:
+    """Return ``{"class_name", "config"}`` for a layer or a nested model."""
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def _known_classes(custom_objects: Mapping[str, Any] | None) -> dict[str, Any]:
+    from loopkit._training.model import Model
+    from loopkit._training.sequential import Sequential
+
+    known: dict[str, Any] = {name: getattr(_layers, name) for name in _layers.__all__}
+    known.update({"Model": Model, "Functional": Model, "Sequential": Sequential})
+    known.update(custom_objects or {})
+    return known
+
+
+def layer_from_config(
+    entry: Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None
+) -> Any:
+    """Rebuild a layer (or nested model) from ``layer_config``'s output.
+
+    Raises:
+        ConfigError: the class is unknown; pass it in ``custom_objects``.
+    """
+    known = _known_classes(custom_objects)
+    name = entry.get("class_name")
+    cls = known.get(str(name))
+    if cls is None:
+        raise ConfigError(
+            f"from_config(): layer class {name!r} is not a loopkit layer."
+            f"{suggest(str(name), known)} Pass it as custom_objects={{{name!r}: YourLayer}}."
+        )
+    config = dict(entry.get("config") or {})
+    if hasattr(cls, "from_config") and isinstance(cls, type) and _is_model(cls):
+        return cls.from_config(config, custom_objects=custom_objects)
+    if config.get("input_shape") is not None:
+        config["input_shape"] = tuple(config["input_shape"])
+    return cls(**config)
+
+
+def _is_model(cls: type) -> bool:
+    from loopkit._training.model import Model
+
+    return issubclass(cls, Model)
+
+
+def functional_config(model: Model) -> dict[str, Any]:
+    """Return the architecture of a functional ``model`` as plain data."""
+    graph = model.graph
+    assert graph is not None
+    calls: dict[int, int] = {}
+    where: dict[int, list[Any]] = {}
+    for tensor in graph.inputs:
+        where[id(tensor)] = [tensor.name, 0, 0]
+    nodes = []
+    for node in graph.nodes:
+        index = calls.get(id(node.layer), 0)
+        calls[id(node.layer)] = index + 1
+        nodes.append({"layer": node.layer.name, "inbound": [where[id(t)] for t in node.inputs]})
+        where[id(node.output)] = [node.layer.name, index, 0]
+
+    def structure(tensors: list[Any], keys: list[str] | None) -> Any:
+        refs = [where[id(t)] for t in tensors]
+        return dict(zip(keys, refs, strict=True)) if keys is not None else refs
+
+    return {
+        "name": model.name,
+        "dtype": str(model.dtype),
+        "trainable": model.trainable,
+        "input_layers": [
+            {"name": t.name, "shape": list(t.sample_shape), "dtype": t.dtype}
+            for t in graph.inputs
+        ],
+        "layers": [layer_config(layer) for layer in graph.layers],
+        "nodes": nodes,
+        "inputs": structure(graph.inputs, model._input_keys),
+        "outputs": structure(graph.outputs, model._output_keys),
+    }
+
+
+def functional_from_config(
+    cls: type[Model], config: Mapping[str, Any], custom_objects: Mapping[str, Any] | None
+) -> Model:
+    """Rebuild a functional model from ``functional_config``'s output (fresh weights).
+
+    Raises:
+        ConfigError: an unknown layer class, or a call naming a missing layer.
+    """
+    from loopkit._training.symbolic import Input
+
+    layers = {}
+    for entry in config["layers"]:
+        layer = layer_from_config(entry, custom_objects)
+        layers[layer.name] = layer
+    produced: dict[tuple[str, int], Any] = {}
+    for spec in config["input_layers"]:
+        tensor = Input(shape=tuple(spec["shape"]), name=spec["name"], dtype=spec.get("dtype"))
+        produced[(spec["name"], 0)] = tensor
+    calls: dict[str, int] = {}
+    for node in config["nodes"]:
+        name = node["layer"]
+        if name not in layers:
+            raise ConfigError(
+                f"from_config(): a call names layer {name!r}, which the config's layers "
+                f"do not define (it defines {sorted(layers)})."
+            )
+        inbound = [produced[(ref[0], int(ref[1]))] for ref in node["inbound"]]
+        layer = layers[name]
+        several = getattr(layer, "multi_input", False)
+        out = layer(inbound if several else inbound[0])
+        produced[(name, calls.get(name, 0))] = out
+        calls[name] = calls.get(name, 0) + 1
+
+    def rebuild(spec: Any) -> Any:
+        if isinstance(spec, Mapping):
+            return {key: produced[(ref[0], int(ref[1]))] for key, ref in spec.items()}
+        refs = [produced[(ref[0], int(ref[1]))] for ref in spec]
+        return refs[0] if len(refs) == 1 else refs
+
+    return cls(
+        rebuild(config["inputs"]),
+        rebuild(config["outputs"]),
+        name=config.get("name"),
+        dtype=config.get("dtype", "float32"),
+        trainable=bool(config.get("trainable", True)),
+    )
