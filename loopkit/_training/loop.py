@@ -15,7 +15,7 @@ from loopkit._training.loop_state import OptimizerStep
 from loopkit.errors import ConfigError
 
 if TYPE_CHECKING:
-    from loopkit._training.model import Model
+    from loopkit._training.trainer import Trainer as Model
 
 __all__ = ["BatchLogs", "run_evaluate", "run_fit", "run_predict"]
 

@@ -147,7 +147,7 @@ class Sequential(Model):
         self._pack()
 
     def get_config(self) -> dict[str, Any]:
-        """Return the architecture as plain data (``Sequential.from_config`` rebuilds it)."""
+        """Return the architecture as plain data (``from_config`` rebuilds it)."""
         return {
             "name": self.name,
             "dtype": str(self.dtype),
@@ -157,7 +157,7 @@ class Sequential(Model):
         }
 
     @classmethod
-    def from_config(  # type: ignore[override]
+    def from_config(
         cls, config: Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None
     ) -> Sequential:
         """Rebuild (and build, when the input shape is known) from ``get_config()``.

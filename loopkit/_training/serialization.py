@@ -27,7 +27,7 @@ __all__ = [
 
 
 def jsonable(value: Any) -> Any:
-    """Return ``value`` with tuples as lists, NumPy scalars as numbers, objects as configs."""
+    """Return ``value`` as JSON-ready data: lists, numbers, and configs for objects."""
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     if isinstance(value, Mapping):
@@ -68,11 +68,11 @@ def layer_from_config(
     if cls is None:
         raise ConfigError(
             f"from_config(): layer class {name!r} is not a loopkit layer."
-            f"{suggest(str(name), known)} Pass it as custom_objects={{{name!r}: YourLayer}}."
+            f"{suggest(str(name), known)} Pass it in custom_objects={{{name!r}: ...}}."
         )
     config = dict(entry.get("config") or {})
     if hasattr(cls, "from_config") and isinstance(cls, type) and _is_model(cls):
-        return cls.from_config(config, custom_objects=custom_objects)
+        return cls.from_config(config, custom_objects=custom_objects)  # type: ignore[attr-defined]
     if config.get("input_shape") is not None:
         config["input_shape"] = tuple(config["input_shape"])
     return cls(**config)
@@ -96,7 +96,9 @@ def functional_config(model: Model) -> dict[str, Any]:
     for node in graph.nodes:
         index = calls.get(id(node.layer), 0)
         calls[id(node.layer)] = index + 1
-        nodes.append({"layer": node.layer.name, "inbound": [where[id(t)] for t in node.inputs]})
+        nodes.append(
+            {"layer": node.layer.name, "inbound": [where[id(t)] for t in node.inputs]}
+        )
         where[id(node.output)] = [node.layer.name, index, 0]
 
     def structure(tensors: list[Any], keys: list[str] | None) -> Any:
@@ -134,7 +136,9 @@ def functional_from_config(
         layers[layer.name] = layer
     produced: dict[tuple[str, int], Any] = {}
     for spec in config["input_layers"]:
-        tensor = Input(shape=tuple(spec["shape"]), name=spec["name"], dtype=spec.get("dtype"))
+        tensor = Input(
+            shape=tuple(spec["shape"]), name=spec["name"], dtype=spec.get("dtype")
+        )
         produced[(spec["name"], 0)] = tensor
     calls: dict[str, int] = {}
     for node in config["nodes"]:

@@ -88,7 +88,12 @@ def format_summary(model: Network) -> str:
             shown, connected = links[id(layer)]
             count = f"{layer.count_params():,}"
             lines.append(
-                _row(f"{layer.name} ({type(layer).__name__})", shown, count, "\n".join(connected))
+                _row(
+                    f"{layer.name} ({type(layer).__name__})",
+                    shown,
+                    count,
+                    "\n".join(connected),
+                )
             )
         elif shape is not None and layer.built:
             shape = layer.compute_output_shape(shape)
