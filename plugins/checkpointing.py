@@ -18,6 +18,7 @@ from loopkit import (
     LoopkitWarning,
     LoopState,
     Monitor,
+    Plugin,
     Sequential,
     hookimpl,
     load_checkpoint,
@@ -58,7 +59,7 @@ def _format_fields(filepath: str) -> set[str]:
 
 
 @define(eq=False, slots=False)
-class ModelCheckpoint:
+class ModelCheckpoint(Plugin):
     """Save the model (or its weights) every epoch, every N batches, or on improvement.
 
     ``filepath`` may hold Keras format fields, filled with the 1-based ``epoch``, the
@@ -89,6 +90,9 @@ class ModelCheckpoint:
             exists when ``fit`` is over. False writes before the hook returns.
     """
 
+    default_name = "model_checkpoint"
+    default_order = 150  # after monitors (EMA swap, early stop)
+
     filepath: str = field(default="checkpoints/model.npz", converter=os.fspath)
     monitor: str = "val_loss"
     verbose: int = 0
@@ -98,8 +102,6 @@ class ModelCheckpoint:
     save_freq: int | str = field(default="epoch", validator=_save_freq)
     initial_value_threshold: float | None = None
     background: bool = True
-    name: str = field(default="model_checkpoint", init=False)
-    order: int = field(default=150, init=False)  # after monitors (EMA swap, early stop)
     _tracker: Monitor = field(init=False, repr=False)
     _warned: bool = field(default=False, init=False, repr=False)
     _writer: BackgroundWriter = field(factory=BackgroundWriter, init=False, repr=False)
@@ -228,7 +230,7 @@ class ModelCheckpoint:
 
 
 @define(eq=False, slots=False)
-class BackupAndRestore:
+class BackupAndRestore(Plugin):
     """Back up the whole training state so a killed run resumes exactly where it was.
 
     Started again with the same script, ``fit`` restores the last backup in
@@ -252,11 +254,12 @@ class BackupAndRestore:
         delete_checkpoint: Delete the backup when ``fit`` completes without error.
     """
 
+    default_name = "backup_and_restore"
+    default_order = 2000  # after History and every monitor
+
     backup_dir: str = field(default="backup", converter=os.fspath)
     save_freq: int | str = field(default="epoch", validator=_save_freq)
     delete_checkpoint: bool = True
-    name: str = field(default="backup_and_restore", init=False)
-    order: int = field(default=2000, init=False)  # after History and every monitor
     restored: bool = field(default=False, init=False)
     """Whether the last ``fit`` started from a backup."""
     _resume_epoch: int = field(default=0, init=False, repr=False)

@@ -99,6 +99,9 @@ class EarlyStopping(Plugin):
             ``restore_best_weights``), else None.
     """
 
+    default_name = "early_stopping"
+    default_order = 100
+
     monitor: str = field(default="val_loss", validator=monitor_key)
     min_delta: float = field(default=0.0, validator=non_negative)
     patience: int = field(default=0, validator=non_negative_int)
@@ -107,8 +110,6 @@ class EarlyStopping(Plugin):
     baseline: float | None = field(default=None, validator=optional(_finite))
     restore_best_weights: bool = field(default=False, validator=boolean)
     start_from_epoch: int = field(default=0, validator=non_negative_int)
-    order: int = field(default=100, kw_only=True)
-    name: str = field(default="early_stopping", kw_only=True)
     stopped_epoch: int = field(init=False, default=0)
     best_epoch: int = field(init=False, default=0)
     wait: int = field(init=False, default=0)

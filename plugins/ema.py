@@ -96,9 +96,11 @@ class EMA(Plugin):
         name: Checkpoint key and ordering name; change it to run two EMAs.
     """
 
+    default_name = "ema"
+    default_order = 0
+
     decay: float = field(default=0.999, validator=_decay)
     use_for_eval: bool = field(default=False, validator=_boolean)
-    name: str = field(default="ema", kw_only=True)
     _shadow: FloatArray | None = field(default=None, init=False, repr=False)
     _spare: FloatArray | None = field(default=None, init=False, repr=False)
     _depth: int = field(default=0, init=False, repr=False)

@@ -85,9 +85,10 @@ class GradientAccumulation(Plugin):
         steps: Batches whose gradients are averaged into one update (an int >= 1).
     """
 
+    default_name = "gradient_accumulation"
+    default_order = -10
+
     steps: int = field(default=1, validator=_steps)
-    name: str = field(default="gradient_accumulation", init=False)
-    order: int = field(default=-10, kw_only=True)
     before: tuple[str, ...] = field(
         default=("gradient_clipping",), kw_only=True, converter=tuple
     )

@@ -72,10 +72,11 @@ class GradientClipping(Plugin):
             returns; None before the first update or when ``max_norm`` is None.
     """
 
+    default_name = "gradient_clipping"
+    default_order = -5
+
     max_norm: float | None = field(default=None, validator=_limit)
     clip_value: float | None = field(default=None, validator=_limit)
-    name: str = field(default="gradient_clipping", init=False)
-    order: int = field(default=-5, kw_only=True)
     after: tuple[str, ...] = field(
         default=("gradient_accumulation",), kw_only=True, converter=tuple
     )

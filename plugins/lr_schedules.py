@@ -102,9 +102,11 @@ class LearningRateScheduler(Plugin):
         order: Position among plugins (default 0).
     """
 
+    default_name = "learning_rate_scheduler"
+    default_order = 0
+
     schedule: Callable[..., Any] | None = field(default=None, validator=_schedule_arity)
     verbose: int = field(default=0, validator=non_negative_int)
-    name: str = field(default="learning_rate_scheduler", init=False)
     _takes_lr: bool = field(init=False, default=True, repr=False)
     _last: tuple[int, float, float] | None = field(init=False, default=None, repr=False)
     """``(epoch, lr passed, rate returned)`` of the last call of ``schedule``."""
@@ -240,6 +242,9 @@ class ReduceLROnPlateau(Plugin):
         cooldown_counter: Cooldown epochs left.
     """
 
+    default_name = "reduce_lr_on_plateau"
+    default_order = 100
+
     monitor: str = field(default="val_loss", validator=monitor_key)
     factor: float = field(default=0.1, validator=_factor)
     patience: int = field(default=10, validator=non_negative_int)
@@ -248,8 +253,6 @@ class ReduceLROnPlateau(Plugin):
     min_delta: float = field(default=1e-4, validator=non_negative)
     cooldown: int = field(default=0, validator=non_negative_int)
     min_lr: float = field(default=0.0, validator=non_negative)
-    order: int = field(default=100, kw_only=True)
-    name: str = field(default="reduce_lr_on_plateau", kw_only=True)
     wait: int = field(init=False, default=0)
     cooldown_counter: int = field(init=False, default=0)
     _tracker: Monitor = field(init=False, repr=False)

@@ -19,6 +19,7 @@ from loopkit import (
     BackgroundWriter,
     ConfigError,
     LoopState,
+    Plugin,
     Sequential,
     hookimpl,
     plugin_name,
@@ -150,7 +151,7 @@ def _hparam(value: Any) -> str | float | bool:
 
 
 @define(eq=False, slots=False)
-class TensorBoard:
+class TensorBoard(Plugin):
     """Log the run for TensorBoard (``tensorboard --logdir <log_dir>``), as Keras's does.
 
     Runs written under ``log_dir``:
@@ -211,6 +212,9 @@ class TensorBoard:
         TypeError: an argument of the wrong kind.
     """
 
+    default_name = "tensorboard"
+    default_order = 200  # a logger: sees keys monitors add
+
     log_dir: str | os.PathLike[str] = field(default="logs", validator=_check_log_dir)
     histogram_freq: int = field(default=0, validator=_check_freq)
     write_graph: bool = field(default=False, validator=boolean)
@@ -220,8 +224,6 @@ class TensorBoard:
     profile_batch: int = field(default=0, validator=_refuse_profile)
     embeddings_freq: int = field(default=0, validator=_refuse_embeddings)
     embeddings_metadata: Any = field(default=None, validator=_refuse_embeddings)
-    name: str = field(default="tensorboard", init=False)
-    order: int = field(default=200, init=False)  # a logger: sees keys monitors add
     _batch_every: int | None = field(default=None, init=False, repr=False)
     _writers: dict[str, Any] = field(factory=dict, init=False, repr=False)
     _flusher: BackgroundWriter = field(factory=BackgroundWriter, init=False, repr=False)

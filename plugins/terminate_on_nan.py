@@ -58,7 +58,9 @@ class TerminateOnNaN(Plugin):
         stopped_at: ``(epoch, batch)`` of the batch that stopped training, or None.
     """
 
-    name: str = field(default="terminate_on_nan", init=False)
+    default_name = "terminate_on_nan"
+    default_order = 0
+
     stopped_at: tuple[int, int] | None = field(init=False, default=None)
 
     @hookimpl
