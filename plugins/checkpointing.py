@@ -126,6 +126,15 @@ class ModelCheckpoint(Plugin):
             _add_batch_hook(self, self._batch_end)
 
     @property
+    def best(self) -> float:
+        """The best value of ``monitor`` so far; settable, as Keras's ``best``."""
+        return self._tracker.best
+
+    @best.setter
+    def best(self, value: float) -> None:
+        self._tracker.best = float(value)
+
+    @property
     def required_log_keys(self) -> tuple[str, ...]:
         fields = _format_fields(self.filepath) - {"epoch", "batch"}
         needed = set(fields) | ({self.monitor} if self.save_best_only else set())
