@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from loopkit import (
     activations,
+    callbacks,
+    hookspecs,
     initializers,
     layers,
     losses,
     metrics,
+    monitor,
     optimizers,
     regularizers,
     schedules,
+    typing,
+    validators,
 )
 from loopkit._dispatch.dispatcher import HOOK_NAMES, Plugin, hookimpl, plugin_name
 from loopkit._training.history import History
@@ -51,8 +56,10 @@ __all__ = [
     "ShapeError",
     "__version__",
     "activations",
+    "callbacks",
     "hookimpl",
     "hookspec",
+    "hookspecs",
     "infer_mode",
     "initializers",
     "layers",
@@ -60,6 +67,7 @@ __all__ = [
     "load_model",
     "losses",
     "metrics",
+    "monitor",
     "optimizers",
     "plugin_name",
     "regularizers",
@@ -67,4 +75,6 @@ __all__ = [
     "schedules",
     "set_random_seed",
     "snapshot_model",
+    "typing",
+    "validators",
 ]

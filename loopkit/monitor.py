@@ -54,7 +54,7 @@ class Monitor:
         initial: The value to beat at first; +inf for min, -inf for max when None.
     """
 
-    monitor: str
+    monitor: str = field(validator=monitor_key)
     mode: str = "auto"
     min_delta: float = 0.0
     initial: float | None = None

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from attrs import define, field
+from attrs.validators import optional
 
 from loopkit import (
     BackgroundWriter,
@@ -25,18 +26,16 @@ from loopkit import (
     save_checkpoint,
     snapshot_model,
 )
+from loopkit.monitor import monitor_key
+from loopkit.validators import (
+    boolean,
+    finite,
+    non_negative_int,
+    one_of,
+    positive_int_or,
+)
 
 __all__ = ["BackupAndRestore", "ModelCheckpoint"]
-
-
-def _save_freq(instance: Any, attribute: Any, value: Any) -> None:
-    if value == "epoch":
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(
-            f"{type(instance).__name__} got save_freq={value!r}; expected 'epoch' or a "
-            "positive int (save every that many batches)."
-        )
 
 
 def _add_batch_hook(plugin: Any, method: Any, trylast: bool = False) -> None:
@@ -94,14 +93,14 @@ class ModelCheckpoint(Plugin):
     default_order = 150  # after monitors (EMA swap, early stop)
 
     filepath: str = field(default="checkpoints/model.npz", converter=os.fspath)
-    monitor: str = "val_loss"
-    verbose: int = 0
-    save_best_only: bool = False
-    save_weights_only: bool = False
-    mode: str = "auto"
-    save_freq: int | str = field(default="epoch", validator=_save_freq)
-    initial_value_threshold: float | None = None
-    background: bool = True
+    monitor: str = field(default="val_loss", validator=monitor_key)
+    verbose: int = field(default=0, validator=non_negative_int)
+    save_best_only: bool = field(default=False, validator=boolean)
+    save_weights_only: bool = field(default=False, validator=boolean)
+    mode: str = field(default="auto", validator=one_of("auto", "min", "max"))
+    save_freq: int | str = field(default="epoch", validator=positive_int_or("epoch"))
+    initial_value_threshold: float | None = field(default=None, validator=optional(finite))
+    background: bool = field(default=True, validator=boolean)
     _tracker: Monitor = field(init=False, repr=False)
     _warned: bool = field(default=False, init=False, repr=False)
     _writer: BackgroundWriter = field(factory=BackgroundWriter, init=False, repr=False)
@@ -267,8 +266,8 @@ class BackupAndRestore(Plugin):
     default_order = 2000  # after History and every monitor
 
     backup_dir: str = field(default="backup", converter=os.fspath)
-    save_freq: int | str = field(default="epoch", validator=_save_freq)
-    delete_checkpoint: bool = True
+    save_freq: int | str = field(default="epoch", validator=positive_int_or("epoch"))
+    delete_checkpoint: bool = field(default=True, validator=boolean)
     restored: bool = field(default=False, init=False)
     """Whether the last ``fit`` started from a backup."""
     _resume_epoch: int = field(default=0, init=False, repr=False)

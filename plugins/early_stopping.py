@@ -7,14 +7,12 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
 import numpy as np
 from attrs import define, field
 from attrs.validators import optional
 
 from loopkit import (
     CheckpointError,
-    ConfigError,
     LoopkitWarning,
     LoopState,
     Monitor,
@@ -24,24 +22,9 @@ from loopkit import (
 )
 from loopkit.monitor import monitor_key
 from loopkit.typing import FloatArray
-from loopkit.validators import boolean, non_negative, non_negative_int, one_of
+from loopkit.validators import boolean, finite, non_negative, non_negative_int, one_of
 
 __all__ = ["EarlyStopping"]
-
-
-def _finite(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(
-        value, (int, float, np.integer, np.floating)
-    ):
-        raise TypeError(
-            f"{type(instance).__name__} got {attribute.name}={value!r} of type "
-            f"{type(value).__name__}; expected a number or None."
-        )
-    if not math.isfinite(value):
-        raise ConfigError(
-            f"{type(instance).__name__} got {attribute.name}={value!r}; expected a "
-            "finite number, or None for no baseline."
-        )
 
 
 @define(eq=False, slots=False)
@@ -107,7 +90,7 @@ class EarlyStopping(Plugin):
     patience: int = field(default=0, validator=non_negative_int)
     verbose: int = field(default=0, validator=non_negative_int)
     mode: str = field(default="auto", validator=one_of("auto", "min", "max"))
-    baseline: float | None = field(default=None, validator=optional(_finite))
+    baseline: float | None = field(default=None, validator=optional(finite))
     restore_best_weights: bool = field(default=False, validator=boolean)
     start_from_epoch: int = field(default=0, validator=non_negative_int)
     stopped_epoch: int = field(init=False, default=0)

@@ -10,7 +10,6 @@ from attrs import define, field
 
 from loopkit import (
     CheckpointError,
-    ConfigError,
     LoopState,
     OptimizerStep,
     Plugin,
@@ -18,22 +17,9 @@ from loopkit import (
     hookimpl,
 )
 from loopkit.typing import FloatArray
+from loopkit.validators import positive_int
 
 __all__ = ["GradientAccumulation"]
-
-
-def _steps(instance: Any, attribute: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(
-            f"GradientAccumulation(steps={value!r}) got a {type(value).__name__}; "
-            "expected a positive int, the number of batches averaged into one update, "
-            "such as steps=4."
-        )
-    if value <= 0:
-        raise ConfigError(
-            f"GradientAccumulation(steps={value!r}): expected an int >= 1, the number "
-            "of batches averaged into one update. Pass steps=1 for no accumulation."
-        )
 
 
 @define(eq=False, slots=False)
@@ -88,7 +74,7 @@ class GradientAccumulation(Plugin):
     default_name = "gradient_accumulation"
     default_order = -10
 
-    steps: int = field(default=1, validator=_steps)
+    steps: int = field(default=1, validator=positive_int)
     before: tuple[str, ...] = field(
         default=("gradient_clipping",), kw_only=True, converter=tuple
     )

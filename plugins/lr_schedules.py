@@ -22,7 +22,7 @@ from loopkit import (
 )
 from loopkit.monitor import monitor_key
 from loopkit.schedules import LearningRateSchedule
-from loopkit.validators import non_negative, non_negative_int, one_of
+from loopkit.validators import in_open_range, non_negative, non_negative_int, one_of
 
 __all__ = ["LearningRateScheduler", "ReduceLROnPlateau"]
 
@@ -185,19 +185,6 @@ class LearningRateScheduler(Plugin):
 # --- ReduceLROnPlateau --------------------------------------------------------------------
 
 
-def _factor(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"ReduceLROnPlateau got factor={value!r} of type {type(value).__name__}; "
-            "expected a number in (0, 1)."
-        )
-    if not 0.0 < float(value) < 1.0:
-        raise ConfigError(
-            f"ReduceLROnPlateau got factor={value!r}; expected a number in (0, 1): the "
-            "new rate is lr * factor, so it must shrink it. Use e.g. factor=0.1 or 0.5."
-        )
-
-
 @define(eq=False, slots=False)
 class ReduceLROnPlateau(Plugin):
     """Multiply the learning rate by ``factor`` when ``monitor`` stops improving.
@@ -246,7 +233,7 @@ class ReduceLROnPlateau(Plugin):
     default_order = 100
 
     monitor: str = field(default="val_loss", validator=monitor_key)
-    factor: float = field(default=0.1, validator=_factor)
+    factor: float = field(default=0.1, validator=in_open_range(0, 1))
     patience: int = field(default=10, validator=non_negative_int)
     verbose: int = field(default=0, validator=non_negative_int)
     mode: str = field(default="auto", validator=one_of("auto", "min", "max"))

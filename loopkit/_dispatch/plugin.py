@@ -17,7 +17,15 @@ from loopkit._dispatch.ordering import as_names
 from loopkit._naming import snake_case
 from loopkit.errors import ConfigError, PluginError
 
-__all__ = ["HOOK_ARGS", "KERAS_ALIASES", "Plugin", "is_noop", "unwrap_hook"]
+__all__ = [
+    "HOOK_ARGS",
+    "KERAS_ALIASES",
+    "Plugin",
+    "bind_by_hand",
+    "is_by_hand",
+    "is_noop",
+    "unwrap_hook",
+]
 
 KERAS_ALIASES = {
     "on_batch_begin": "on_train_batch_begin",
@@ -82,56 +90,81 @@ def unwrap_hook(method: Any) -> Any:
     return method
 
 
+def bind_by_hand(
+    owner: str,
+    hook: str,
+    params: tuple[str, ...],
+    model: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> dict[str, Any]:
+    """Return the arguments ``params`` of ``hook`` from a call made with Keras's.
+
+    ``args`` are Keras's positional arguments (``epoch, logs``, ``batch, logs``,
+    ``logs``...), ``kwargs`` any hook arguments by name; ``logs`` defaults to ``{}``,
+    ``model`` to ``model`` (what ``set_model`` gave) and ``state`` to ``model.state``.
+
+    Raises:
+        TypeError: too many positional arguments, an unknown keyword, or a missing one.
+        PluginError: the implementation needs the model and none was set.
+    """
+    hook_args = HOOK_ARGS[hook]
+    positional = hook_args[2:]
+    if len(args) > len(positional):
+        raise TypeError(
+            f"{owner} got {len(args)} positional arguments; called by hand it takes "
+            f"Keras's {list(positional)}, or every argument it names ({list(params)}) "
+            "by keyword."
+        )
+    values: dict[str, Any] = dict(zip(positional, args, strict=False))
+    for key, value in kwargs.items():
+        if key not in hook_args or key in values:
+            raise TypeError(
+                f"{owner} got an unexpected or repeated argument {key!r}; it takes "
+                f"{list(positional)} (Keras's), or {list(params)} by keyword."
+            )
+        values[key] = value
+    if values.get("logs") is None and "logs" in hook_args:
+        values["logs"] = {}
+    if ("model" in params or "state" in params) and "model" not in values:
+        if model is None:
+            raise PluginError(
+                f"{owner} was called by hand before set_model(); call set_model(model) "
+                "first, as Keras's CallbackList does, or pass model= by keyword."
+            )
+        values["model"] = model
+    if "state" in params and "state" not in values:
+        values["state"] = values["model"].state
+    missing = [p for p in params if p not in values]
+    if missing:
+        raise TypeError(f"{owner} is missing the argument(s) {missing}.")
+    return {p: values[p] for p in params}
+
+
 def _by_hand(function: Callable[..., Any], hook: str) -> Callable[..., Any]:
     """Return ``function`` (a hookimpl) callable both ways, as the spec and as Keras.
 
     With every argument the implementation takes, by name, it is called as it is
     (``es.on_epoch_end(model=m, epoch=0, logs=logs)``); otherwise the arguments are
-    Keras's (``es.on_epoch_end(0, logs)``, ``logs`` optional), and ``model`` and
-    ``state`` come from ``set_model`` (``model.state``).
+    Keras's (``es.on_epoch_end(0, logs)``, see ``bind_by_hand``).
     """
     params = tuple(inspect.signature(function).parameters)[1:]
-    hook_args = HOOK_ARGS[hook]
-    positional = hook_args[2:]
+    hook_args = set(HOOK_ARGS[hook])
 
     @functools.wraps(function)
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if not args and set(params) <= kwargs.keys() <= set(hook_args):
+        if not args and set(params) <= kwargs.keys() <= hook_args:
             return function(self, **{p: kwargs[p] for p in params})
         owner = f"{type(self).__name__}.{hook}()"
-        if len(args) > len(positional):
-            raise TypeError(
-                f"{owner} got {len(args)} positional arguments; called by hand it takes "
-                f"Keras's {list(positional)}, or every argument it names "
-                f"({list(params)}) by keyword."
-            )
-        values: dict[str, Any] = dict(zip(positional, args, strict=False))
-        for key, value in kwargs.items():
-            if key not in hook_args or key in values:
-                raise TypeError(
-                    f"{owner} got an unexpected or repeated argument {key!r}; it takes "
-                    f"{list(positional)} (Keras's), or {list(params)} by keyword."
-                )
-            values[key] = value
-        if values.get("logs") is None and "logs" in hook_args:
-            values["logs"] = {}
-        if ("model" in params or "state" in params) and "model" not in values:
-            if self.model is None:
-                raise PluginError(
-                    f"{owner} was called by hand before set_model(); call "
-                    f"{type(self).__name__}.set_model(model) first, as Keras's "
-                    "CallbackList does, or pass model= by keyword."
-                )
-            values["model"] = self.model
-        if "state" in params and "state" not in values:
-            values["state"] = values["model"].state
-        missing = [p for p in params if p not in values]
-        if missing:
-            raise TypeError(f"{owner} is missing the argument(s) {missing}.")
-        return function(self, **{p: values[p] for p in params})
+        return function(self, **bind_by_hand(owner, hook, params, self.model, args, kwargs))
 
     setattr(method, _BY_HAND, True)
     return method
+
+
+def is_by_hand(method: Any) -> bool:
+    """Return whether ``method`` is a Plugin hook method that takes Keras's arguments."""
+    return bool(getattr(method, _BY_HAND, False))
 
 
 @define(eq=False, slots=False)
