@@ -117,6 +117,17 @@ def register(manager: pluggy.PluginManager, plugin: Any) -> None:
                 f"Plugin {owner!r}: every=/once= on {hook!r}, which has no event count; "
                 "use them on batch, epoch or optimizer-step hooks."
             )
+        opts = function.loopkit_impl
+        if (opts.get("wrapper") or opts.get("hookwrapper")) and not (
+            inspect.isgeneratorfunction(function)
+        ):
+            kind = "wrapper" if opts.get("wrapper") else "hookwrapper"
+            raise PluginError(
+                f"Plugin {owner!r}: {attr}() is marked @hookimpl({kind}=True) but is no "
+                "generator; a wrapper yields once, where the other implementations run "
+                "(result = yield; return result). Add the yield, or drop "
+                f"{kind}=True."
+            )
         args = _spec_args(manager, hook)
         if args is not None:  # unknown hooks fail in check_pending, with a suggestion
             _check_arguments(owner, attr, hook, function, args)
