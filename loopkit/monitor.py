@@ -1,4 +1,8 @@
-"""Watching one logged metric: which direction is better, and whether a value improved."""
+"""Watching one logged metric: which direction is better, and whether a value improved.
+
+Public for plugin authors: EarlyStopping, ModelCheckpoint and ReduceLROnPlateau are
+built on ``Monitor`` and validate their ``monitor=`` with ``monitor_key``.
+"""
 
 from __future__ import annotations
 
