@@ -116,8 +116,12 @@ class EarlyStopping(Plugin):
 
     @property
     def best(self) -> float:
-        """The best value of ``monitor`` so far (+inf/-inf before the first)."""
+        """The best value of ``monitor`` so far (+inf/-inf before the first); settable."""
         return self._tracker.best
+
+    @best.setter
+    def best(self, value: float) -> None:
+        self._tracker.best = float(value)
 
     @hookimpl
     def on_train_begin(self, model: Sequential) -> None:
