@@ -90,10 +90,10 @@ class TerminateOnNaN(Plugin):
         self.stopped_at = (state.epoch, state.batch)
         if self.raise_error:
             raise RuntimeError(
-                f"TerminateOnNaN(raise_error=True): epoch {state.epoch}, batch "
-                f"{state.batch}: NaN or inf loss encountered ({what}); the batch's update "
-                "was not applied. Lower the learning rate, clip gradients (clipnorm=), "
-                "or check the data for NaN/inf."
+                f"TerminateOnNaN(raise_error=True): NaN or Inf loss encountered at epoch "
+                f"{state.epoch}, batch {state.batch} ({what}); the batch's update was not "
+                "applied. Lower the learning rate, clip gradients (clipnorm=), or check "
+                "the data for NaN/inf."
             )
         model.stop_training = True
         warnings.warn(
