@@ -71,8 +71,8 @@ class EarlyStopping(Plugin):
         restore_best_weights: Put back the best epoch's weights when ``fit`` ends.
         start_from_epoch: Epochs (from 0) not monitored at all: a warm-up.
         order: Position among plugins (default 100, with the other monitors).
-        name: Key of this plugin's state in checkpoints; give two EarlyStopping
-            plugins of one run different names.
+        name: Key of this plugin's state in checkpoints; two EarlyStoppings of one
+            run are told apart without it (``early_stopping``, ``early_stopping_1``).
 
     Attributes:
         stopped_epoch: The epoch at which training was stopped, 0 if it was not.

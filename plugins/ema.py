@@ -70,7 +70,8 @@ class EMA(Plugin):
             ``1 / (1 - decay)`` steps.
         use_for_eval: Evaluate and checkpoint the average during ``fit``, and assign
             it to the model at the end of ``fit``.
-        name: Checkpoint key and ordering name; change it to run two EMAs.
+        name: Checkpoint key and ordering name (two EMAs of one run get ``ema``
+            and ``ema_1`` without it).
     """
 
     default_name = "ema"

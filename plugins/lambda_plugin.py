@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 from attrs import define, field
 
-from loopkit import HOOK_NAMES, ConfigError, Plugin, hookimpl
+from loopkit import HOOK_NAMES, ConfigError, Plugin, hookimpl, hookspecs
 from loopkit.validators import suggest
 
 __all__ = ["LambdaPlugin"]
@@ -17,18 +18,11 @@ _ALIASES = {"on_batch_begin": "on_train_batch_begin", "on_batch_end": "on_train_
 
 
 def _arguments(hook: str) -> tuple[str, ...]:
-    """Return the names of the arguments a function for ``hook`` gets, in order."""
-    if "batch" in hook:
-        return ("batch", "logs")
-    if "epoch" in hook:
-        return ("epoch", "logs")
-    if hook == "on_exception":
-        return ("exception",)
-    if "checkpoint" in hook:
-        return ("checkpoint",)
-    if "optimizer_step" in hook:
-        return ("step",)
-    return ("logs",)
+    """Return the names of the arguments a function for ``hook`` gets, in order.
+
+    The hook's own after ``model`` and ``state``, which every hook passes first.
+    """
+    return tuple(inspect.signature(getattr(hookspecs, hook)).parameters)[2:]
 
 
 def _impl(hook: str, function: Callable[..., Any]) -> Callable[..., Any]:
