@@ -150,6 +150,8 @@ class KerasCallbackAdapter(PluginView):
 
     def __attrs_post_init__(self) -> None:
         owner = plugin_name(self.original)
-        for hook, (attr, method) in keras_methods(self.original).items():
+        methods = keras_methods(self.original)
+        for hook, (attr, method) in methods.items():
             invoke = _keras_invoker(owner, attr, hook, method)
             setattr(self, hook, hookimpl(_hook_function(hook, invoke)))
+        self.hook_attrs = frozenset(methods)

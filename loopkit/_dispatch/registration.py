@@ -29,7 +29,13 @@ _COUNTED_HOOKS = frozenset(
 
 
 def marked_hooks(plugin: Any) -> list[str]:
-    """Return the names of ``plugin``'s attributes marked with ``@hookimpl``."""
+    """Return the names of ``plugin``'s attributes marked with ``@hookimpl``.
+
+    A view (``loopkit._dispatch.views``) lists them in ``hook_attrs``.
+    """
+    known = getattr(plugin, "hook_attrs", None)
+    if isinstance(known, frozenset):
+        return sorted(known)
     names = []
     for attr in dir(plugin):
         if attr.startswith("__"):
@@ -43,9 +49,23 @@ def marked_hooks(plugin: Any) -> list[str]:
     return names
 
 
+class _Manager(pluggy.PluginManager):
+    """pluggy's manager, told which attributes of a view hold hooks.
+
+    pluggy inspects every attribute of a plugin it registers; a view lists its hook
+    attributes, so the others are skipped without a look (a cost paid at every fit).
+    """
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        known = getattr(plugin, "hook_attrs", None)
+        if isinstance(known, frozenset) and name not in known:
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+
 def new_manager() -> pluggy.PluginManager:
     """Return a pluggy manager that knows loopkit's hook specs."""
-    manager = pluggy.PluginManager("loopkit")
+    manager = _Manager("loopkit")
     manager.add_hookspecs(hookspecs)
     return manager
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from attrs import define
+from attrs import define, field
 
 from loopkit._dispatch.ordering import as_names
 from loopkit._dispatch.plugin import unwrap_hook
@@ -24,6 +24,8 @@ class PluginView:
     """
 
     original: Any
+    hook_attrs: frozenset[str] = field(default=frozenset(), init=False)
+    """The attributes holding hook implementations: all pluggy needs to look at."""
 
     @property
     def name(self) -> str:
@@ -47,5 +49,7 @@ class MarkedPlugin(PluginView):
     """A plugin with ``@hookimpl`` methods: each bound to the view as implemented."""
 
     def __attrs_post_init__(self) -> None:
-        for attr in marked_hooks(self.original):
+        attrs = marked_hooks(self.original)
+        for attr in attrs:
             setattr(self, attr, unwrap_hook(getattr(self.original, attr)))
+        self.hook_attrs = frozenset(attrs)
