@@ -4,7 +4,8 @@ A plugin implements any subset of these hooks, as methods marked with
 ``@loopkit.hookimpl`` that take any subset of the hook's arguments, by name and
 without defaults (pluggy versions differ on passing those). Keras-style callbacks
 (no marked method, methods such as ``on_epoch_end(self, epoch, logs=None)``) are
-adapted automatically, and ``set_model``/``set_params`` are called when defined.
+adapted automatically, and get ``model``/``params`` (``set_model``/``set_params``
+when defined, as in Keras; ``loopkit.callbacks.Callback`` is the base class).
 A misspelled hook or argument fails when the run's plugins are registered, before
 the first step.
 

@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import attrs
 import numpy as np
 
 import loopkit as lk
@@ -198,3 +199,19 @@ def test_two_checkpoints_and_two_early_stoppings_resume_each_its_own_state(
         "early_stopping",
         "early_stopping_1",
     } <= set(meta["plugins"])
+
+
+def test_every_built_in_plugin_declares_name_and_order_one_way() -> None:
+    import loopkit.plugins
+
+    for attr in loopkit.plugins.__all__:
+        cls = getattr(loopkit.plugins, attr)
+        if cls is lk.History:
+            continue  # part of the training core, not of loopkit.plugins
+        assert issubclass(cls, lk.Plugin), attr
+        declared = {k for c in cls.__mro__[:-2] for k in vars(c)}  # up to Plugin
+        assert {"default_name", "default_order"} <= declared, attr
+        plugin_fields = {f.name for f in attrs.fields(cls)} & {"name", "order"}
+        assert all(attrs.fields_dict(cls)[f].inherited for f in plugin_fields), (
+            f"{attr} redeclares name/order"
+        )
