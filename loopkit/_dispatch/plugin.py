@@ -156,7 +156,8 @@ def _by_hand(function: Callable[..., Any], hook: str) -> Callable[..., Any]:
         if not args and set(params) <= kwargs.keys() <= hook_args:
             return function(self, **{p: kwargs[p] for p in params})
         owner = f"{type(self).__name__}.{hook}()"
-        return function(self, **bind_by_hand(owner, hook, params, self.model, args, kwargs))
+        model = getattr(self, "model", None)
+        return function(self, **bind_by_hand(owner, hook, params, model, args, kwargs))
 
     setattr(method, _BY_HAND, True)
     return method
