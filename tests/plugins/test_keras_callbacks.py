@@ -409,3 +409,19 @@ def test_a_plugin_driven_by_hand_before_set_model_says_so() -> None:
         r"by hand before set_model\(\); call set_model\(model\) first",
     ):
         stopper.on_epoch_end(0, {"val_loss": 0.2})
+
+
+def test_on_batch_end_sees_the_model_state_current_as_in_keras_test() -> None:
+    seen: list[tuple[int, int]] = []
+
+    class CBK(callbacks.Callback):  # Keras's callback_test: on_batch_end, current state
+        def on_batch_end(self, batch: int, logs: Any) -> None:
+            seen.append((int(self.model.optimizer.iterations), batch + 1))
+
+    model = lk.Sequential([Dense(1, input_shape=(1,))])
+    model.compile(optimizer="sgd", loss="mse")
+    rng = np.random.default_rng(0)
+    model.fit(
+        rng.random((8, 1)), rng.random((8, 1)), callbacks=[CBK()], batch_size=2, verbose=0
+    )
+    assert seen == [(1, 1), (2, 2), (3, 3), (4, 4)]
