@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from loopkit import (
     activations,
+    callbacks,
+    hookspecs,
     initializers,
     layers,
     losses,
     metrics,
+    monitor,
     optimizers,
     regularizers,
     schedules,
+    typing,
+    validators,
 )
 from loopkit._dispatch.dispatcher import HOOK_NAMES, Plugin, hookimpl, plugin_name
 from loopkit._training.history import History
@@ -56,8 +61,10 @@ __all__ = [
     "ShapeError",
     "__version__",
     "activations",
+    "callbacks",
     "hookimpl",
     "hookspec",
+    "hookspecs",
     "infer_mode",
     "initializers",
     "layers",
@@ -65,6 +72,7 @@ __all__ = [
     "load_model",
     "losses",
     "metrics",
+    "monitor",
     "optimizers",
     "plugin_name",
     "regularizers",
@@ -72,4 +80,6 @@ __all__ = [
     "schedules",
     "set_random_seed",
     "snapshot_model",
+    "typing",
+    "validators",
 ]

@@ -4,7 +4,8 @@ A plugin implements any subset of these hooks, as methods marked with
 ``@loopkit.hookimpl`` that take any subset of the hook's arguments, by name and
 without defaults (pluggy versions differ on passing those). Keras-style callbacks
 (no marked method, methods such as ``on_epoch_end(self, epoch, logs=None)``) are
-adapted automatically, and ``set_model``/``set_params`` are called when defined.
+adapted automatically, and get ``model``/``params`` (``set_model``/``set_params``
+when defined, as in Keras; ``loopkit.callbacks.Callback`` is the base class).
 A misspelled hook or argument fails when the run's plugins are registered, before
 the first step.
 
@@ -60,6 +61,41 @@ or the first one for ``firstresult=True``)::
             state.hooks.call("on_samples", model=model, state=state, images=images)
 
 A hook name may be declared once per run; loopkit's own names are taken.
+
+What loopkit reads from a plugin. Every attribute is optional; ``loopkit.Plugin``
+(also ``loopkit.callbacks.Callback``) declares them all, and the built-in plugins
+set their defaults one way, as class variables ``default_name``/``default_order``:
+
+- ``name`` (str): how other plugins refer to it in ``before``/``after``, and the key
+  of its state in checkpoints. Default: the class name in snake case (a module's
+  own name). Two plugins of one run with one name get ``name``, ``name_1``, ``name_2``
+  ... in the order they were listed (registered plugins, ``LOOPKIT_PLUGINS``, then
+  ``plugins=``/``callbacks=``), as Keras names layers, so a script run again gives
+  each the same name and a resume restores each its own state.
+- ``order`` (number, default 0): lower runs earlier within each hook; ties keep list
+  order. Conventions: gradient plugins below 0, monitors 100, checkpoints 150,
+  loggers 200, progress 900, History 1000, BackupAndRestore 2000.
+- ``before``/``after`` (a name or a list of names): plugins this one must run
+  before/after, whatever their ``order``; names of absent plugins are ignored.
+- ``hookspecs`` (a class or module): hooks this plugin declares (see above).
+- ``state_dict()`` / ``load_state_dict(state)``: resumable state, JSON values and
+  NumPy arrays only; saved by ``loopkit.save_checkpoint`` (BackupAndRestore) under
+  the plugin's name and restored by ``loopkit.load_checkpoint``.
+- ``required_log_keys`` (names): log keys the plugin reads; ``fit`` fails before the
+  first step when the run cannot log one. ``provided_log_keys`` (names): keys it
+  adds to the epoch logs, which satisfy other plugins' requirements.
+- ``set_model(model)`` / ``set_params(params)``: called before every ``fit``,
+  ``evaluate`` and ``predict``, as in Keras; a Keras-style callback without them
+  gets ``model``/``params`` attributes instead.
+- Hook methods: marked with ``@loopkit.hookimpl`` (options: pluggy's ``tryfirst``,
+  ``trylast``, ``wrapper``, ``specname``..., and ``every=``/``once=``), or, with no
+  marked method at all, Keras callback methods called by position.
+
+Event numbering for ``every=``/``once=`` (numbered from 1, so ``every=N`` fires on
+events N, 2N, ...): epoch hooks count epochs (``epoch + 1``); training-batch and
+optimizer-step hooks count the model's training batches over every ``fit``
+(``state.global_step + 1``); test and predict batch hooks count the batches of the
+current run (``batch + 1``). Other hooks have no count and refuse the options.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Watching one logged metric: which direction is better, and whether a value improved."""
+"""Watching one logged metric: which direction is better, and whether a value improved.
+
+Public for plugin authors: EarlyStopping, ModelCheckpoint and ReduceLROnPlateau are
+built on ``Monitor`` and validate their ``monitor=`` with ``monitor_key``.
+"""
 
 from __future__ import annotations
 
@@ -54,7 +58,7 @@ class Monitor:
         initial: The value to beat at first; +inf for min, -inf for max when None.
     """
 
-    monitor: str
+    monitor: str = field(validator=monitor_key)
     mode: str = "auto"
     min_delta: float = 0.0
     initial: float | None = None

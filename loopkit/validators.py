@@ -1,8 +1,19 @@
-"""attrs validators whose messages name the value received, the one expected, the fix."""
+"""attrs validators whose messages name the value received, the one expected, the fix.
+
+Public on purpose: plugin authors validate their constructor arguments with them, as
+the built-in plugins do. Each is an attrs validator (``field(validator=positive)``)
+or returns one (``one_of("min", "max")``); numbers may be Python or NumPy scalars
+(``np.float32(0.5)``, ``np.int64(3)``), never bools. A wrong kind raises TypeError,
+a wrong value ConfigError (a ValueError), both as ``"EarlyStopping got
+patience=-1; expected an int >= 0."``. Combine them with attrs's own
+``attrs.validators.optional`` (None allowed) and ``and_``.
+"""
 
 from __future__ import annotations
 
 import difflib
+import math
+import numbers
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -11,19 +22,24 @@ import attrs
 from loopkit.errors import ConfigError
 
 __all__ = [
+    "Validator",
     "boolean",
     "check_config_keys",
+    "finite",
     "in_closed_range",
     "in_half_open_range",
+    "in_open_range",
     "non_negative",
     "non_negative_int",
     "one_of",
     "positive",
     "positive_int",
+    "positive_int_or",
     "suggest",
 ]
 
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+"""An attrs validator: ``check(instance, attribute, value)``, raising on a bad value."""
 
 
 def suggest(value: object, choices: Iterable[str]) -> str:
@@ -70,8 +86,17 @@ def one_of(*choices: Any) -> Validator:
     return check
 
 
+def _is_number(value: Any) -> bool:
+    """Python or NumPy real numbers; bools (``np.bool_`` is no Real) are not numbers."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _number(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not _is_number(value):
         raise TypeError(
             f"{_owner(instance)} got {attribute.name}={value!r} of type "
             f"{type(value).__name__}; expected a number."
@@ -89,7 +114,7 @@ def positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None
 
 def positive_int(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     """Accept an integer greater than zero."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not _is_int(value):
         raise TypeError(
             f"{_owner(instance)} got {attribute.name}={value!r} of type "
             f"{type(value).__name__}; expected a positive int."
@@ -102,7 +127,7 @@ def positive_int(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> 
 
 def non_negative_int(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     """Accept an integer greater than or equal to zero."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not _is_int(value):
         raise TypeError(
             f"{_owner(instance)} got {attribute.name}={value!r} of type "
             f"{type(value).__name__}; expected an int >= 0."
@@ -115,7 +140,7 @@ def non_negative_int(instance: Any, attribute: attrs.Attribute[Any], value: Any)
 
 def boolean(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     """Accept only True or False (not 0, 1 or other truthy values)."""
-    if not isinstance(value, bool):
+    if not isinstance(value, bool):  # np.bool_ too is refused: store a real bool
         raise TypeError(
             f"{_owner(instance)} got {attribute.name}={value!r} of type "
             f"{type(value).__name__}; expected True or False."
@@ -151,6 +176,54 @@ def in_closed_range(low: float, high: float) -> Validator:
             raise ConfigError(
                 f"{_owner(instance)} got {attribute.name}={value!r}; "
                 f"expected a number in [{low}, {high}]."
+            )
+
+    return check
+
+
+def in_open_range(low: float, high: float) -> Validator:
+    """Return a validator that accepts numbers in ``(low, high)``."""
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not low < _number(instance, attribute, value) < high:
+            raise ConfigError(
+                f"{_owner(instance)} got {attribute.name}={value!r}; "
+                f"expected a number in ({low}, {high})."
+            )
+
+    return check
+
+
+def finite(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept a finite number (not NaN nor +-inf)."""
+    if not math.isfinite(_number(instance, attribute, value)):
+        raise ConfigError(
+            f"{_owner(instance)} got {attribute.name}={value!r}; expected a finite number."
+        )
+
+
+def positive_int_or(*words: str) -> Validator:
+    """Return a validator that accepts an int > 0 or one of the strings ``words``.
+
+    For frequencies such as ``save_freq="epoch"`` or ``save_freq=100``.
+    """
+    expected = f"{', '.join(repr(w) for w in words)} or a positive int: an int N > 0"
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, str):
+            if value not in words:
+                raise ConfigError(
+                    f"{_owner(instance)} got {attribute.name}={value!r}; expected "
+                    f"{expected}.{suggest(value, words)}"
+                )
+        elif not _is_int(value):
+            raise TypeError(
+                f"{_owner(instance)} got {attribute.name}={value!r} of type "
+                f"{type(value).__name__}; expected {expected}."
+            )
+        elif value <= 0:
+            raise ConfigError(
+                f"{_owner(instance)} got {attribute.name}={value!r}; expected {expected}."
             )
 
     return check

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from attrs import define, field
+from attrs.validators import optional
 
 from loopkit import (
     BackgroundWriter,
@@ -18,24 +19,23 @@ from loopkit import (
     LoopkitWarning,
     LoopState,
     Monitor,
+    Plugin,
     Sequential,
     hookimpl,
     load_checkpoint,
     save_checkpoint,
     snapshot_model,
 )
+from loopkit.monitor import monitor_key
+from loopkit.validators import (
+    boolean,
+    finite,
+    non_negative_int,
+    one_of,
+    positive_int_or,
+)
 
 __all__ = ["BackupAndRestore", "ModelCheckpoint"]
-
-
-def _save_freq(instance: Any, attribute: Any, value: Any) -> None:
-    if value == "epoch":
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(
-            f"{type(instance).__name__} got save_freq={value!r}; expected 'epoch' or a "
-            "positive int (save every that many batches)."
-        )
 
 
 def _add_batch_hook(plugin: Any, method: Any, trylast: bool = False) -> None:
@@ -58,7 +58,7 @@ def _format_fields(filepath: str) -> set[str]:
 
 
 @define(eq=False, slots=False)
-class ModelCheckpoint:
+class ModelCheckpoint(Plugin):
     """Save the model (or its weights) every epoch, every N batches, or on improvement.
 
     ``filepath`` may hold Keras format fields, filled with the 1-based ``epoch``, the
@@ -89,17 +89,18 @@ class ModelCheckpoint:
             exists when ``fit`` is over. False writes before the hook returns.
     """
 
+    default_name = "model_checkpoint"
+    default_order = 150  # after monitors (EMA swap, early stop)
+
     filepath: str = field(default="checkpoints/model.npz", converter=os.fspath)
-    monitor: str = "val_loss"
-    verbose: int = 0
-    save_best_only: bool = False
-    save_weights_only: bool = False
-    mode: str = "auto"
-    save_freq: int | str = field(default="epoch", validator=_save_freq)
-    initial_value_threshold: float | None = None
-    background: bool = True
-    name: str = field(default="model_checkpoint", init=False)
-    order: int = field(default=150, init=False)  # after monitors (EMA swap, early stop)
+    monitor: str = field(default="val_loss", validator=monitor_key)
+    verbose: int = field(default=0, validator=non_negative_int)
+    save_best_only: bool = field(default=False, validator=boolean)
+    save_weights_only: bool = field(default=False, validator=boolean)
+    mode: str = field(default="auto", validator=one_of("auto", "min", "max"))
+    save_freq: int | str = field(default="epoch", validator=positive_int_or("epoch"))
+    initial_value_threshold: float | None = field(default=None, validator=optional(finite))
+    background: bool = field(default=True, validator=boolean)
     _tracker: Monitor = field(init=False, repr=False)
     _warned: bool = field(default=False, init=False, repr=False)
     _writer: BackgroundWriter = field(factory=BackgroundWriter, init=False, repr=False)
@@ -122,6 +123,15 @@ class ModelCheckpoint:
         )
         if self.save_freq != "epoch":  # only then a batch hook: an idle one still costs
             _add_batch_hook(self, self._batch_end)
+
+    @property
+    def best(self) -> float:
+        """The best value of ``monitor`` so far; settable, as Keras's ``best``."""
+        return self._tracker.best
+
+    @best.setter
+    def best(self, value: float) -> None:
+        self._tracker.best = float(value)
 
     @property
     def required_log_keys(self) -> tuple[str, ...]:
@@ -228,7 +238,7 @@ class ModelCheckpoint:
 
 
 @define(eq=False, slots=False)
-class BackupAndRestore:
+class BackupAndRestore(Plugin):
     """Back up the whole training state so a killed run resumes exactly where it was.
 
     Started again with the same script, ``fit`` restores the last backup in
@@ -252,11 +262,12 @@ class BackupAndRestore:
         delete_checkpoint: Delete the backup when ``fit`` completes without error.
     """
 
+    default_name = "backup_and_restore"
+    default_order = 2000  # after History and every monitor
+
     backup_dir: str = field(default="backup", converter=os.fspath)
-    save_freq: int | str = field(default="epoch", validator=_save_freq)
-    delete_checkpoint: bool = True
-    name: str = field(default="backup_and_restore", init=False)
-    order: int = field(default=2000, init=False)  # after History and every monitor
+    save_freq: int | str = field(default="epoch", validator=positive_int_or("epoch"))
+    delete_checkpoint: bool = field(default=True, validator=boolean)
     restored: bool = field(default=False, init=False)
     """Whether the last ``fit`` started from a backup."""
     _resume_epoch: int = field(default=0, init=False, repr=False)

@@ -78,11 +78,12 @@ class CSVLogger(Plugin):
         order: Position among plugins (default 200, with the other loggers).
     """
 
+    default_name = "csv_logger"
+    default_order = 200
+
     filename: str = field(default="training.log", converter=os.fspath)
     separator: str = field(default=",", validator=_separator)
     append: bool = field(default=False, validator=boolean)
-    order: int = field(default=200, kw_only=True)
-    name: str = field(default="csv_logger", init=False)
     keys: list[str] | None = field(init=False, default=None)
     """The log keys of the columns after ``epoch``, once the header is known."""
     _file: IO[str] | None = field(init=False, default=None, repr=False)

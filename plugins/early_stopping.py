@@ -7,14 +7,12 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
 import numpy as np
 from attrs import define, field
 from attrs.validators import optional
 
 from loopkit import (
     CheckpointError,
-    ConfigError,
     LoopkitWarning,
     LoopState,
     Monitor,
@@ -24,24 +22,9 @@ from loopkit import (
 )
 from loopkit.monitor import monitor_key
 from loopkit.typing import FloatArray
-from loopkit.validators import boolean, non_negative, non_negative_int, one_of
+from loopkit.validators import boolean, finite, non_negative, non_negative_int, one_of
 
 __all__ = ["EarlyStopping"]
-
-
-def _finite(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(
-        value, (int, float, np.integer, np.floating)
-    ):
-        raise TypeError(
-            f"{type(instance).__name__} got {attribute.name}={value!r} of type "
-            f"{type(value).__name__}; expected a number or None."
-        )
-    if not math.isfinite(value):
-        raise ConfigError(
-            f"{type(instance).__name__} got {attribute.name}={value!r}; expected a "
-            "finite number, or None for no baseline."
-        )
 
 
 @define(eq=False, slots=False)
@@ -88,8 +71,8 @@ class EarlyStopping(Plugin):
         restore_best_weights: Put back the best epoch's weights when ``fit`` ends.
         start_from_epoch: Epochs (from 0) not monitored at all: a warm-up.
         order: Position among plugins (default 100, with the other monitors).
-        name: Key of this plugin's state in checkpoints; give two EarlyStopping
-            plugins of one run different names.
+        name: Key of this plugin's state in checkpoints; two EarlyStoppings of one
+            run are told apart without it (``early_stopping``, ``early_stopping_1``).
 
     Attributes:
         stopped_epoch: The epoch at which training was stopped, 0 if it was not.
@@ -99,16 +82,17 @@ class EarlyStopping(Plugin):
             ``restore_best_weights``), else None.
     """
 
+    default_name = "early_stopping"
+    default_order = 100
+
     monitor: str = field(default="val_loss", validator=monitor_key)
     min_delta: float = field(default=0.0, validator=non_negative)
     patience: int = field(default=0, validator=non_negative_int)
     verbose: int = field(default=0, validator=non_negative_int)
     mode: str = field(default="auto", validator=one_of("auto", "min", "max"))
-    baseline: float | None = field(default=None, validator=optional(_finite))
+    baseline: float | None = field(default=None, validator=optional(finite))
     restore_best_weights: bool = field(default=False, validator=boolean)
     start_from_epoch: int = field(default=0, validator=non_negative_int)
-    order: int = field(default=100, kw_only=True)
-    name: str = field(default="early_stopping", kw_only=True)
     stopped_epoch: int = field(init=False, default=0)
     best_epoch: int = field(init=False, default=0)
     wait: int = field(init=False, default=0)
@@ -132,8 +116,12 @@ class EarlyStopping(Plugin):
 
     @property
     def best(self) -> float:
-        """The best value of ``monitor`` so far (+inf/-inf before the first)."""
+        """The best value of ``monitor`` so far (+inf/-inf before the first); settable."""
         return self._tracker.best
+
+    @best.setter
+    def best(self, value: float) -> None:
+        self._tracker.best = float(value)
 
     @hookimpl
     def on_train_begin(self, model: Sequential) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,31 +20,9 @@ from loopkit import (
     hookimpl,
 )
 from loopkit.typing import FloatArray
+from loopkit.validators import boolean, in_half_open_range
 
 __all__ = ["EMA"]
-
-
-def _decay(instance: Any, attribute: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(
-        value, (int, float, np.integer, np.floating)
-    ):
-        raise TypeError(
-            f"EMA(decay={value!r}) got a {type(value).__name__}; expected a number in "
-            "[0, 1) such as decay=0.999."
-        )
-    if not (math.isfinite(value) and 0.0 <= value < 1.0):
-        raise ConfigError(
-            f"EMA(decay={value!r}): expected a number in [0, 1), the share of the "
-            "average kept at each step; decay=0.999 averages over about 1000 steps."
-        )
-
-
-def _boolean(instance: Any, attribute: Any, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(
-            f"EMA({attribute.name}={value!r}) got a {type(value).__name__}; expected "
-            "True or False."
-        )
 
 
 @define(eq=False, slots=False)
@@ -93,12 +70,15 @@ class EMA(Plugin):
             ``1 / (1 - decay)`` steps.
         use_for_eval: Evaluate and checkpoint the average during ``fit``, and assign
             it to the model at the end of ``fit``.
-        name: Checkpoint key and ordering name; change it to run two EMAs.
+        name: Checkpoint key and ordering name (two EMAs of one run get ``ema``
+            and ``ema_1`` without it).
     """
 
-    decay: float = field(default=0.999, validator=_decay)
-    use_for_eval: bool = field(default=False, validator=_boolean)
-    name: str = field(default="ema", kw_only=True)
+    default_name = "ema"
+    default_order = 0
+
+    decay: float = field(default=0.999, validator=in_half_open_range(0, 1))
+    use_for_eval: bool = field(default=False, validator=boolean)
     _shadow: FloatArray | None = field(default=None, init=False, repr=False)
     _spare: FloatArray | None = field(default=None, init=False, repr=False)
     _depth: int = field(default=0, init=False, repr=False)

@@ -10,7 +10,6 @@ from attrs import define, field
 
 from loopkit import (
     CheckpointError,
-    ConfigError,
     LoopState,
     OptimizerStep,
     Plugin,
@@ -18,22 +17,9 @@ from loopkit import (
     hookimpl,
 )
 from loopkit.typing import FloatArray
+from loopkit.validators import positive_int
 
 __all__ = ["GradientAccumulation"]
-
-
-def _steps(instance: Any, attribute: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(
-            f"GradientAccumulation(steps={value!r}) got a {type(value).__name__}; "
-            "expected a positive int, the number of batches averaged into one update, "
-            "such as steps=4."
-        )
-    if value <= 0:
-        raise ConfigError(
-            f"GradientAccumulation(steps={value!r}): expected an int >= 1, the number "
-            "of batches averaged into one update. Pass steps=1 for no accumulation."
-        )
 
 
 @define(eq=False, slots=False)
@@ -85,9 +71,10 @@ class GradientAccumulation(Plugin):
         steps: Batches whose gradients are averaged into one update (an int >= 1).
     """
 
-    steps: int = field(default=1, validator=_steps)
-    name: str = field(default="gradient_accumulation", init=False)
-    order: int = field(default=-10, kw_only=True)
+    default_name = "gradient_accumulation"
+    default_order = -10
+
+    steps: int = field(default=1, validator=positive_int)
     before: tuple[str, ...] = field(
         default=("gradient_clipping",), kw_only=True, converter=tuple
     )

@@ -7,29 +7,15 @@ from typing import Any
 
 import numpy as np
 from attrs import define, field
+from attrs.validators import and_, optional
 
-from loopkit import ConfigError, OptimizerStep, Plugin, Sequential, hookimpl
+from loopkit import OptimizerStep, Plugin, Sequential, hookimpl
 from loopkit.typing import FloatArray
+from loopkit.validators import finite, positive
 
 __all__ = ["GradientClipping"]
 
-
-def _limit(instance: Any, attribute: Any, value: Any) -> None:
-    if value is None:
-        return
-    call = f"GradientClipping({attribute.name}={value!r})"
-    if isinstance(value, bool) or not isinstance(
-        value, (int, float, np.integer, np.floating)
-    ):
-        raise TypeError(
-            f"{call} got a {type(value).__name__}; expected a number > 0 or None, such "
-            f"as {attribute.name}=1.0."
-        )
-    if not (math.isfinite(value) and value > 0):
-        raise ConfigError(
-            f"{call}: expected a finite number > 0, such as {attribute.name}=1.0, or "
-            "None to turn this kind of clipping off."
-        )
+_LIMIT = optional(and_(finite, positive))  # None turns that kind of clipping off
 
 
 @define(eq=False, slots=False)
@@ -72,10 +58,11 @@ class GradientClipping(Plugin):
             returns; None before the first update or when ``max_norm`` is None.
     """
 
-    max_norm: float | None = field(default=None, validator=_limit)
-    clip_value: float | None = field(default=None, validator=_limit)
-    name: str = field(default="gradient_clipping", init=False)
-    order: int = field(default=-5, kw_only=True)
+    default_name = "gradient_clipping"
+    default_order = -5
+
+    max_norm: float | None = field(default=None, validator=_LIMIT)
+    clip_value: float | None = field(default=None, validator=_LIMIT)
     after: tuple[str, ...] = field(
         default=("gradient_accumulation",), kw_only=True, converter=tuple
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 from attrs import define, field
 
-from loopkit import HOOK_NAMES, ConfigError, hookimpl
+from loopkit import HOOK_NAMES, ConfigError, Plugin, hookimpl, hookspecs
 from loopkit.validators import suggest
 
 __all__ = ["LambdaPlugin"]
@@ -17,18 +18,11 @@ _ALIASES = {"on_batch_begin": "on_train_batch_begin", "on_batch_end": "on_train_
 
 
 def _arguments(hook: str) -> tuple[str, ...]:
-    """Return the names of the arguments a function for ``hook`` gets, in order."""
-    if "batch" in hook:
-        return ("batch", "logs")
-    if "epoch" in hook:
-        return ("epoch", "logs")
-    if hook == "on_exception":
-        return ("exception",)
-    if "checkpoint" in hook:
-        return ("checkpoint",)
-    if "optimizer_step" in hook:
-        return ("step",)
-    return ("logs",)
+    """Return the names of the arguments a function for ``hook`` gets, in order.
+
+    The hook's own after ``model`` and ``state``, which every hook passes first.
+    """
+    return tuple(inspect.signature(getattr(hookspecs, hook)).parameters)[2:]
 
 
 def _impl(hook: str, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -76,7 +70,7 @@ def _impl(hook: str, function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @define(eq=False, slots=False, init=False)  # attrs cannot write an __init__ with **hooks
-class LambdaPlugin:
+class LambdaPlugin(Plugin):
     """A plugin built from functions, as Keras's ``LambdaCallback``.
 
     Each function is called with Keras's positional arguments:
@@ -106,6 +100,7 @@ class LambdaPlugin:
         on_train_end: Called at the end of ``fit``.
         on_train_batch_begin: Called before every training batch.
         on_train_batch_end: Called after every training batch.
+        name: Name among plugins (keyword only).
         order: Position among plugins (keyword only, default 0).
         **hooks: Any other hook, by its name or a Keras alias.
 
@@ -115,8 +110,9 @@ class LambdaPlugin:
         TypeError: a value that is not callable.
     """
 
-    name: str = field(default="lambda_plugin", init=False)
-    order: int = 0
+    default_name = "lambda_plugin"
+    default_order = 0
+
     functions: dict[str, Callable[..., Any]] = field(factory=dict)
     """The functions given, by hook name (aliases resolved)."""
 
@@ -129,7 +125,8 @@ class LambdaPlugin:
         on_train_batch_begin: Callable[..., Any] | None = None,
         on_train_batch_end: Callable[..., Any] | None = None,
         *,
-        order: int = 0,
+        name: str = "lambda_plugin",
+        order: float = 0,
         **hooks: Callable[..., Any] | None,
     ) -> None:
         given: dict[str, Callable[..., Any] | None] = {
@@ -155,11 +152,7 @@ class LambdaPlugin:
                 )
             if function is not None:
                 given[hook] = function
-        if isinstance(order, bool) or not isinstance(order, int):
-            raise TypeError(f"LambdaPlugin got order={order!r}; expected an int.")
-        self.name = "lambda_plugin"
-        self.order = order
-        self.functions = {}
+        self.__attrs_init__(name=name, order=order)
         for hook, function in given.items():
             if function is None:
                 continue

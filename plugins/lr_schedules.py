@@ -22,7 +22,7 @@ from loopkit import (
 )
 from loopkit.monitor import monitor_key
 from loopkit.schedules import LearningRateSchedule
-from loopkit.validators import non_negative, non_negative_int, one_of
+from loopkit.validators import in_open_range, non_negative, non_negative_int, one_of
 
 __all__ = ["LearningRateScheduler", "ReduceLROnPlateau"]
 
@@ -85,8 +85,9 @@ class LearningRateScheduler(Plugin):
     recognised from the signature rather than by catching TypeError). The result
     must be a finite number > 0; anything else raises, naming the epoch and value.
 
-    The rate is set as ``model.optimizer.learning_rate``; the optimizer multiplies it
-    by ``learning_rate_multiplier``, so ReduceLROnPlateau composes with this plugin.
+    The rate is set as ``model.optimizer.learning_rate``, which then reads the rate in
+    force, as in Keras; a ReduceLROnPlateau reduction reaches an ``lr``-dependent
+    schedule through the ``lr`` of the next epoch, as in Keras.
     A step-level schedule from ``loopkit.schedules`` needs no plugin: pass it as the
     optimizer's ``learning_rate=``. Combining both fails at the start of ``fit``,
     since this plugin would silently replace the schedule with a float.
@@ -102,9 +103,11 @@ class LearningRateScheduler(Plugin):
         order: Position among plugins (default 0).
     """
 
+    default_name = "learning_rate_scheduler"
+    default_order = 0
+
     schedule: Callable[..., Any] | None = field(default=None, validator=_schedule_arity)
     verbose: int = field(default=0, validator=non_negative_int)
-    name: str = field(default="learning_rate_scheduler", init=False)
     _takes_lr: bool = field(init=False, default=True, repr=False)
     _last: tuple[int, float, float] | None = field(init=False, default=None, repr=False)
     """``(epoch, lr passed, rate returned)`` of the last call of ``schedule``."""
@@ -183,39 +186,27 @@ class LearningRateScheduler(Plugin):
 # --- ReduceLROnPlateau --------------------------------------------------------------------
 
 
-def _factor(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"ReduceLROnPlateau got factor={value!r} of type {type(value).__name__}; "
-            "expected a number in (0, 1)."
-        )
-    if not 0.0 < float(value) < 1.0:
-        raise ConfigError(
-            f"ReduceLROnPlateau got factor={value!r}; expected a number in (0, 1): the "
-            "new rate is lr * factor, so it must shrink it. Use e.g. factor=0.1 or 0.5."
-        )
-
-
 @define(eq=False, slots=False)
 class ReduceLROnPlateau(Plugin):
     """Multiply the learning rate by ``factor`` when ``monitor`` stops improving.
 
-    Keras semantics: at each epoch end, a value better than the best by more than
-    ``min_delta`` resets the wait; otherwise, outside cooldown, the wait grows, and
-    when it reaches ``patience`` the rate becomes ``max(lr * factor, min_lr)`` (if
-    it is above ``min_lr``), the wait resets and ``cooldown`` epochs follow during
-    which the wait stays 0. (Keras decrements the cooldown before testing it, so its
-    ``cooldown=N`` gives N - 1 such epochs and ``cooldown=1`` none; here it gives N,
-    as documented, and as PyTorch does.)
+    Keras semantics: at each epoch end, during cooldown the cooldown counter drops
+    by one and the wait resets; then a value better than the best by more than
+    ``min_delta`` resets the wait; otherwise, once out of cooldown, the wait grows,
+    and when it reaches ``patience`` the rate becomes ``max(lr * factor, min_lr)``
+    (if it is above ``min_lr``), the wait resets and the cooldown counter is set to
+    ``cooldown``. As in Keras, the counter is tested after it drops, so
+    ``cooldown=N`` leaves N - 1 epochs after a reduction without waiting.
 
-    Unlike Keras 3, which fails when the optimizer's learning rate is a schedule,
-    this plugin reduces the optimizer's ``learning_rate_multiplier``, which scales
-    whatever ``learning_rate`` gives: the effective rate is ``schedule(step) *
-    multiplier`` (or ``learning_rate * multiplier``), and a LearningRateScheduler
-    keeps working alongside. ``lr`` and ``min_lr`` above refer to that effective rate
-    (``model.optimizer.current_learning_rate``, logged as ``learning_rate``); the
-    floor applies when a reduction is made, and a decaying schedule may take the
-    rate lower afterwards. ``model.optimizer.learning_rate`` itself is unchanged.
+    As in Keras, a float ``learning_rate`` is replaced: ``model.optimizer.
+    learning_rate`` reads the rate in force, and a LearningRateScheduler's next
+    ``schedule(epoch, lr)`` gets the reduced rate. Unlike Keras 3, which fails when
+    the optimizer's learning rate is a schedule, a schedule is kept and the
+    optimizer's ``learning_rate_multiplier`` is reduced instead: the effective rate
+    is ``schedule(step) * multiplier``. ``lr`` and ``min_lr`` above refer to the
+    effective rate (``model.optimizer.current_learning_rate``, logged as
+    ``learning_rate``); the floor applies when a reduction is made, and a decaying
+    schedule may take the rate lower afterwards.
 
     A ``monitor`` the run can never log fails at the start of ``fit``; an epoch
     whose logs lack it is skipped, with one warning per fit. The counters restart
@@ -230,7 +221,7 @@ class ReduceLROnPlateau(Plugin):
         mode: ``"min"``, ``"max"``, or ``"auto"`` (from the name, as EarlyStopping;
             Keras's ReduceLROnPlateau recognises only "acc").
         min_delta: How much better than the best a value must be to count.
-        cooldown: Epochs after a reduction during which the wait stays 0.
+        cooldown: Counts down from a reduction; the wait stays 0 until it is 0.
         min_lr: Lower bound on the effective learning rate.
         order: Position among plugins (default 100, with the other monitors).
         name: Key of this plugin's state in checkpoints.
@@ -240,16 +231,17 @@ class ReduceLROnPlateau(Plugin):
         cooldown_counter: Cooldown epochs left.
     """
 
+    default_name = "reduce_lr_on_plateau"
+    default_order = 100
+
     monitor: str = field(default="val_loss", validator=monitor_key)
-    factor: float = field(default=0.1, validator=_factor)
+    factor: float = field(default=0.1, validator=in_open_range(0, 1))
     patience: int = field(default=10, validator=non_negative_int)
     verbose: int = field(default=0, validator=non_negative_int)
     mode: str = field(default="auto", validator=one_of("auto", "min", "max"))
     min_delta: float = field(default=1e-4, validator=non_negative)
     cooldown: int = field(default=0, validator=non_negative_int)
     min_lr: float = field(default=0.0, validator=non_negative)
-    order: int = field(default=100, kw_only=True)
-    name: str = field(default="reduce_lr_on_plateau", kw_only=True)
     wait: int = field(init=False, default=0)
     cooldown_counter: int = field(init=False, default=0)
     _tracker: Monitor = field(init=False, repr=False)
@@ -268,8 +260,12 @@ class ReduceLROnPlateau(Plugin):
 
     @property
     def best(self) -> float:
-        """The best value of ``monitor`` so far (+inf/-inf before the first)."""
+        """The best value of ``monitor`` so far (+inf/-inf before the first); settable."""
         return self._tracker.best
+
+    @best.setter
+    def best(self, value: float) -> None:
+        self._tracker.best = float(value)
 
     @hookimpl
     def on_train_begin(self, model: Sequential) -> None:
@@ -301,15 +297,14 @@ class ReduceLROnPlateau(Plugin):
                     stacklevel=2,
                 )
             return
-        cooling = self.cooldown_counter > 0
-        if cooling:
+        if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0
         value = float(current)
         if self._tracker.improves(value):
             self._tracker.best = value
             self.wait = 0
-        elif not cooling:
+        elif self.cooldown_counter == 0:  # tested after the drop, as in Keras
             self.wait += 1
             if self.wait >= self.patience:
                 self._reduce(model, epoch)
@@ -322,9 +317,10 @@ class ReduceLROnPlateau(Plugin):
         if not old > self.min_lr or math.isclose(old, self.min_lr, rel_tol=1e-6):
             return
         new = max(old * self.factor, self.min_lr)
-        optimizer.learning_rate_multiplier = optimizer.learning_rate_multiplier * (
-            new / old
-        )
+        if isinstance(optimizer.learning_rate, LearningRateSchedule):
+            optimizer.learning_rate_multiplier *= new / old
+        else:
+            optimizer.learning_rate = new / optimizer.learning_rate_multiplier
         self.cooldown_counter = self.cooldown
         self.wait = 0
         if self.verbose > 0:

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from attrs import define, field
 
-from loopkit import LoopState, hookimpl
+from loopkit import LoopState, Plugin, hookimpl
 
 __all__ = ["EpochLines", "ProgressBar"]
 
@@ -42,7 +42,7 @@ def _per_step(seconds: float, steps: int) -> str:
 
 
 @define(eq=False, slots=False)
-class EpochLines:
+class EpochLines(Plugin):
     """Print one line per epoch: steps, time, per-step time and the epoch logs (verbose=2).
 
     ``evaluate`` prints its time and logs on one line, ``predict`` its batch count,
@@ -52,9 +52,10 @@ class EpochLines:
         stream: Where to write; ``sys.stdout`` at the time of writing when None.
     """
 
+    default_name = "progress"
+    default_order = 900  # after the monitors, before History
+
     stream: TextIO | None = field(default=None, repr=False)
-    name: str = field(default="progress", init=False)
-    order: int = field(default=900, init=False)  # after the monitors, before History
     _start: float = field(default=0.0, init=False, repr=False)
     _in_fit: bool = field(default=False, init=False, repr=False)
     _predicted: int = field(default=0, init=False, repr=False)

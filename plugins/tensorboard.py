@@ -19,15 +19,15 @@ from loopkit import (
     BackgroundWriter,
     ConfigError,
     LoopState,
+    Plugin,
     Sequential,
     hookimpl,
     plugin_name,
 )
-from loopkit.validators import boolean, suggest
+from loopkit.validators import boolean, non_negative_int, positive_int_or
 
 __all__ = ["TensorBoard", "weight_image"]
 
-_UPDATE_FREQS = ("epoch", "batch")
 _FILE_NUMBER = itertools.count()
 
 
@@ -48,36 +48,6 @@ def _check_log_dir(instance: Any, attribute: Any, value: Any) -> None:
             f"TensorBoard got log_dir={os.fspath(value)!r}, which is a file; expected a "
             "directory (created if missing). Pass another log_dir= or move the file."
         )
-
-
-def _check_freq(instance: Any, attribute: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"TensorBoard got {attribute.name}={value!r} of type {type(value).__name__}; "
-            "expected an int >= 0 (every N epochs; 0 turns it off)."
-        )
-    if value < 0:
-        raise ConfigError(
-            f"TensorBoard got {attribute.name}={value!r}; expected an int >= 0 (every N "
-            "epochs; 0 turns it off)."
-        )
-
-
-def _check_update_freq(instance: Any, attribute: Any, value: Any) -> None:
-    expected = "expected 'epoch', 'batch' (every batch) or an int N > 0 (every N batches)"
-    if isinstance(value, str):
-        if value not in _UPDATE_FREQS:
-            raise ConfigError(
-                f"TensorBoard got update_freq={value!r}; {expected}."
-                f"{suggest(value, _UPDATE_FREQS)}"
-            )
-    elif isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"TensorBoard got update_freq={value!r} of type {type(value).__name__}; "
-            f"{expected}."
-        )
-    elif value <= 0:
-        raise ConfigError(f"TensorBoard got update_freq={value!r}; {expected}.")
 
 
 def _refuse_profile(instance: Any, attribute: Any, value: Any) -> None:
@@ -150,7 +120,7 @@ def _hparam(value: Any) -> str | float | bool:
 
 
 @define(eq=False, slots=False)
-class TensorBoard:
+class TensorBoard(Plugin):
     """Log the run for TensorBoard (``tensorboard --logdir <log_dir>``), as Keras's does.
 
     Runs written under ``log_dir``:
@@ -211,17 +181,20 @@ class TensorBoard:
         TypeError: an argument of the wrong kind.
     """
 
+    default_name = "tensorboard"
+    default_order = 200  # a logger: sees keys monitors add
+
     log_dir: str | os.PathLike[str] = field(default="logs", validator=_check_log_dir)
-    histogram_freq: int = field(default=0, validator=_check_freq)
+    histogram_freq: int = field(default=0, validator=non_negative_int)
     write_graph: bool = field(default=False, validator=boolean)
     write_images: bool = field(default=False, validator=boolean)
     write_steps_per_second: bool = field(default=False, validator=boolean)
-    update_freq: str | int = field(default="epoch", validator=_check_update_freq)
+    update_freq: str | int = field(
+        default="epoch", validator=positive_int_or("epoch", "batch")
+    )
     profile_batch: int = field(default=0, validator=_refuse_profile)
     embeddings_freq: int = field(default=0, validator=_refuse_embeddings)
     embeddings_metadata: Any = field(default=None, validator=_refuse_embeddings)
-    name: str = field(default="tensorboard", init=False)
-    order: int = field(default=200, init=False)  # a logger: sees keys monitors add
     _batch_every: int | None = field(default=None, init=False, repr=False)
     _writers: dict[str, Any] = field(factory=dict, init=False, repr=False)
     _flusher: BackgroundWriter = field(factory=BackgroundWriter, init=False, repr=False)

@@ -9,6 +9,7 @@ import numpy as np
 from attrs import define, field
 
 from loopkit import LoopkitWarning, LoopState, OptimizerStep, Plugin, Sequential, hookimpl
+from loopkit.validators import boolean
 
 __all__ = ["TerminateOnNaN"]
 
@@ -51,14 +52,24 @@ class TerminateOnNaN(Plugin):
     exactly when a batch loss was, which this already caught), so the plugin does
     not make the loop build per-batch logs.
 
+    With ``raise_error=True`` (Keras's argument) the plugin raises RuntimeError
+    instead of stopping, still before the update is applied. Keras then skips the
+    other callbacks' ``on_train_end``; here ``on_exception`` and ``on_train_end``
+    fire as for any error in ``fit``, so loggers flush and close.
+
     Args:
+        raise_error: Raise RuntimeError at the first NaN or inf instead of setting
+            ``model.stop_training``.
         order: Position among plugins (default 0).
 
     Attributes:
         stopped_at: ``(epoch, batch)`` of the batch that stopped training, or None.
     """
 
-    name: str = field(default="terminate_on_nan", init=False)
+    default_name = "terminate_on_nan"
+    default_order = 0
+
+    raise_error: bool = field(default=False, validator=boolean)
     stopped_at: tuple[int, int] | None = field(init=False, default=None)
 
     @hookimpl
@@ -76,8 +87,15 @@ class TerminateOnNaN(Plugin):
         else:
             return
         step.skip = True
-        model.stop_training = True
         self.stopped_at = (state.epoch, state.batch)
+        if self.raise_error:
+            raise RuntimeError(
+                f"TerminateOnNaN(raise_error=True): NaN or Inf loss encountered at epoch "
+                f"{state.epoch}, batch {state.batch} ({what}); the batch's update was not "
+                "applied. Lower the learning rate, clip gradients (clipnorm=), or check "
+                "the data for NaN/inf."
+            )
+        model.stop_training = True
         warnings.warn(
             f"TerminateOnNaN: epoch {state.epoch}, batch {state.batch}: invalid loss, "
             f"terminating training. The batch had {what}; its update was not applied, "

@@ -717,3 +717,106 @@ def test_a_wrapper_makes_the_hook_go_through_pluggy_with_the_same_order() -> Non
     got = dispatcher.call("on_samples", model=None, state=None, images=0)
     assert got == [1, 2, "wrapped"]
     assert log == ["enter", "a:0", "b:0", "exit"]
+
+
+# --- pluggy's errors, from data ------------------------------------------------------
+
+
+def test_a_wrapper_that_is_no_generator_fails_naming_the_fix() -> None:
+    class NotAGenerator:
+        @hookimpl(wrapper=True)
+        def on_epoch_end(self) -> None:
+            pass
+
+    with pytest.raises(
+        PluginError,
+        match=r"^Plugin 'not_a_generator': on_epoch_end\(\) is marked "
+        r"@hookimpl\(wrapper=True\) but is no generator; .* Add the yield",
+    ):
+        HookDispatcher([NotAGenerator()])
+
+
+def test_an_optional_hook_nobody_declares_is_accepted() -> None:
+    class Optional:
+        @hookimpl(optionalhook=True)
+        def on_samples(self) -> None:
+            pass
+
+    assert HookDispatcher([Optional()]).hook_names == HOOK_NAMES
+
+
+# --- Keras callbacks: model and params, by hand ----------------------------------------
+
+
+def test_a_keras_callback_without_set_model_gets_self_model(
+    model: Sequential, data
+) -> None:
+    class StopAt2:  # Keras's everyday callback, without the base class
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if epoch == 1:
+                self.model.stop_training = True
+
+    stopper = StopAt2()
+    history = fit(model, data, epochs=5, callbacks=[stopper])
+    assert history.epoch == [0, 1]
+    assert stopper.model is model  # type: ignore[attr-defined]
+    assert stopper.params == {"verbose": 0, "epochs": 5, "steps": 3}  # type: ignore[attr-defined]
+
+
+def test_a_callback_that_refuses_the_model_attribute_fails_naming_the_fix(
+    model: Sequential, data
+) -> None:
+    class Slotted:
+        __slots__ = ()
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            pass
+
+    with pytest.raises(
+        PluginError, match=r"'slotted' has no set_model\(\) and refuses the attribute"
+    ):
+        fit(model, data, callbacks=[Slotted()])
+
+
+def test_a_plugin_hook_method_takes_keras_arguments_by_hand(model: Sequential) -> None:
+    class Seen(Plugin):
+        @hookimpl
+        def on_epoch_end(
+            self, model: Sequential, state: Any, epoch: int, logs: Any
+        ) -> None:
+            self.seen = (model, state, epoch, dict(logs))
+
+    seen = Seen()
+    with pytest.raises(
+        PluginError, match=r"Seen.on_epoch_end\(\) was called by hand before"
+    ):
+        seen.on_epoch_end(3, {"loss": 1.0})
+    seen.set_model(model)
+    seen.on_epoch_end(3, {"loss": 1.0})
+    assert seen.seen == (model, model.state, 3, {"loss": 1.0})
+    seen.on_epoch_end(epoch=4)
+    assert seen.seen == (model, model.state, 4, {})
+    seen.on_epoch_end(model=None, state=None, epoch=5, logs={})  # the spec's way
+    assert seen.seen == (None, None, 5, {})
+    with pytest.raises(TypeError, match=r"got 3 positional arguments; .* Keras's"):
+        seen.on_epoch_end(1, {}, 2)
+    with pytest.raises(TypeError, match=r"unexpected or repeated argument 'epochs'"):
+        seen.on_epoch_end(epochs=1)
+
+
+def test_pluggy_calls_the_implementation_not_the_by_hand_method(
+    model: Sequential, data
+) -> None:
+    class Counted(Plugin):
+        calls = 0
+
+        @hookimpl
+        def on_train_batch_end(self, batch: int) -> None:
+            type(self).calls += 1
+
+    counted = Counted()
+    hooks = HookDispatcher([counted])
+    (impl,) = hooks.manager.hook.on_train_batch_end.get_hookimpls()
+    assert impl.function.__func__ is Counted.on_train_batch_end.__wrapped__
+    fit(model, data, epochs=1, plugins=[counted])
+    assert Counted.calls == 3

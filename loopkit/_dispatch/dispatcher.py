@@ -1,4 +1,4 @@
-"""Plugins of a run: the Plugin base, adaptation, the model's registry, the dispatcher."""
+"""Plugins of a run: adaptation, the model's registry, the dispatcher."""
 
 from __future__ import annotations
 
@@ -10,13 +10,10 @@ import pluggy
 from attrs import define, field
 
 from loopkit._dispatch.entry_points import resolve_plugin_names
-from loopkit._dispatch.keras_callbacks import (
-    KERAS_ALIASES,
-    KerasCallbackAdapter,
-    keras_methods,
-)
+from loopkit._dispatch.keras_callbacks import KerasCallbackAdapter, keras_methods
 from loopkit._dispatch.markers import HOOK_NAMES, EventFilter, event_filter, hookimpl
-from loopkit._dispatch.ordering import as_names, sort_plugins
+from loopkit._dispatch.ordering import sort_plugins, unique_names
+from loopkit._dispatch.plugin import KERAS_ALIASES, Plugin, is_noop
 from loopkit._dispatch.registration import (
     add_plugin_hookspecs,
     check_pending,
@@ -24,6 +21,7 @@ from loopkit._dispatch.registration import (
     new_manager,
     register,
 )
+from loopkit._dispatch.views import MarkedPlugin, PluginView
 from loopkit._naming import plugin_name
 from loopkit.errors import PluginError
 from loopkit.validators import suggest
@@ -32,7 +30,6 @@ __all__ = [
     "HOOK_NAMES",
     "EventFilter",
     "HookDispatcher",
-    "KerasCallbackAdapter",
     "Plugin",
     "PluginRegistry",
     "as_plugin",
@@ -41,37 +38,11 @@ __all__ = [
 ]
 
 
-@define(eq=False, slots=False)
-class Plugin:
-    """Optional base class for plugins: ordering fields and empty state methods.
-
-    Nothing requires inheriting from it; any object with ``@hookimpl`` methods (or
-    Keras-style callback methods) is a plugin. Other attributes loopkit reads from
-    any plugin: ``name`` (for ``before``/``after``), ``hookspecs`` (hooks it declares,
-    see ``loopkit.hookspecs``), ``required_log_keys``/``provided_log_keys`` (checked
-    at the start of ``fit``).
-
-    Args:
-        order: Lower runs earlier within a hook (default 0; monitors use 100,
-            loggers 200, so they see the logs other plugins complete).
-        before: Names of plugins this one must run before (a name or a list).
-        after: Names of plugins this one must run after (a name or a list).
-    """
-
-    order: int = field(default=0, kw_only=True)
-    before: tuple[str, ...] = field(default=(), kw_only=True, converter=as_names)
-    after: tuple[str, ...] = field(default=(), kw_only=True, converter=as_names)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Return the plugin's resumable state (JSON-ready values and arrays)."""
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore state returned by ``state_dict``."""
-
-
 def as_plugin(obj: Any) -> Any:
-    """Return what pluggy registers for ``obj``: itself, or a Keras-callback adapter.
+    """Return what pluggy registers for ``obj``: a module itself, else a view of it.
+
+    A view of the marked hook implementations (``MarkedPlugin``), or a
+    Keras-callback adapter when no method is marked.
 
     Raises:
         PluginError: ``obj`` is a class, implements no hook, marks some hooks but
@@ -88,14 +59,15 @@ def as_plugin(obj: Any) -> Any:
         for attr in dir(obj):
             if attr in marked or (attr not in HOOK_NAMES and attr not in KERAS_ALIASES):
                 continue
-            if callable(getattr(obj, attr, None)):
+            method = getattr(obj, attr, None)
+            if callable(method) and not is_noop(method):
                 raise PluginError(
                     f"Plugin {plugin_name(obj)!r} marks some hooks with "
                     f"@loopkit.hookimpl but not {attr!r}, which would never be called. "
                     "Mark it with @loopkit.hookimpl too (or rename it if it is no hook)."
                 )
     if marked:
-        return obj
+        return obj if inspect.ismodule(obj) else MarkedPlugin(obj)
     if not inspect.ismodule(obj) and keras_methods(obj):
         return KerasCallbackAdapter(obj)
     raise PluginError(
@@ -255,10 +227,12 @@ class HookDispatcher:
                 )
             seen.add(id(plugin))
         adapted = [as_plugin(p) for p in originals]
+        names = unique_names(originals)
+        self._names = {id(p): name for p, name in zip(adapted, names, strict=True)}
         self.manager = new_manager()
         custom = add_plugin_hookspecs(self.manager, originals)
         self.hook_names: tuple[str, ...] = (*HOOK_NAMES, *custom)
-        self.plugins: list[Any] = sort_plugins(adapted)
+        self.plugins: list[Any] = sort_plugins(adapted, names)
         for plugin in reversed(self.plugins):
             register(self.manager, plugin)
         check_pending(self.manager, self.hook_names)
@@ -314,14 +288,49 @@ class HookDispatcher:
             try:
                 alone(**kwargs)
             except Exception as err:
-                failures.append((f"{plugin_name(owner)}.{name}", err))
+                label = self._names.get(id(owner), plugin_name(owner))
+                failures.append((f"{label}.{name}", err))
         return failures
 
     def originals(self) -> list[Any]:
         """Return the registered plugins as the user passed them, in call order."""
+        return [p.original if isinstance(p, PluginView) else p for p in self.plugins]
+
+    def named_plugins(self) -> list[tuple[str, Any]]:
+        """Return ``(name, plugin)`` in call order, the names unique within the run.
+
+        A name two plugins share gets ``_1``, ``_2``, ... on its later holders in the
+        order the plugins were listed (as Keras names layers), so the same script
+        gives every plugin the same name again: checkpoints key plugin state by it.
+        """
         return [
-            p.callback if isinstance(p, KerasCallbackAdapter) else p for p in self.plugins
+            (self._names[id(p)], p.original if isinstance(p, PluginView) else p)
+            for p in self.plugins
         ]
+
+    def introduce(self, model: Any, params: dict[str, Any]) -> None:
+        """Give every plugin ``model`` and ``params``, as Keras does before a run.
+
+        Through ``set_model``/``set_params`` where defined; a Keras-style callback
+        without them gets ``model``/``params`` attributes, so ``self.model`` works in
+        it as in a subclass of Keras's ``Callback``.
+        """
+        for plugin in self.plugins:
+            original = plugin.original if isinstance(plugin, PluginView) else plugin
+            keras_style = isinstance(plugin, KerasCallbackAdapter)
+            for attr, value in (("model", model), ("params", dict(params))):
+                setter = getattr(original, f"set_{attr}", None)
+                if callable(setter):
+                    setter(value)
+                elif keras_style:
+                    try:
+                        setattr(original, attr, value)
+                    except AttributeError as err:
+                        raise PluginError(
+                            f"Callback {plugin_name(original)!r} has no set_{attr}() and "
+                            f"refuses the attribute {attr!r} ({err}); subclass "
+                            "loopkit.callbacks.Callback, or define set_model/set_params."
+                        ) from err
 
     def describe(self) -> str:
         """Return, for each hook, the plugins it calls, in order (``model.show_loop``)."""
@@ -330,7 +339,7 @@ class HookDispatcher:
             impls = getattr(self.manager.hook, name).get_hookimpls()
             owners = []
             for impl in reversed(impls):  # pluggy stores them in reverse call order
-                label = plugin_name(impl.plugin)
+                label = self._names.get(id(impl.plugin), plugin_name(impl.plugin))
                 flt = event_filter(impl.function)
                 if flt is not None:
                     label += (

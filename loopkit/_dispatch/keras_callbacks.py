@@ -8,25 +8,20 @@ from typing import Any
 
 from attrs import define
 
-from loopkit import hookspecs
 from loopkit._dispatch.markers import HOOK_NAMES, hookimpl
-from loopkit._dispatch.ordering import as_names
+from loopkit._dispatch.plugin import HOOK_ARGS, KERAS_ALIASES, is_noop
+from loopkit._dispatch.views import PluginView
 from loopkit._naming import plugin_name
 from loopkit.errors import PluginError
 from loopkit.validators import suggest
 
-__all__ = ["KERAS_ALIASES", "KerasCallbackAdapter", "keras_methods"]
+__all__ = ["KerasCallbackAdapter", "keras_methods"]
 
-KERAS_ALIASES = {
-    "on_batch_begin": "on_train_batch_begin",
-    "on_batch_end": "on_train_batch_end",
-}
-"""Keras's callback method names that differ from the hooks they stand for."""
 
-_HOOK_ARGS: dict[str, tuple[str, ...]] = {
-    name: tuple(inspect.signature(getattr(hookspecs, name)).parameters)
-    for name in HOOK_NAMES
-}
+def _overridden(plugin: Any, attr: str) -> Any:
+    """Return ``plugin``'s method ``attr`` unless absent or one of Plugin's empty ones."""
+    method = getattr(plugin, attr, None)
+    return None if not callable(method) or is_noop(method) else method
 
 
 def keras_methods(plugin: Any) -> dict[str, tuple[str, Callable[..., Any]]]:
@@ -39,8 +34,8 @@ def keras_methods(plugin: Any) -> dict[str, tuple[str, Callable[..., Any]]]:
     for attr in dir(plugin):
         if not attr.startswith("on_"):
             continue
-        method = getattr(plugin, attr, None)
-        if not callable(method):
+        method = _overridden(plugin, attr)
+        if method is None:
             continue
         hook = KERAS_ALIASES.get(attr, attr)
         if hook not in HOOK_NAMES:
@@ -49,7 +44,7 @@ def keras_methods(plugin: Any) -> dict[str, tuple[str, Callable[..., Any]]]:
                 f"loopkit hook.{suggest(attr, HOOK_NAMES)} Valid hooks: "
                 f"{list(HOOK_NAMES)}."
             )
-        if attr in KERAS_ALIASES and callable(getattr(plugin, hook, None)):
+        if attr in KERAS_ALIASES and _overridden(plugin, hook) is not None:
             continue  # Keras calls on_train_batch_end, not on_batch_end, when both exist
         methods[hook] = (attr, method)
     return methods
@@ -67,7 +62,7 @@ def _keras_invoker(
     Raises:
         PluginError: the method fits neither way.
     """
-    hook_args = _HOOK_ARGS[hook]
+    hook_args = HOOK_ARGS[hook]
     positional = hook_args[2:]  # every hook passes model and state first
     try:
         signature: inspect.Signature | None = inspect.signature(method)
@@ -104,7 +99,7 @@ def _hook_function(
     hook: str, invoke: Callable[[dict[str, Any]], Any]
 ) -> Callable[..., Any]:
     """Return a function whose parameters are exactly ``hook``'s, for pluggy to call."""
-    extra = _HOOK_ARGS[hook][2:]
+    extra = HOOK_ARGS[hook][2:]
     if extra == ("epoch", "logs"):
 
         def call_epoch(model: Any, state: Any, epoch: int, logs: Any) -> None:
@@ -144,35 +139,19 @@ def _hook_function(
 
 
 @define(eq=False, slots=False)
-class KerasCallbackAdapter:
+class KerasCallbackAdapter(PluginView):
     """Calls a Keras-style callback's methods the Keras way (``epoch``, ``logs``).
 
     Keras calls ``on_epoch_end(epoch, logs)`` by position and callbacks declare
     ``logs=None``, while pluggy calls by name, so each method present gets a marked
     function with the hook's exact parameters that calls it the way it fits.
-    ``order``, ``before`` and ``after`` are read from the callback.
+    ``name``, ``order``, ``before`` and ``after`` are read from the callback.
     """
 
-    callback: Any
-
     def __attrs_post_init__(self) -> None:
-        owner = plugin_name(self.callback)
-        for hook, (attr, method) in keras_methods(self.callback).items():
+        owner = plugin_name(self.original)
+        methods = keras_methods(self.original)
+        for hook, (attr, method) in methods.items():
             invoke = _keras_invoker(owner, attr, hook, method)
             setattr(self, hook, hookimpl(_hook_function(hook, invoke)))
-
-    @property
-    def name(self) -> str:
-        return plugin_name(self.callback)
-
-    @property
-    def order(self) -> Any:
-        return getattr(self.callback, "order", 0)
-
-    @property
-    def before(self) -> tuple[str, ...]:
-        return as_names(getattr(self.callback, "before", ()))
-
-    @property
-    def after(self) -> tuple[str, ...]:
-        return as_names(getattr(self.callback, "after", ()))
+        self.hook_attrs = frozenset(methods)

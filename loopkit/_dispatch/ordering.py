@@ -8,7 +8,7 @@ from typing import Any
 from loopkit._naming import plugin_name
 from loopkit.errors import PluginError
 
-__all__ = ["as_names", "sort_plugins"]
+__all__ = ["as_names", "sort_plugins", "unique_names"]
 
 
 def as_names(value: Any) -> tuple[str, ...]:
@@ -16,6 +16,29 @@ def as_names(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     return (value,) if isinstance(value, str) else tuple(value)
+
+
+def unique_names(plugins: Sequence[Any]) -> list[str]:
+    """Return each plugin's name, made unique as Keras names layers, in list order.
+
+    The first holder of a name keeps it; later ones get ``name_1``, ``name_2``, ...,
+    skipping any name a plugin of the list already goes by.
+    """
+    names = [plugin_name(p) for p in plugins]
+    taken = set(names)
+    given: set[str] = set()
+    counts: dict[str, int] = {}
+    unique = []
+    for name in names:
+        if name in given:
+            n = counts.get(name, 0) + 1
+            while f"{name}_{n}" in taken or f"{name}_{n}" in given:
+                n += 1
+            counts[name] = n
+            name = f"{name}_{n}"
+        given.add(name)
+        unique.append(name)
+    return unique
 
 
 def _order(plugin: Any) -> float:
@@ -28,11 +51,13 @@ def _order(plugin: Any) -> float:
     return float(order)
 
 
-def sort_plugins(plugins: Sequence[Any]) -> list[Any]:
+def sort_plugins(plugins: Sequence[Any], unique: Sequence[str] = ()) -> list[Any]:
     """Order plugins by ``order`` then position, honouring ``before``/``after``.
 
-    Names in ``before``/``after`` that match no plugin of the run are ignored, as in
-    pytest, so a plugin may order itself against an optional one.
+    A name in ``before``/``after`` matches every plugin going by it, and the one
+    plugin whose ``unique`` name (``unique_names``) it is. Names that match no plugin
+    of the run are ignored, as in pytest, so a plugin may order itself against an
+    optional one.
 
     Raises:
         PluginError: the constraints form a cycle (named), or an ``order`` is no number.
@@ -41,6 +66,9 @@ def sort_plugins(plugins: Sequence[Any]) -> list[Any]:
     by_name: dict[str, list[int]] = {}
     for i, name in enumerate(names):
         by_name.setdefault(name, []).append(i)
+    for i, name in enumerate(unique):
+        if name != names[i]:
+            by_name.setdefault(name, []).append(i)
     edges: dict[int, set[int]] = {i: set() for i in range(len(plugins))}
     for i, plugin in enumerate(plugins):
         for target in as_names(getattr(plugin, "before", ())):

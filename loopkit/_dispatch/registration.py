@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,7 +29,13 @@ _COUNTED_HOOKS = frozenset(
 
 
 def marked_hooks(plugin: Any) -> list[str]:
-    """Return the names of ``plugin``'s attributes marked with ``@hookimpl``."""
+    """Return the names of ``plugin``'s attributes marked with ``@hookimpl``.
+
+    A view (``loopkit._dispatch.views``) lists them in ``hook_attrs``.
+    """
+    known = getattr(plugin, "hook_attrs", None)
+    if isinstance(known, frozenset):
+        return sorted(known)
     names = []
     for attr in dir(plugin):
         if attr.startswith("__"):
@@ -44,9 +49,23 @@ def marked_hooks(plugin: Any) -> list[str]:
     return names
 
 
+class _Manager(pluggy.PluginManager):
+    """pluggy's manager, told which attributes of a view hold hooks.
+
+    pluggy inspects every attribute of a plugin it registers; a view lists its hook
+    attributes, so the others are skipped without a look (a cost paid at every fit).
+    """
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        known = getattr(plugin, "hook_attrs", None)
+        if isinstance(known, frozenset) and name not in known:
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+
 def new_manager() -> pluggy.PluginManager:
     """Return a pluggy manager that knows loopkit's hook specs."""
-    manager = pluggy.PluginManager("loopkit")
+    manager = _Manager("loopkit")
     manager.add_hookspecs(hookspecs)
     return manager
 
@@ -98,66 +117,75 @@ def _spec_args(manager: pluggy.PluginManager, hook: str) -> tuple[str, ...] | No
     return None if spec is None else (*spec.argnames, *spec.kwargnames)
 
 
+def _hook_of(function: Any, attr: str) -> str:
+    """Return the hook a marked function implements: its ``specname`` or its name."""
+    return str(function.loopkit_impl.get("specname") or attr)
+
+
 def register(manager: pluggy.PluginManager, plugin: Any) -> None:
-    """Register one plugin, turning pluggy's validation errors into PluginErrors."""
+    """Register one plugin, after checking each implementation against its spec.
+
+    The checks read the specs' and implementations' signatures, so the messages are
+    loopkit's; pluggy's own validation then finds nothing left to reject.
+    """
     owner = plugin_name(plugin)
     for attr in marked_hooks(plugin):
         function = getattr(plugin, attr)
-        hook = function.loopkit_impl.get("specname") or attr
+        hook = _hook_of(function, attr)
         if event_filter(function) is not None and hook not in _COUNTED_HOOKS:
             raise PluginError(
                 f"Plugin {owner!r}: every=/once= on {hook!r}, which has no event count; "
                 "use them on batch, epoch or optimizer-step hooks."
             )
+        opts = function.loopkit_impl
+        if (opts.get("wrapper") or opts.get("hookwrapper")) and not (
+            inspect.isgeneratorfunction(function)
+        ):
+            kind = "wrapper" if opts.get("wrapper") else "hookwrapper"
+            raise PluginError(
+                f"Plugin {owner!r}: {attr}() is marked @hookimpl({kind}=True) but is no "
+                "generator; a wrapper yields once, where the other implementations run "
+                "(result = yield; return result). Add the yield, or drop "
+                f"{kind}=True."
+            )
         args = _spec_args(manager, hook)
         if args is not None:  # unknown hooks fail in check_pending, with a suggestion
-            _check_defaults(owner, attr, hook, function, args)
+            _check_arguments(owner, attr, hook, function, args)
     try:
         manager.register(plugin, name=f"{owner}-{id(plugin)}")
-    except pluggy.PluginValidationError as err:
-        raise PluginError(_explain_validation(manager, owner, str(err))) from err
+    except pluggy.PluginValidationError as err:  # a case the checks above miss
+        raise PluginError(
+            f"Plugin {plugin_name(err.plugin)!r} does not fit the hook contract: {err}"
+        ) from err
 
 
-def _check_defaults(
+def _check_arguments(
     owner: str, attr: str, hook: str, function: Any, args: tuple[str, ...]
 ) -> None:
-    """Reject parameters with defaults, which pluggy passes or not depending on version.
+    """Reject arguments the hook does not pass, and parameters with defaults.
 
     pluggy 1.7 passes a hook argument to a parameter with a default, older versions
     never do, and none checks such a parameter's name against the spec.
     """
     try:
-        params = inspect.signature(function).parameters.values()
+        params = list(inspect.signature(function).parameters.values())
     except (TypeError, ValueError):
         return
-    for p in params:
-        if p.default is p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        if p.name not in args:
-            raise PluginError(
-                f"Plugin {owner!r}: {attr}() takes argument(s) [{p.name!r}] that the hook "
-                f"does not pass.{suggest(p.name, args)} It passes {list(args)}; take any "
-                "subset of those, by name."
-            )
+    named = [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    unknown = sorted(p.name for p in named if p.name not in args)
+    if unknown:
         raise PluginError(
-            f"Plugin {owner!r}: {attr}() gives {p.name!r} a default ({p.name}="
-            f"{p.default!r}); whether pluggy passes such an argument depends on its "
-            f"version. Remove the default: {hook!r} always passes {p.name!r}."
+            f"Plugin {owner!r}: {attr}() takes argument(s) {unknown} that the hook "
+            f"does not pass.{suggest(unknown[0], args)} It passes {list(args)}; take "
+            "any subset of those, by name."
         )
-
-
-def _explain_validation(manager: pluggy.PluginManager, owner: str, message: str) -> str:
-    unknown = re.search(r"Argument\(s\) \{(.*?)\} are declared in the hookimpl", message)
-    hook = re.search(r"for hook '(\w+)'", message)
-    if unknown and hook:
-        names = re.findall(r"'(\w+)'", unknown.group(1))
-        valid = list(_spec_args(manager, hook.group(1)) or ())
-        return (
-            f"Plugin {owner!r}: {hook.group(1)}() takes argument(s) {sorted(names)} that "
-            f"the hook does not pass.{suggest(sorted(names)[0], valid)} It passes "
-            f"{valid}; take any subset of those, by name."
-        )
-    return f"Plugin {owner!r} does not fit the hook contract: {message}"
+    for p in named:
+        if p.default is not p.empty:
+            raise PluginError(
+                f"Plugin {owner!r}: {attr}() gives {p.name!r} a default ({p.name}="
+                f"{p.default!r}); whether pluggy passes such an argument depends on its "
+                f"version. Remove the default: {hook!r} always passes {p.name!r}."
+            )
 
 
 def check_pending(manager: pluggy.PluginManager, hook_names: Sequence[str]) -> None:
@@ -166,19 +194,24 @@ def check_pending(manager: pluggy.PluginManager, hook_names: Sequence[str]) -> N
     Raises:
         PluginError: naming the hook, the closest valid one, and every valid hook.
     """
+    for plugin in manager.get_plugins():
+        for attr in marked_hooks(plugin):
+            function = getattr(plugin, attr)
+            hook = _hook_of(function, attr)
+            caller = getattr(manager.hook, hook, None)
+            if function.loopkit_impl.get("optionalhook") or (
+                caller is not None and caller.has_spec()
+            ):
+                continue
+            raise PluginError(
+                f"Plugin {plugin_name(plugin)!r} implements {hook!r}, which is not a "
+                f"loopkit hook.{suggest(hook, hook_names)} Valid hooks: "
+                f"{list(hook_names)}. If another plugin declares it (hookspecs=...), "
+                "add that plugin to the run."
+            )
     try:
         manager.check_pending()
-    except pluggy.PluginValidationError as err:
-        raise PluginError(_explain_unknown_hook(err, hook_names)) from err
-
-
-def _explain_unknown_hook(err: pluggy.PluginValidationError, valid: Sequence[str]) -> str:
-    match = re.search(r"unknown hook '(\w+)' in plugin", str(err))
-    if match:
-        hook = match.group(1)
-        return (
-            f"Plugin {plugin_name(err.plugin)!r} implements {hook!r}, which is not a "
-            f"loopkit hook.{suggest(hook, valid)} Valid hooks: {list(valid)}. If "
-            "another plugin declares it (hookspecs=...), add that plugin to the run."
-        )
-    return str(err)
+    except pluggy.PluginValidationError as err:  # a case the loop above misses
+        raise PluginError(
+            f"Plugin {plugin_name(err.plugin)!r} does not fit the hook contract: {err}"
+        ) from err

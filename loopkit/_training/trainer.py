@@ -387,9 +387,5 @@ class Trainer(ModelData):
 
 
 def _introduce(model: Trainer, hooks: HookDispatcher, params: dict[str, Any]) -> None:
-    """Call Keras's ``set_model``/``set_params`` on the plugins that define them."""
-    for plugin in hooks.originals():
-        if callable(getattr(plugin, "set_model", None)):
-            plugin.set_model(model)
-        if callable(getattr(plugin, "set_params", None)):
-            plugin.set_params(dict(params))
+    """Give the plugins the model and Keras's ``params`` (``set_model``/``set_params``)."""
+    hooks.introduce(model, params)

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from loopkit._dispatch.dispatcher import plugin_name
 from loopkit.errors import CheckpointError
 from loopkit.saving.model_files import restore_training_state, training_state
 from loopkit.saving.weights import read_arrays, write_arrays
@@ -62,9 +61,10 @@ def unpack_state(value: Any, arrays: Mapping[str, Any]) -> Any:
     return value
 
 
-def _run_plugins(model: Sequential) -> list[Any]:
+def _run_plugins(model: Sequential) -> list[tuple[str, Any]]:
+    """The run's plugins with their names, unique within the run (state keys)."""
     hooks = model.state.hooks
-    return [] if hooks is None else hooks.originals()
+    return [] if hooks is None else hooks.named_plugins()
 
 
 def save_checkpoint(model: Sequential, filepath: str | os.PathLike[str]) -> None:
@@ -97,9 +97,8 @@ def save_checkpoint(model: Sequential, filepath: str | os.PathLike[str]) -> None
         for m in model.metrics
     }
     plugins: dict[str, Any] = {}
-    for plugin in _run_plugins(model):
+    for name, plugin in _run_plugins(model):
         if callable(getattr(plugin, "state_dict", None)):
-            name = plugin_name(plugin)
             plugins[name] = pack_state(plugin.state_dict(), f"plugins/{name}", arrays)
     meta["plugins"] = plugins
     extra: dict[str, Any] = {}
@@ -161,8 +160,7 @@ def load_checkpoint(model: Sequential, filepath: str | os.PathLike[str]) -> dict
     for metric in model.metrics:
         if metric.name in meta["metrics"]:
             metric.set_state(unpack_state(meta["metrics"][metric.name], arrays))
-    for plugin in _run_plugins(model):
-        name = plugin_name(plugin)
+    for name, plugin in _run_plugins(model):
         if name in meta["plugins"] and callable(getattr(plugin, "load_state_dict", None)):
             plugin.load_state_dict(unpack_state(meta["plugins"][name], arrays))
     extra = unpack_state(meta["extra"], arrays)

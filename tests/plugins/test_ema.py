@@ -423,16 +423,15 @@ def test_restored_average_of_another_model_is_refused(rng: np.random.Generator) 
 def test_decay_must_be_in_zero_one(decay: float) -> None:
     with pytest.raises(
         ConfigError,
-        match=rf"decay={decay!r}\): expected a number in \[0, 1\)"
-        r".*decay=0\.999",
+        match=rf"EMA got decay={decay!r}; expected a number in \[0, 1\)",
     ):
         EMA(decay=decay)
 
 
 def test_arguments_of_the_wrong_kind_are_type_errors() -> None:
-    with pytest.raises(TypeError, match=r"decay='0\.9'\) got a str; expected a number"):
+    with pytest.raises(TypeError, match=r"decay='0\.9' of type str; expected a number"):
         EMA(decay="0.9")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"use_for_eval='yes'\) got a str; expected True"):
+    with pytest.raises(TypeError, match=r"use_for_eval='yes' of type str; expected True"):
         EMA(use_for_eval="yes")  # type: ignore[arg-type]
 
 

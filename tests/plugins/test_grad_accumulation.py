@@ -468,13 +468,15 @@ def test_load_state_dict_rejects_a_sum_of_another_size() -> None:
 
 
 def test_steps_must_be_a_positive_int() -> None:
-    with pytest.raises(ConfigError, match=r"steps=0\): expected an int >= 1.*Pass steps=1"):
+    with pytest.raises(
+        ConfigError, match=r"GradientAccumulation got steps=0; expected an int > 0"
+    ):
         GradientAccumulation(0)
     with pytest.raises(
-        TypeError, match=r"steps=2\.5\) got a float; expected a positive int"
+        TypeError, match=r"steps=2\.5 of type float; expected a positive int"
     ):
         GradientAccumulation(2.5)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"steps=True\) got a bool"):
+    with pytest.raises(TypeError, match=r"steps=True of type bool"):
         GradientAccumulation(True)
 
 

@@ -184,16 +184,15 @@ def test_defaults_clip_the_norm_to_1_unless_only_clip_value_is_given() -> None:
 @pytest.mark.parametrize("value", [0.0, -1.0, math.nan, math.inf])
 def test_limits_must_be_finite_and_positive(name: str, value: float) -> None:
     with pytest.raises(
-        ConfigError, match=rf"{name}={value!r}\): expected a finite number > 0"
+        ConfigError,
+        match=rf"GradientClipping got {name}={value!r}; expected a (finite )?number",
     ):
         GradientClipping(**{name: value})
 
 
 @pytest.mark.parametrize("name", ["max_norm", "clip_value"])
 def test_limits_must_be_numbers(name: str) -> None:
-    with pytest.raises(
-        TypeError, match=rf"{name}='1\.0'\) got a str; expected a number > 0"
-    ):
+    with pytest.raises(TypeError, match=rf"{name}='1\.0' of type str; expected a number"):
         GradientClipping(**{name: "1.0"})
-    with pytest.raises(TypeError, match=rf"{name}=True\) got a bool"):
+    with pytest.raises(TypeError, match=rf"{name}=True of type bool"):
         GradientClipping(**{name: True})

@@ -296,12 +296,13 @@ def test_reduce_lr_on_plateau_needs_min_delta_to_count_an_improvement() -> None:
     assert rates_after(plugin, [1.0, 0.95, 0.85, 0.8]) == [1.0, 0.5, 0.5, 0.25]
 
 
-def test_reduce_lr_on_plateau_cooldown_gives_that_many_quiet_epochs() -> None:
-    # Keras decrements before testing, so its cooldown=1 has no effect at all.
+def test_reduce_lr_on_plateau_cooldown_counts_as_keras_counts_it() -> None:
+    # Keras decrements before testing, so cooldown=1 has no effect and cooldown=2
+    # leaves one quiet epoch after each reduction.
     plugin = ReduceLROnPlateau(factor=0.5, patience=1, cooldown=1, min_delta=0.0)
-    assert rates_after(plugin, [1.0] * 6) == [1.0, 0.5, 0.5, 0.25, 0.25, 0.125]
+    assert rates_after(plugin, [1.0] * 6) == [1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125]
     plugin = ReduceLROnPlateau(factor=0.5, patience=1, cooldown=2, min_delta=0.0)
-    assert rates_after(plugin, [1.0] * 6) == [1.0, 0.5, 0.5, 0.5, 0.25, 0.25]
+    assert rates_after(plugin, [1.0] * 6) == [1.0, 0.5, 0.5, 0.25, 0.25, 0.125]
 
 
 def test_reduce_lr_on_plateau_never_goes_below_min_lr(capsys) -> None:
@@ -327,14 +328,14 @@ def test_reduce_lr_on_plateau_auto_mode_maximizes_accuracy() -> None:
     assert rates_after(plugin, [0.5, 0.7, 0.6], key="val_accuracy") == [1.0, 1.0, 0.5]
 
 
-def test_reduce_lr_on_plateau_scales_the_multiplier_not_the_learning_rate() -> None:
+def test_reduce_lr_on_plateau_sets_a_float_learning_rate_to_the_rate_in_force() -> None:
     model = make_model(0.4)
     plugin = ReduceLROnPlateau(factor=0.25, patience=0)
     plugin.on_train_begin(model=model)
     for epoch, value in enumerate([1.0, 2.0]):
         plugin.on_epoch_end(model=model, epoch=epoch, logs={"val_loss": value})
-    assert model.optimizer.learning_rate == 0.4
-    assert model.optimizer.learning_rate_multiplier == 0.25
+    assert model.optimizer.learning_rate == pytest.approx(0.1, rel=1e-12)
+    assert model.optimizer.learning_rate_multiplier == 1.0
     assert model.optimizer.current_learning_rate == pytest.approx(0.1, rel=1e-12)
 
 
@@ -370,15 +371,19 @@ def test_reduce_lr_on_plateau_composes_with_learning_rate_scheduler(data) -> Non
         verbose=0,
         validation_split=0.25,
         plugins=[
-            LearningRateScheduler(lambda epoch, lr: 0.1 * (epoch + 1)),
+            LearningRateScheduler(lambda epoch, lr: lr * 0.5),
             Scripted([1.0] * 3),
             ReduceLROnPlateau(factor=0.5, patience=0),
         ],
     )
-    # Epoch 1 does not improve on epoch 0: from epoch 2 on the scheduled rate is halved.
+    # Epoch 1 does not improve on epoch 0: its reduction reaches the schedule through
+    # the lr of epoch 2, as in Keras (0.25 * 0.5 reduced, then halved again).
     np.testing.assert_allclose(
-        history.history["learning_rate"], [0.1, 0.2, 0.15], rtol=1e-12
+        history.history["learning_rate"], [0.5, 0.25, 0.0625], rtol=1e-12
     )
+    assert model.optimizer.learning_rate == pytest.approx(
+        0.03125, rel=1e-12
+    )  # epoch 2 reduced
 
 
 def test_reduce_lr_on_plateau_in_a_real_fit_with_entry_point_defaults(data) -> None:
@@ -424,7 +429,8 @@ def test_reduce_lr_on_plateau_warns_once_when_the_monitor_is_missing() -> None:
 
 
 def test_reduce_lr_on_plateau_resumes_counters_and_multiplier() -> None:
-    model = make_model(1.0)
+    schedule = ExponentialDecay(1.0, decay_steps=1000, decay_rate=0.5)  # 1.0 at step 0
+    model = make_model(schedule)
     first = ReduceLROnPlateau(factor=0.5, patience=2, min_delta=0.0)
     first.on_train_begin(model=model)
     for epoch, value in enumerate([1.0, 1.0, 1.0, 1.0]):
@@ -437,7 +443,7 @@ def test_reduce_lr_on_plateau_resumes_counters_and_multiplier() -> None:
         "learning_rate_multiplier": 0.5,
     }
 
-    fresh = make_model(1.0)
+    fresh = make_model(schedule)
     resumed = ReduceLROnPlateau(factor=0.5, patience=2, min_delta=0.0)
     resumed.load_state_dict(saved)
     resumed.on_train_begin(model=fresh)
