@@ -18,9 +18,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-from loopkit.errors import CheckpointError
+from loopkit.errors import CheckpointError, ConfigError
 
-__all__ = ["atomic_write", "sweep_stale_temporaries", "write_atomically"]
+__all__ = [
+    "atomic_write",
+    "check_destination",
+    "sweep_stale_temporaries",
+    "write_atomically",
+]
 
 _TEMP = re.compile(r"^\..+\.loopkit-(\d+)-[A-Za-z0-9_]+\.tmp$")
 _umask_lock = threading.Lock()
@@ -73,6 +78,41 @@ def sweep_stale_temporaries(directory: str | os.PathLike[str]) -> list[str]:
             os.unlink(os.path.join(directory, name))
             removed.append(name)
     return removed
+
+
+def check_destination(
+    path: str | os.PathLike[str], owner: str, *, directory: bool = False
+) -> None:
+    """Raise ConfigError now if ``path`` could never be written (for ``on_train_begin``).
+
+    A file (or, with ``directory=True``, a directory) at ``path`` needs every existing
+    ancestor to be a directory, and ``path`` itself, if it exists, to be of that
+    kind. Parts after a ``{`` (a format field filled per save) are not checked.
+
+    Args:
+        path: The destination.
+        owner: Who writes there, e.g. ``"ModelCheckpoint(filepath='ck/m.npz')"``.
+        directory: Whether ``path`` is a directory rather than a file.
+    """
+    text = os.fspath(path)
+    fixed = text.split("{", 1)[0]
+    templated = fixed != text
+    target = Path(fixed) if not templated else Path(fixed).parent
+    if not templated and target.exists() and target.is_dir() != directory:
+        kind = "a directory" if target.is_dir() else "a file"
+        want = "a directory" if directory else "a file"
+        raise ConfigError(
+            f"{owner}: {text!r} is {kind}, but it must be {want} to be written there. "
+            "Remove it or choose another path."
+        )
+    for ancestor in [target, *target.parents] if templated else target.parents:
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise ConfigError(
+                    f"{owner}: cannot write {text!r}: {str(ancestor)!r} is a file, not a "
+                    "directory. Remove it or choose another path."
+                )
+            return
 
 
 def _write_failed(target: Path, err: OSError) -> CheckpointError:
