@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -114,7 +114,10 @@ class ArrayDataset:
         rows = len(index)
         if buf is None or buf.shape[0] < rows:
             dtype = self.dtype if key == "x" else source.dtype
-            buf = np.empty((self.batch_size, *source.shape[1:]), dtype)
+            # never more rows than the data has: batch_size=10**12 is one batch, not
+            # a 14 TiB buffer
+            size = min(self.batch_size, len(source))
+            buf = np.empty((size, *source.shape[1:]), dtype)
             self._buffers[key] = buf
         out = buf[:rows]
         if isinstance(source, np.memmap) or source.dtype != out.dtype:
@@ -168,6 +171,21 @@ def unpack_batch(item: Any, dtype: Any, call: str) -> Batch:
     return x, y, w
 
 
+def _converter(
+    dtype: Any, call: str, check: Callable[[Batch, int], None] | None
+) -> Callable[[tuple[int, Any]], Batch]:
+    """Return the prefetch thread's work on ``(index, item)``: unpack, then check."""
+
+    def convert(indexed: tuple[int, Any]) -> Batch:
+        index, item = indexed
+        batch = unpack_batch(item, dtype, call)
+        if check is not None:
+            check(batch, index)
+        return batch
+
+    return convert
+
+
 @define(eq=False)
 class SequenceDataset:
     """A Keras-style Sequence: ``len()`` batches fetched by index, prefetched in a thread.
@@ -187,6 +205,8 @@ class SequenceDataset:
     dtype: Any = np.float32
     max_steps: int | None = None
     call: str = "fit()"
+    check: Callable[[Batch, int], None] | None = field(default=None, repr=False)
+    """Runs on each batch (index within its pass) before it is yielded."""
 
     @property
     def steps(self) -> int:
@@ -200,7 +220,9 @@ class SequenceDataset:
         order = epoch_permutation(self.seed, epoch, n) if self.shuffle else range(n)
         on_epoch_end = getattr(self.sequence, "on_epoch_end", None)
         items = (self.sequence[int(i)] for i in list(order)[: self.steps])
-        yield from Prefetcher(items, lambda item: unpack_batch(item, self.dtype, self.call))
+        yield from Prefetcher(
+            enumerate(items), _converter(self.dtype, self.call, self.check)
+        )
         if callable(on_epoch_end):
             on_epoch_end()
 
@@ -221,7 +243,10 @@ class IterableDataset:
     max_steps: int | None = None
     dtype: Any = np.float32
     call: str = "fit()"
+    check: Callable[[Batch, int], None] | None = field(default=None, repr=False)
+    """Runs on each batch (index within its pass) before it is yielded."""
     _iterator: Iterator[Any] | None = field(default=None, repr=False)
+    _prefetcher: Prefetcher | None = field(default=None, init=False, repr=False)
 
     @property
     def one_shot(self) -> bool:
@@ -241,10 +266,17 @@ class IterableDataset:
             iterator = self._iterator
         else:
             iterator = iter(self.source)
+        if self._prefetcher is not None:
+            # A pass left early (Ctrl-C, an error) may have left its thread inside the
+            # source's next(); it must finish before another thread iterates the source.
+            self._prefetcher.close(timeout=None)
         items: Iterator[Any] = iterator
         if self.max_steps is not None:
             items = (item for _, item in zip(range(self.max_steps), iterator, strict=False))
-        yield from Prefetcher(items, lambda item: unpack_batch(item, self.dtype, self.call))
+        self._prefetcher = Prefetcher(
+            enumerate(items), _converter(self.dtype, self.call, self.check)
+        )
+        yield from self._prefetcher
 
 
 def _is_list_of_batches(x: Any) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from attrs import define, field
 
+from loopkit._data.checks import check_dataset
 from loopkit._data.datasets import (
     ArrayDataset,
     as_array,
@@ -154,6 +155,7 @@ class Sequential(Network):
             y_array = getattr(dataset, "y", None)
             if y_array is not None:
                 self.check_targets(x_array, y_array, call)
+        check_dataset(dataset, self, call)  # values: NaN/inf, labels; batches as they come
         return dataset
 
     def _log_keys(self, validation: bool) -> frozenset[str]:
