@@ -33,17 +33,22 @@ _umask: int | None = None
 
 
 def _current_umask() -> int:
-    """Return the process umask (read once; setting it to read it is not thread-safe)."""
+    """Return the process umask.
+
+    Linux shows it in ``/proc/self/status``, read at each write. Elsewhere it is read
+    once by setting and restoring it (which races with threads creating files).
+    """
     global _umask
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            line = next(ln for ln in status if ln.startswith("Umask:"))
+        return int(line.split()[1], 8)
+    except (OSError, StopIteration, ValueError, IndexError):
+        pass
     with _umask_lock:
         if _umask is None:
-            try:
-                with open("/proc/self/status", encoding="ascii") as status:
-                    line = next(ln for ln in status if ln.startswith("Umask:"))
-                _umask = int(line.split()[1], 8)
-            except (OSError, StopIteration, ValueError, IndexError):
-                _umask = os.umask(0o022)
-                os.umask(_umask)
+            _umask = os.umask(0o022)
+            os.umask(_umask)
         return _umask
 
 
