@@ -62,7 +62,7 @@ def as_array(value: Any, dtype: Any, what: str, call: str) -> Array:
         raise TypeError(
             f"{call} got {what} of dtype {array.dtype!s}: complex numbers, whose "
             "imaginary part a float model would drop silently. Pass the real part "
-            "(x.real), the magnitude (np.abs(x)), or both as separate features."
+            "(.real), the magnitude (np.abs()), or both as separate features."
         )
     if array.dtype.kind not in _REAL_KINDS:
         raise TypeError(
