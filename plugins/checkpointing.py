@@ -336,7 +336,10 @@ class BackupAndRestore:
         # and roll back, instead of failing after the model was overwritten.
         position = checkpoint.get(self.name, {})
         if not isinstance(position, Mapping):
-            position = {"epoch": position}
+            raise CheckpointError(
+                f"{self._label}: the backup {str(self.path)!r} holds position "
+                f"{position!r:.40}; expected a dict. Remove it to start afresh."
+            )
         values = {k: position.get(k, 0) for k in ("epoch", "batch")}
         if "epochs_completed" in position:
             values["epochs_completed"] = position["epochs_completed"]
