@@ -28,26 +28,9 @@ from loopkit.saving.weights import (
 if TYPE_CHECKING:
     from loopkit._training.model import Sequential
 
-__all__ = ["load_checkpoint", "pack_state", "save_checkpoint", "unpack_state"]
+__all__ = ["load_checkpoint", "save_checkpoint"]
 
 _FORMAT = "loopkit.checkpoint"
-
-
-def pack_state(value: Any, prefix: str, arrays: dict[str, Any]) -> Any:
-    """Return ``value`` as JSON-ready data, moving every NumPy array into ``arrays``.
-
-    The checkpoint codec's ``encode`` (``loopkit.saving._codec``), kept by this name.
-
-    Raises:
-        CheckpointError: a value is neither JSON-ready nor an array (an object would
-            need pickle to be read back).
-    """
-    return _codec.encode(value, arrays, prefix)
-
-
-def unpack_state(value: Any, arrays: Any) -> Any:
-    """Reverse ``pack_state``: put the arrays back where they were."""
-    return _codec.decode(value, arrays, "unpack_state()")
 
 
 def _run_plugins(model: Sequential) -> list[Any]:
