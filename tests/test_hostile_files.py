@@ -443,6 +443,8 @@ def test_saved_files_honour_the_umask(tmp_path, umask) -> None:
 
 
 def test_write_arrays_refuses_an_object_that_would_need_pickle(tmp_path) -> None:
-    with pytest.raises(CheckpointError, match=r"holds a set, which cannot be stored"):
+    with pytest.raises(
+        CheckpointError, match=r"state at ./state. holds a set, which cannot"
+    ):
         write_arrays(tmp_path / "x.npz", {}, {"state": {1, 2}})
     assert not (tmp_path / "x.npz").exists()

@@ -28,7 +28,9 @@ MAX_DEPTH = 64
 """Deepest nesting a manifest may have; deeper files are refused, not recursed into."""
 
 
-def encode(value: Any, arrays: dict[str, Any] | None = None, prefix: str = "") -> Any:
+def encode(
+    value: Any, arrays: dict[str, Any] | None = None, prefix: str = "", where: str = ""
+) -> Any:
     """Return ``value`` as strict-JSON-ready data.
 
     Args:
@@ -36,13 +38,14 @@ def encode(value: Any, arrays: dict[str, Any] | None = None, prefix: str = "") -
             scalars and arrays, and objects with ``get_config()``.
         arrays: Where arrays go, keyed ``"{prefix}#{n}"``; None refuses arrays.
         prefix: Key prefix of the arrays moved out of ``value``.
+        where: The path of ``value`` in the manifest, for messages.
 
     Raises:
         CheckpointError: a value that could only be stored with pickle.
     """
     if isinstance(value, np.ndarray):
         if arrays is None:
-            raise CheckpointError(f"{prefix or 'The manifest'} holds an array here.")
+            raise CheckpointError(f"{where or 'The value'} is an array, not JSON data.")
         key = f"{prefix}#{len(arrays)}"
         arrays[key] = value
         return {_ARRAY: key}
@@ -53,16 +56,16 @@ def encode(value: Any, arrays: dict[str, Any] | None = None, prefix: str = "") -
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, Mapping):
-        return {str(k): encode(v, arrays, prefix) for k, v in value.items()}
+        return {str(k): encode(v, arrays, prefix, f"{where}/{k}") for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [encode(v, arrays, prefix) for v in value]
+        return [encode(v, arrays, prefix, f"{where}[{i}]") for i, v in enumerate(value)]
     if callable(getattr(value, "get_config", None)):
-        config = encode(value.get_config(), arrays, prefix)
+        config = encode(value.get_config(), arrays, prefix, f"{where}/config")
         return {"class_name": type(value).__name__, "config": config}
     raise CheckpointError(
-        f"State under {prefix!r} holds a {type(value).__name__}, which cannot be stored "
-        "without pickle; return only JSON values (str, numbers, bool, None, lists, "
-        "dicts) and NumPy arrays from state_dict()."
+        f"The state at {where or '/'!r} holds a {type(value).__name__}, which cannot be "
+        "stored without pickle; return only JSON values (str, numbers, bool, None, "
+        "lists, dicts) and NumPy arrays from state_dict()."
     )
 
 
