@@ -448,3 +448,25 @@ def test_write_arrays_refuses_an_object_that_would_need_pickle(tmp_path) -> None
     ):
         write_arrays(tmp_path / "x.npz", {}, {"state": {1, 2}})
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_a_plugin_state_that_needs_pickle_is_named_by_its_path(tmp_path) -> None:
+    class Holds:
+        name = "holds"
+
+        def state_dict(self) -> dict[str, Any]:
+            return {"ok": [1, 2], "bad": [0, object()]}
+
+        def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+        @lk.hookimpl
+        def on_epoch_end(self, model: Sequential) -> None:
+            lk.save_checkpoint(model, tmp_path / "ck.npz")
+
+    model = _model()
+    x = np.ones((4, 4), np.float32)
+    with pytest.raises(
+        CheckpointError, match=r"state at '/plugins/holds/bad\[1\]' holds a object"
+    ):
+        model.fit(x, np.zeros(4), epochs=1, verbose=0, plugins=[Holds()])
+    assert not (tmp_path / "ck.npz").exists()
