@@ -53,7 +53,7 @@ def _current_umask() -> int:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
+    if pid == os.getpid() or os.name == "nt":  # Windows: os.kill(pid, 0) is Ctrl-C
         return True
     try:
         os.kill(pid, 0)
@@ -157,7 +157,8 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
                 yield handle
                 handle.flush()
                 os.fsync(handle.fileno())
-                os.fchmod(handle.fileno(), 0o666 & ~_current_umask())
+                if hasattr(os, "fchmod"):
+                    os.fchmod(handle.fileno(), 0o666 & ~_current_umask())
             os.replace(tmp, target)
         except OSError as err:
             raise _write_failed(target, err) from err
