@@ -15,6 +15,7 @@ from attrs.validators import optional
 
 from loopkit import (
     BackgroundWriter,
+    CheckpointError,
     ConfigError,
     LoopkitWarning,
     LoopState,
@@ -27,6 +28,7 @@ from loopkit import (
     snapshot_model,
 )
 from loopkit.monitor import monitor_key
+from loopkit.saving import atomic_write, check_destination
 from loopkit.validators import (
     boolean,
     finite,
@@ -106,6 +108,24 @@ class ModelCheckpoint(Plugin):
     _writer: BackgroundWriter = field(factory=BackgroundWriter, init=False, repr=False)
     last_saved: str | None = field(default=None, init=False)
     """Path of the last file written."""
+    _writing: str | None = field(default=None, init=False, repr=False)
+
+    @property
+    def _label(self) -> str:
+        return f"ModelCheckpoint(filepath={self.filepath!r})"
+
+    @hookimpl
+    def on_train_begin(self) -> None:
+        check_destination(self.filepath, self._label)
+
+    def _finish(self) -> None:
+        """Wait for the write in flight; a failure names this plugin and its path."""
+        try:
+            self._writer.wait()
+        except (CheckpointError, OSError) as err:
+            raise CheckpointError(
+                f"{self._label}: saving {self._writing!r} failed: {err}"
+            ) from err
 
     def __attrs_post_init__(self) -> None:
         suffix = ".weights.npz" if self.save_weights_only else ".npz"
@@ -200,14 +220,22 @@ class ModelCheckpoint(Plugin):
                 stacklevel=2,
             )
             return
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         if self.background:
             snapshot = snapshot_model(model, weights_only=self.save_weights_only)
+            self._finish()
+            self._writing = path
             self._writer.submit(lambda: snapshot.write(path))
-        elif self.save_weights_only:
-            model.save_weights(path)
         else:
-            model.save(path)
+            self._writing = path
+            try:
+                if self.save_weights_only:
+                    model.save_weights(path)
+                else:
+                    model.save(path)
+            except (CheckpointError, OSError) as err:
+                raise CheckpointError(
+                    f"{self._label}: saving {path!r} failed: {err}"
+                ) from err
         self.last_saved = path
         if self.save_best_only:
             self._tracker.best = float(logs[self.monitor])
@@ -221,11 +249,11 @@ class ModelCheckpoint(Plugin):
 
     @hookimpl(tryfirst=True)
     def on_train_end(self) -> None:
-        self._writer.wait()
+        self._finish()
 
     @hookimpl(tryfirst=True)
     def on_exception(self) -> None:
-        self._writer.wait()
+        self._finish()
 
     def state_dict(self) -> dict[str, Any]:
         """Return the best value so far (for resume)."""
@@ -250,6 +278,12 @@ class BackupAndRestore(Plugin):
     that was never interrupted. Backups are written atomically over one file, so a
     kill during a write leaves the previous backup intact.
 
+    The backup is deleted (``delete_checkpoint``) only when the whole ``fit`` has
+    succeeded, its closing hooks included: should another plugin fail in
+    ``on_train_end`` (a last checkpoint that cannot be written), the backup is put
+    back. A resumed run continues ``state.epochs_completed`` and ``global_step``
+    exactly, so loggers never reuse a step.
+
     Backups are taken at the end of every epoch, and every ``save_freq`` batches when
     it is an int (Keras saves only at the chosen frequency; the extra epoch-end save
     makes a resumed epoch's validation and logs whole). Logs of an epoch resumed
@@ -272,6 +306,13 @@ class BackupAndRestore(Plugin):
     """Whether the last ``fit`` started from a backup."""
     _resume_epoch: int = field(default=0, init=False, repr=False)
     _resume_batch: int = field(default=0, init=False, repr=False)
+    _epochs_completed: int = field(default=0, init=False, repr=False)
+    _loaded: tuple[int, int] | None = field(default=None, init=False, repr=False)
+    _deleted: bytes | None = field(default=None, init=False, repr=False)
+
+    @property
+    def _label(self) -> str:
+        return f"BackupAndRestore(backup_dir={self.backup_dir!r})"
 
     @property
     def path(self) -> Path:
@@ -280,12 +321,12 @@ class BackupAndRestore(Plugin):
 
     @hookimpl(tryfirst=True)
     def on_train_begin(self, model: Sequential, state: LoopState) -> None:
-        self.restored = False
-        if not self.path.exists():
+        self.restored, self._deleted, self._loaded = False, None, None
+        check_destination(self.backup_dir, self._label, directory=True)
+        if not os.path.lexists(self.path):
             return
-        loaded = load_checkpoint(model, self.path)
-        position = loaded["extra"].get(self.name, {})
-        epoch, batch = int(position.get("epoch", 0)), int(position.get("batch", 0))
+        load_checkpoint(model, self.path)  # on_load_checkpoint below reads the position
+        epoch, batch = self._loaded or (0, 0)
         steps = state.steps_per_epoch
         if steps is not None and batch >= steps:
             epoch, batch = epoch + 1, 0
@@ -294,7 +335,35 @@ class BackupAndRestore(Plugin):
 
     @hookimpl
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[self.name] = {"epoch": self._resume_epoch, "batch": self._resume_batch}
+        checkpoint[self.name] = {
+            "epoch": self._resume_epoch,
+            "batch": self._resume_batch,
+            "epochs_completed": self._epochs_completed,
+        }
+
+    @hookimpl
+    def on_load_checkpoint(self, state: LoopState, checkpoint: Mapping[str, Any]) -> None:
+        # Checked here, inside load_checkpoint: a bad entry makes the whole load fail
+        # and roll back, instead of failing after the model was overwritten.
+        position = checkpoint.get(self.name, {})
+        if not isinstance(position, Mapping):
+            raise CheckpointError(
+                f"{self._label}: the backup {str(self.path)!r} holds position "
+                f"{position!r:.40}; expected a dict. Remove it to start afresh."
+            )
+        values = {k: position.get(k, 0) for k in ("epoch", "batch")}
+        if "epochs_completed" in position:
+            values["epochs_completed"] = position["epochs_completed"]
+        for key, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise CheckpointError(
+                    f"{self._label}: the backup {str(self.path)!r} holds position "
+                    f"{key}={value!r:.40}; expected an int >= 0. It is damaged or "
+                    "crafted: remove it to start afresh."
+                )
+        self._loaded = (values["epoch"], values["batch"])
+        if "epochs_completed" in values:
+            state.epochs_completed = values["epochs_completed"]
 
     def _backup(self, model: Sequential, epoch: int, batch: int) -> None:
         if not np.all(np.isfinite(model.flat_weights)):
@@ -306,7 +375,12 @@ class BackupAndRestore(Plugin):
             )
             return
         self._resume_epoch, self._resume_batch = epoch, batch
-        save_checkpoint(model, self.path)
+        # at an epoch's end the loop has not yet counted the epoch that just ended
+        self._epochs_completed = model.state.epochs_completed + (batch == 0)
+        try:
+            save_checkpoint(model, self.path)
+        except CheckpointError as err:
+            raise CheckpointError(f"{self._label}: backing up failed: {err}") from err
 
     def __attrs_post_init__(self) -> None:
         if self.save_freq != "epoch":  # only then a batch hook: an idle one still costs
@@ -327,5 +401,15 @@ class BackupAndRestore(Plugin):
 
     @hookimpl
     def on_train_end(self, state: LoopState) -> None:
-        if self.delete_checkpoint and state.exception is None and self.path.exists():
+        if self.delete_checkpoint and state.exception is None and self.path.is_file():
+            # Kept in memory until the run is over: if a closing hook of another
+            # plugin fails, on_exception follows and writes the backup back.
+            self._deleted = self.path.read_bytes()
             self.path.unlink()
+
+    @hookimpl
+    def on_exception(self) -> None:
+        deleted, self._deleted = self._deleted, None
+        if deleted is not None:
+            with atomic_write(self.path) as handle:
+                handle.write(deleted)

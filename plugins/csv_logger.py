@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import warnings
 from collections.abc import Iterable, Mapping
@@ -14,6 +15,7 @@ import numpy as np
 from attrs import define, field
 
 from loopkit import ConfigError, LoopkitWarning, LoopState, Plugin, hookimpl
+from loopkit.saving import check_destination
 from loopkit.validators import boolean
 
 __all__ = ["CSVLogger"]
@@ -31,6 +33,19 @@ def _separator(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> No
             "quote or line break, such as ',' ';' or '\\t' (CSV delimiters are single "
             "characters)."
         )
+
+
+def _digest(path: Path, length: int) -> str:
+    """Return the SHA-256 of the first ``length`` bytes of ``path``."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while length > 0:
+            chunk = handle.read(min(length, 1 << 16))
+            if not chunk:
+                break
+            digest.update(chunk)
+            length -= len(chunk)
+    return digest.hexdigest()
 
 
 def _cell(value: Any) -> Any:
@@ -63,11 +78,14 @@ class CSVLogger(Plugin):
     columns are kept (Keras writes the new run's columns under the old header,
     misaligning them when they differ). With ``append=False`` it is overwritten.
 
-    Resume: the state saved in checkpoints is the file's length after the last row
-    and its columns. A resumed ``fit`` truncates the file to that length (dropping
-    rows written after the checkpoint, which the resumed run writes again) and
-    continues it, whatever ``append`` is, so after an interruption every epoch is
-    in the file exactly once.
+    Resume: the state saved in checkpoints is the file's length after the last row,
+    a SHA-256 digest of those bytes, and its columns. A resumed ``fit`` truncates the
+    file to that length (dropping rows written after the checkpoint, which the
+    resumed run writes again) and continues it, whatever ``append`` is, so after an
+    interruption every epoch is in the file exactly once. The file is cut only if
+    its first bytes still match the digest: a backup from another run, or a crafted
+    one, cannot truncate a log it did not write (the new rows are appended, with a
+    warning).
 
     ``plugins=["csv_logger"]`` writes ``training.log`` in the working directory.
 
@@ -89,7 +107,7 @@ class CSVLogger(Plugin):
     _file: IO[str] | None = field(init=False, default=None, repr=False)
     _writer: Any = field(init=False, default=None, repr=False)
     _offset: int = field(init=False, default=0, repr=False)
-    _resume: tuple[int, list[str] | None] | None = field(
+    _resume: tuple[int, list[str] | None, str | None] | None = field(
         init=False, default=None, repr=False
     )
     _warned: bool = field(init=False, default=False, repr=False)
@@ -97,19 +115,24 @@ class CSVLogger(Plugin):
     @hookimpl
     def on_train_begin(self) -> None:
         self._warned = False
+        check_destination(self.filename, f"CSVLogger(filename={self.filename!r})")
         if self._resume is not None:
             self._continue(*self._resume)
             return
         self._close()
         path = Path(self.filename)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.keys = None
-        if self.append and path.exists():
-            with path.open(newline="", encoding="utf-8") as existing:
-                header = next(csv.reader(existing, delimiter=self.separator), None)
-            if header and header[0] == "epoch":
-                self.keys = header[1:]  # keep its columns: rows stay aligned
+        self.keys = self._existing_columns() if self.append else None
         self._open("a" if self.append else "w")
+
+    def _existing_columns(self) -> list[str] | None:
+        """Return the columns of the file's header, to keep its rows aligned."""
+        path = Path(self.filename)
+        if not path.is_file():
+            return None
+        with path.open(newline="", encoding="utf-8") as existing:
+            header = next(csv.reader(existing, delimiter=self.separator), None)
+        return header[1:] if header and header[0] == "epoch" else None
 
     def _open(self, mode: str) -> None:
         # Kept open across epochs (closed in on_train_end/on_exception), not a `with`.
@@ -117,13 +140,24 @@ class CSVLogger(Plugin):
         self._writer = csv.writer(self._file, delimiter=self.separator, lineterminator="\n")
         self._offset = os.fstat(self._file.fileno()).st_size
 
-    def _continue(self, offset: int, keys: list[str] | None) -> None:
+    def _continue(self, offset: int, keys: list[str] | None, digest: str | None) -> None:
         """Resume: cut the file back to ``offset`` bytes and append from there."""
         self._close()
         self._resume = None
         path = Path(self.filename)
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists() and path.stat().st_size >= offset:
+        if path.is_file() and path.stat().st_size >= offset:
+            if digest is None or _digest(path, offset) != digest:
+                warnings.warn(
+                    f"CSVLogger: resuming, but the first {offset} bytes of "
+                    f"{self.filename!r} are not those the checkpoint describes (another "
+                    "run's file, or an edited one); appending instead of truncating.",
+                    LoopkitWarning,
+                    stacklevel=3,
+                )
+                self.keys = self._existing_columns()
+                self._open("a")
+                return
             os.truncate(path, offset)
             self.keys = keys if offset > 0 else None
             self._open("a")
@@ -174,18 +208,37 @@ class CSVLogger(Plugin):
         self._file = self._writer = None
 
     def state_dict(self) -> dict[str, Any]:
-        """Return the file's length after the last row, and its columns (for resume)."""
+        """Return the file's length after the last row, its digest and its columns."""
+        path = Path(self.filename)
         return {
             "offset": self._offset,
+            "sha256": _digest(path, self._offset) if path.is_file() else None,
             "keys": None if self.keys is None else list(self.keys),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore what ``state_dict`` returned; ``fit`` continues the file from there."""
-        keys = state.get("keys")
+        """Restore what ``state_dict`` returned; ``fit`` continues the file from there.
+
+        Raises:
+            ConfigError: the state is malformed (a damaged or crafted checkpoint).
+        """
+        offset, keys, digest = state.get("offset"), state.get("keys"), state.get("sha256")
+        if (
+            isinstance(offset, bool)
+            or not isinstance(offset, int)
+            or offset < 0
+            or not (keys is None or isinstance(keys, list))
+            or not (digest is None or isinstance(digest, str))
+        ):
+            raise ConfigError(
+                f"CSVLogger(filename={self.filename!r}).load_state_dict() got "
+                f"{dict(state)!r:.200}; expected offset (an int >= 0), keys (a list or "
+                "None) and sha256 (a str or None), as state_dict() returns."
+            )
         self._resume = (
-            int(state["offset"]),
+            offset,
             None if keys is None else [str(k) for k in keys],
+            digest,
         )
         if self._file is not None and not self._file.closed:  # restored mid-fit
             self._continue(*self._resume)

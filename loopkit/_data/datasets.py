@@ -1,4 +1,4 @@
-"""Input checks, float conversion, batching and shuffling: arrays, generators, Sequences."""
+"""Array datasets, and choosing the dataset for fit(x, y): checks, batching, shuffling."""
 
 from __future__ import annotations
 
@@ -16,6 +16,13 @@ from loopkit._data.inputs import (
     class_weight_vector,
 )
 from loopkit._data.prefetch import Prefetcher
+from loopkit._data.streams import (
+    Batch,
+    IterableDataset,
+    SequenceDataset,
+    epoch_permutation,
+    unpack_batch,
+)
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.typing import Array, FloatArray
 
@@ -36,9 +43,6 @@ __all__ = [
     "unpack_batch",
 ]
 
-Batch = tuple[FloatArray, Array | None, FloatArray | None]
-"""``(x, y, sample_weight)`` of one batch; ``y``/``sample_weight`` may be None."""
-
 
 @runtime_checkable
 class PySequence(Protocol):
@@ -47,16 +51,6 @@ class PySequence(Protocol):
     def __len__(self) -> int: ...
 
     def __getitem__(self, index: int) -> Any: ...
-
-
-def epoch_permutation(seed: int, epoch: int, n: int) -> Any:
-    """Return the sample order of ``epoch``: a function of (seed, epoch) only.
-
-    Deriving each epoch's order from its index (not from a generator advanced by
-    earlier epochs) lets a resumed run shuffle exactly as an uninterrupted one.
-    """
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, epoch])))
-    return rng.permutation(n)
 
 
 class Dataset(Protocol):
@@ -114,7 +108,10 @@ class ArrayDataset:
         rows = len(index)
         if buf is None or buf.shape[0] < rows:
             dtype = self.dtype if key == "x" else source.dtype
-            buf = np.empty((self.batch_size, *source.shape[1:]), dtype)
+            # never more rows than the data has: batch_size=10**12 is one batch, not
+            # a 14 TiB buffer
+            size = min(self.batch_size, len(source))
+            buf = np.empty((size, *source.shape[1:]), dtype)
             self._buffers[key] = buf
         out = buf[:rows]
         if isinstance(source, np.memmap) or source.dtype != out.dtype:
@@ -145,118 +142,6 @@ class ArrayDataset:
                     else self._gather("w", self.sample_weight, index)
                 )
             yield xb, yb, wb
-
-
-def unpack_batch(item: Any, dtype: Any, call: str) -> Batch:
-    """Turn one item from a generator or Sequence into ``(x, y, sample_weight)``."""
-    if isinstance(item, tuple) and 1 <= len(item) <= 3:
-        parts = list(item) + [None] * (3 - len(item))
-    elif isinstance(item, np.ndarray):
-        parts = [item, None, None]
-    else:
-        raise ConfigError(
-            f"{call}: a batch from the data is {type(item).__name__}; expected a tuple "
-            "(x, y) or (x, y, sample_weight) of arrays."
-        )
-    x = as_array(parts[0], dtype, "x of a batch", call)
-    y = None if parts[1] is None else as_array(parts[1], None, "y of a batch", call)
-    w = (
-        None
-        if parts[2] is None
-        else as_array(parts[2], dtype, "sample_weight of a batch", call)
-    )
-    return x, y, w
-
-
-@define(eq=False)
-class SequenceDataset:
-    """A Keras-style Sequence: ``len()`` batches fetched by index, prefetched in a thread.
-
-    Args:
-        sequence: Object with ``__len__`` and ``__getitem__(batch_index)``.
-        shuffle: Visit batches in a new order every epoch (Keras shuffles batches).
-        seed: With the epoch index, fixes each epoch's order.
-        dtype: Float dtype of the model.
-        max_steps: Batches per pass when fewer than ``len(sequence)``.
-        call: The user's call, for error messages.
-    """
-
-    sequence: Any
-    shuffle: bool = False
-    seed: int = 0
-    dtype: Any = np.float32
-    max_steps: int | None = None
-    call: str = "fit()"
-    unpack: Callable[[Any], Batch] | None = None
-    """Turns one item into a batch; ``unpack_batch`` (one input, one output) if None."""
-
-    @property
-    def steps(self) -> int:
-        """Batches per pass."""
-        n = len(self.sequence)
-        return n if self.max_steps is None else min(n, self.max_steps)
-
-    def batches(self, epoch: int) -> Iterator[Batch]:
-        """Yield the batches of one pass, fetched ahead in a background thread."""
-        n = len(self.sequence)
-        order = epoch_permutation(self.seed, epoch, n) if self.shuffle else range(n)
-        on_epoch_end = getattr(self.sequence, "on_epoch_end", None)
-        items = (self.sequence[int(i)] for i in list(order)[: self.steps])
-        yield from Prefetcher(items, _converter(self.unpack, self.dtype, self.call))
-        if callable(on_epoch_end):
-            on_epoch_end()
-
-
-@define(eq=False)
-class IterableDataset:
-    """A generator or iterable of batches, drawn ahead in a background thread.
-
-    Args:
-        source: An iterator (one pass in all) or a re-iterable object (one pass per
-            epoch).
-        max_steps: Batches per epoch (``steps_per_epoch``); None runs until exhausted.
-        dtype: Float dtype of the model.
-        call: The user's call, for error messages.
-    """
-
-    source: Iterable[Any]
-    max_steps: int | None = None
-    dtype: Any = np.float32
-    call: str = "fit()"
-    unpack: Callable[[Any], Batch] | None = None
-    """Turns one item into a batch; ``unpack_batch`` (one input, one output) if None."""
-    _iterator: Iterator[Any] | None = field(default=None, repr=False)
-
-    @property
-    def one_shot(self) -> bool:
-        """Whether the source is an iterator that cannot be restarted."""
-        return iter(self.source) is self.source
-
-    @property
-    def steps(self) -> int | None:
-        """Batches per pass, when known."""
-        return self.max_steps
-
-    def batches(self, epoch: int) -> Iterator[Batch]:
-        """Yield up to ``max_steps`` batches (all when None)."""
-        if self.one_shot:
-            if self._iterator is None:
-                self._iterator = iter(self.source)
-            iterator = self._iterator
-        else:
-            iterator = iter(self.source)
-        items: Iterator[Any] = iterator
-        if self.max_steps is not None:
-            items = (item for _, item in zip(range(self.max_steps), iterator, strict=False))
-        yield from Prefetcher(items, _converter(self.unpack, self.dtype, self.call))
-
-
-def _converter(
-    unpack: Callable[[Any], Batch] | None, dtype: Any, call: str
-) -> Callable[[Any], Batch]:
-    if unpack is not None:
-        return unpack
-    return lambda item: unpack_batch(item, dtype, call)
 
 
 def _is_list_of_batches(x: Any) -> bool:

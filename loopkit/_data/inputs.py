@@ -12,6 +12,8 @@ from loopkit.typing import Array, FloatArray
 
 __all__ = ["as_array", "check_sample_shape", "class_ids", "class_weight_vector"]
 
+_REAL_KINDS = frozenset("biuf")  # not complex, datetime, timedelta, strings, objects
+
 
 def _single(value: Any, what: str, call: str) -> Any:
     """Unwrap a list/tuple/dict holding one array (Sequential has one input/output)."""
@@ -43,9 +45,10 @@ def as_array(value: Any, dtype: Any, what: str, call: str) -> Array:
     """
     value = _single(value, what, call)
     if isinstance(value, np.memmap):
-        if not np.issubdtype(value.dtype, np.number) and value.dtype != np.bool_:
+        if value.dtype.kind not in _REAL_KINDS:
             raise TypeError(
-                f"{call} got {what} as a memmap of dtype {value.dtype}; expected numbers."
+                f"{call} got {what} as a memmap of dtype {value.dtype}; expected real "
+                "numbers (bool, int or float)."
             )
         return value
     try:
@@ -55,9 +58,13 @@ def as_array(value: Any, dtype: Any, what: str, call: str) -> Array:
             f"{call} could not turn {what} into an array ({err}). Pass a NumPy array of "
             "numbers with one row per sample."
         ) from err
-    if array.dtype == object or not (
-        np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
-    ):
+    if array.dtype.kind == "c":
+        raise TypeError(
+            f"{call} got {what} of dtype {array.dtype!s}: complex numbers, whose "
+            "imaginary part a float model would drop silently. Pass the real part "
+            "(.real), the magnitude (np.abs()), or both as separate features."
+        )
+    if array.dtype.kind not in _REAL_KINDS:
         raise TypeError(
             f"{call} got {what} of dtype {array.dtype!s}; expected numbers (int or float). "
             "Encode strings or categories as numbers first."

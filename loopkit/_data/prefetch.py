@@ -17,8 +17,14 @@ class Prefetcher:
 
     Data loading (a generator's work, a Sequence's file reads) then overlaps the
     training step. Errors in the thread are re-raised in the consumer. Stopping early
-    (``close`` or leaving a ``for`` loop) ends the thread.
+    (``close`` or leaving a ``for`` loop) tells the thread to stop and waits for it
+    at most ``GRACE`` seconds: a thread blocked inside the source's ``next()`` (a
+    generator waiting on a socket) cannot be interrupted, and waiting for it would
+    make the first Ctrl-C hang ``fit``. The thread is a daemon; whoever iterates the
+    same source again first calls ``close(timeout=None)``.
     """
+
+    GRACE = 0.5
 
     def __init__(self, items: Iterator[Any], convert: Any, depth: int = 2) -> None:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
@@ -59,7 +65,7 @@ class Prefetcher:
         finally:
             self.close()
 
-    def close(self) -> None:
-        """Stop the background thread and wait for it."""
+    def close(self, timeout: float | None = GRACE) -> None:
+        """Stop the background thread; wait up to ``timeout`` seconds (None: until done)."""
         self._stop.set()
-        self._thread.join()
+        self._thread.join(timeout)

@@ -39,6 +39,10 @@ class History:
         self.params = dict(state.params)
 
     @hookimpl
+    def on_train_end(self, model: Sequential) -> None:
+        model.history = self  # a fit run by a plugin inside this one set its own
+
+    @hookimpl
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> None:
         self.epoch.append(epoch)
         known = len(self.epoch) - 1

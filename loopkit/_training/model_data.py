@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from attrs import define, field
 
+from loopkit._data.checks import check_dataset, check_structured
 from loopkit._data.datasets import (
     ArrayDataset,
     as_array,
@@ -104,6 +105,7 @@ class ModelData(Objective):
             )
             first = next(iter(structured.split(1, 1, 1)[0].batches(0)))
             self.check_batch(first[0], first[1], call)
+            check_structured(structured, self, call)
             return structured
         dataset = make_dataset(
             x,
@@ -126,6 +128,10 @@ class ModelData(Objective):
             y_array = getattr(dataset, "y", None)
             if y_array is not None:
                 self.check_targets(x_array, y_array, call)
+        if not self._structured:
+            check_dataset(
+                dataset, self, call
+            )  # values: NaN/inf, labels; batches as they come
         return dataset
 
     def _inputs_dataset(

@@ -6,7 +6,7 @@ atomically, so a crash mid-write leaves the previous file intact.
 
 from __future__ import annotations
 
-from loopkit.saving.atomic import atomic_write, write_atomically
+from loopkit.saving.atomic import atomic_write, check_destination, write_atomically
 from loopkit.saving.background import BackgroundWriter
 from loopkit.saving.checkpoints import load_checkpoint, save_checkpoint
 from loopkit.saving.model_files import ModelSnapshot, load_model, save_model, snapshot_model
@@ -15,6 +15,7 @@ __all__ = [
     "BackgroundWriter",
     "ModelSnapshot",
     "atomic_write",
+    "check_destination",
     "load_checkpoint",
     "load_model",
     "save_checkpoint",

@@ -2,63 +2,34 @@
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from loopkit.errors import CheckpointError
-from loopkit.saving.model_files import restore_training_state, training_state
-from loopkit.saving.weights import read_arrays, write_arrays
+from loopkit.saving import _codec
+from loopkit.saving._probe import planned_weight_shapes
+from loopkit.saving.archive import Archive
+from loopkit.saving.training_state import (
+    capture_training_state,
+    training_state,
+    validate_training_state,
+)
+from loopkit.saving.weights import (
+    check_weight_headers,
+    read_weights,
+    weight_keys,
+    write_arrays,
+)
 
 if TYPE_CHECKING:
     from loopkit._training.sequential import Sequential
 
-__all__ = ["load_checkpoint", "pack_state", "save_checkpoint", "unpack_state"]
+__all__ = ["load_checkpoint", "save_checkpoint"]
 
 _FORMAT = "loopkit.checkpoint"
-_ARRAY = "__ndarray__"
-
-
-def pack_state(value: Any, prefix: str, arrays: dict[str, Any]) -> Any:
-    """Return ``value`` as JSON-ready data, moving every NumPy array into ``arrays``.
-
-    Arrays are replaced by ``{"__ndarray__": key}``; ``unpack_state`` reverses it.
-
-    Raises:
-        CheckpointError: a value is neither JSON-ready nor an array (an object would
-            need pickle to be read back).
-    """
-    if isinstance(value, np.ndarray):
-        key = f"{prefix}#{len(arrays)}"
-        arrays[key] = value
-        return {_ARRAY: key}
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Mapping):
-        return {str(k): pack_state(v, prefix, arrays) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [pack_state(v, prefix, arrays) for v in value]
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return value
-    raise CheckpointError(
-        f"Checkpoint state under {prefix!r} holds a {type(value).__name__}, which cannot "
-        "be stored without pickle; return only JSON values (str, numbers, bool, None, "
-        "lists, dicts) and NumPy arrays from state_dict()."
-    )
-
-
-def unpack_state(value: Any, arrays: Mapping[str, Any]) -> Any:
-    """Reverse ``pack_state``: put the arrays back where they were."""
-    if isinstance(value, dict):
-        if set(value) == {_ARRAY}:
-            return np.array(arrays[value[_ARRAY]], copy=True)
-        return {k: unpack_state(v, arrays) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unpack_state(v, arrays) for v in value]
-    return value
 
 
 def _run_plugins(model: Sequential) -> list[tuple[str, Any]]:
@@ -77,7 +48,8 @@ def save_checkpoint(model: Sequential, filepath: str | os.PathLike[str]) -> None
 
     Raises:
         CheckpointError: the model has non-finite weights (a NaN model never
-            overwrites a good checkpoint), or a plugin's state is not storable.
+            overwrites a good checkpoint), a plugin's state is not storable, or the
+            write failed (disk full, size limit), naming the path.
     """
     if not np.all(np.isfinite(model.flat_weights)):
         raise CheckpointError(
@@ -87,55 +59,78 @@ def save_checkpoint(model: Sequential, filepath: str | os.PathLike[str]) -> None
         )
     arrays, meta = training_state(model)
     meta["format"], meta["version"] = _FORMAT, 1
-    meta["layer_rngs"] = {
-        layer.name: layer.rng.bit_generator.state
-        for layer in model.layers
-        if layer.rng is not None and layer.rng is not model.rng
+    meta["metrics"] = {m.name: m.get_state() for m in model.metrics}
+    meta["plugins"] = {
+        name: plugin.state_dict()
+        for name, plugin in _run_plugins(model)
+        if callable(getattr(plugin, "state_dict", None))
     }
-    meta["metrics"] = {
-        m.name: pack_state(m.get_state(), f"metrics/{m.name}", arrays)
-        for m in model.metrics
-    }
-    plugins: dict[str, Any] = {}
-    for name, plugin in _run_plugins(model):
-        if callable(getattr(plugin, "state_dict", None)):
-            plugins[name] = pack_state(plugin.state_dict(), f"plugins/{name}", arrays)
-    meta["plugins"] = plugins
     extra: dict[str, Any] = {}
     if model.state.hooks is not None:
         model.state.hooks.call(
             "on_save_checkpoint", model=model, state=model.state, checkpoint=extra
         )
-    meta["extra"] = pack_state(extra, "extra", arrays)
-    write_arrays(filepath, arrays, _json_safe(meta))
+    meta["extra"] = extra
+    write_arrays(filepath, arrays, meta)
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return {"__float__": repr(value)}
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
+def _read_checked(
+    model: Sequential, archive: Archive, what: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Check the stored weights' headers against the model (unbuilt: its plan), read all."""
+    meta = archive.manifest
+    if meta.get("format") != _FORMAT:
+        raise CheckpointError(
+            f"{what}: the file is a {meta.get('format')!r} file, not a training checkpoint "
+            "(written by save_checkpoint / BackupAndRestore)."
+        )
+    model_meta = meta.get("model")
+    if not isinstance(model_meta, dict):
+        raise CheckpointError(f"{what}: the checkpoint has no model description.")
+    if model.built:
+        planned = [
+            (k, p.shape) for k, p in zip(weight_keys(model), model.weights, strict=True)
+        ]
+    else:
+        planned = planned_weight_shapes(
+            model.layers, model_meta.get("input_shape"), model.dtype, what
+        )
+    members = [f"weights/{key}" for key, _ in planned]
+    expected = [(key, f"weights/{key}", shape) for key, shape in planned]
+    check_weight_headers(archive, expected, model.name)
+    arrays = dict(zip(members, read_weights(archive, members), strict=True))
+    others = [m for m in archive.members if not m.startswith("weights/")]
+    arrays.update(archive.read_all(others))
+    return arrays, _codec.decode(meta, arrays, what)
 
 
-def _json_restore(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"__float__"}:
-            return float(value["__float__"])
-        return {k: _json_restore(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_restore(v) for v in value]
-    return value
+def _capture_plugins(model: Sequential) -> Callable[[], None]:
+    """Copy every run plugin's and metric's state; return the function putting it back."""
+    saved = [
+        (p, p.state_dict())
+        for _, p in _run_plugins(model)
+        if callable(getattr(p, "state_dict", None))
+        and callable(getattr(p, "load_state_dict", None))
+    ]
+    metrics = [(m, m.get_state()) for m in model.metrics]
+
+    def undo() -> None:
+        for plugin, state in saved:
+            plugin.load_state_dict(state)
+        for metric, state in metrics:
+            metric.set_state(state)
+
+    return undo
 
 
 def load_checkpoint(model: Sequential, filepath: str | os.PathLike[str]) -> dict[str, Any]:
     """Restore a checkpoint written by ``save_checkpoint`` into a compiled ``model``.
 
     Plugins of the current run get their ``load_state_dict`` called with what they
-    saved, then ``on_load_checkpoint`` fires. Every shape is checked first: on an
-    error nothing has changed.
+    saved, then ``on_load_checkpoint`` fires. Everything the file holds is checked
+    first (sizes before reading, then shapes, dtypes, values and counters), and if a
+    plugin or hook still refuses its part, the model, its metrics and the plugins
+    are put back: a load that fails leaves them as they were.
 
     Returns:
         The checkpoint's contents (meta data and arrays), for callers that need more.
@@ -144,28 +139,51 @@ def load_checkpoint(model: Sequential, filepath: str | os.PathLike[str]) -> dict
         CheckpointError: missing, unreadable, foreign, or not fitting the model.
     """
     what = f"load_checkpoint({os.fspath(filepath)!r})"
-    arrays, meta = read_arrays(filepath, what)
-    meta = _json_restore(meta)
-    if meta.get("format") != _FORMAT:
+    with Archive(filepath, what) as archive:
+        arrays, meta = _read_checked(model, archive, what)
+    try:
+        if not model.built:
+            model.build((None, *meta["model"]["input_shape"]))
+        apply = validate_training_state(model, arrays, meta, what)
+        for key in ("layer_rngs", "metrics", "plugins", "extra"):
+            if not isinstance(meta.get(key, {}), dict):
+                raise CheckpointError(f"{what}: the checkpoint's {key!r} is not a dict.")
+    except CheckpointError:
+        raise
+    except Exception as err:
         raise CheckpointError(
-            f"{what}: the file is a {meta.get('format')!r} file, not a training checkpoint "
-            "(written by save_checkpoint / BackupAndRestore)."
-        )
-    model.ensure_built(np.zeros((1, *meta["model"]["input_shape"]), model.dtype))
-    restore_training_state(model, arrays, meta, what)
-    for layer in model.layers:
-        saved = meta["layer_rngs"].get(layer.name)
-        if saved is not None and layer.rng is not None:
-            layer.rng.bit_generator.state = saved
+            f"{what}: the checkpoint's manifest is malformed ({type(err).__name__}: "
+            f"{str(err)[:200]}). The file is damaged or crafted."
+        ) from err
+    undo_model = capture_training_state(model)
+    undo_plugins = _capture_plugins(model)
+    try:
+        apply()
+        _apply_run_state(model, meta)
+    except BaseException as err:
+        undo_model()
+        undo_plugins()
+        if isinstance(err, Exception) and not isinstance(err, CheckpointError):
+            raise CheckpointError(
+                f"{what}: restoring the checkpoint failed ({type(err).__name__}: "
+                f"{str(err)[:200]}); the model and plugins are as they were."
+            ) from err
+        raise
+    return {"meta": meta, "arrays": arrays, "extra": meta.get("extra", {})}
+
+
+def _apply_run_state(model: Sequential, meta: dict[str, Any]) -> None:
+    metrics, plugins = meta.get("metrics", {}), meta.get("plugins", {})
     for metric in model.metrics:
-        if metric.name in meta["metrics"]:
-            metric.set_state(unpack_state(meta["metrics"][metric.name], arrays))
+        if metric.name in metrics:
+            metric.set_state(metrics[metric.name])
     for name, plugin in _run_plugins(model):
-        if name in meta["plugins"] and callable(getattr(plugin, "load_state_dict", None)):
-            plugin.load_state_dict(unpack_state(meta["plugins"][name], arrays))
-    extra = unpack_state(meta["extra"], arrays)
+        if name in plugins and callable(getattr(plugin, "load_state_dict", None)):
+            plugin.load_state_dict(plugins[name])
     if model.state.hooks is not None:
         model.state.hooks.call(
-            "on_load_checkpoint", model=model, state=model.state, checkpoint=extra
+            "on_load_checkpoint",
+            model=model,
+            state=model.state,
+            checkpoint=meta.get("extra", {}),
         )
-    return {"meta": meta, "arrays": arrays, "extra": extra}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -13,9 +13,17 @@ from loopkit import layers as _layers
 from loopkit import losses as _losses
 from loopkit import metrics as _metrics
 from loopkit import optimizers as _optimizers
-from loopkit import schedules as _schedules
-from loopkit.errors import CheckpointError
-from loopkit.saving.weights import read_arrays, weight_keys, write_arrays
+from loopkit.errors import CheckpointError, ConfigError
+from loopkit.saving import _codec
+from loopkit.saving._probe import planned_graph_weight_shapes, planned_weight_shapes
+from loopkit.saving.archive import Archive
+from loopkit.saving.training_state import restore_training_state, training_state
+from loopkit.saving.weights import (
+    check_weight_headers,
+    read_weights,
+    weight_keys,
+    write_arrays,
+)
 from loopkit.validators import suggest
 
 if TYPE_CHECKING:
@@ -35,41 +43,55 @@ __all__ = [
 _FORMAT = "loopkit.model"
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.generic):
-        return value.item()
-    if hasattr(value, "get_config"):
-        return {"class_name": type(value).__name__, "config": _jsonable(value.get_config())}
-    return value
+def model_config(model: Any) -> dict[str, Any]:
+    """Return the architecture of ``model`` as JSON-ready data.
 
-
-def model_config(model: Sequential) -> dict[str, Any]:
-    """Return the architecture of ``model`` as JSON-ready data."""
+    A ``Sequential`` keeps its flat format; any other model is ``{"class_name":
+    "Functional", ...}`` with its layers and calls (``Model.get_config``).
+    """
+    if type(model).__name__ != "Sequential":
+        return {"class_name": "Functional", **_codec.encode(model.get_config())}
     return {
         "name": model.name,
         "dtype": str(model.dtype),
         "input_shape": None if model.input_shape is None else list(model.input_shape),
         "layers": [
-            {"class_name": type(layer).__name__, "config": _jsonable(layer.get_config())}
+            {
+                "class_name": type(layer).__name__,
+                "config": _codec.encode(layer.get_config()),
+            }
             for layer in model.layers
         ],
     }
 
 
 def model_from_config(
-    config: Mapping[str, Any], custom_objects: Mapping[str, type] | None = None
+    config: Mapping[str, Any],
+    custom_objects: Mapping[str, type] | None = None,
+    *,
+    check_weights: Callable[[list[tuple[str, tuple[int, ...]]]], None] | None = None,
+    what: str = "load_model()",
 ) -> Sequential:
     """Rebuild (and build, when the input shape is known) a model from ``model_config``.
 
+    Args:
+        config: What ``model_config`` returned.
+        custom_objects: Layer classes not defined by loopkit, by class name.
+        check_weights: Called with ``("layer/param", shape)`` of every weight the
+            architecture declares, found without allocating them, before building:
+            a loader checks them against the stored arrays there.
+        what: The user's call, for messages.
+
     Raises:
-        CheckpointError: a layer class is unknown; pass it in ``custom_objects``.
+        CheckpointError: a layer class is unknown (pass it in ``custom_objects``), or
+            ``check_weights`` refused the shapes.
     """
     from loopkit._training.sequential import Sequential
 
+    if config.get("class_name") == "Functional":
+        return _functional_from_config(  # type: ignore[no-any-return]
+            config, custom_objects, check_weights, what
+        )
     known = {name: getattr(_layers, name) for name in _layers.__all__}
     known.update(custom_objects or {})
     built_layers = []
@@ -77,7 +99,7 @@ def model_from_config(
         cls = known.get(entry["class_name"])
         if cls is None:
             raise CheckpointError(
-                f"load_model(): the file uses layer class {entry['class_name']!r}, which "
+                f"{what}: the file uses layer class {entry['class_name']!r}, which "
                 f"loopkit does not define.{suggest(entry['class_name'], known)} Pass it as "
                 f"custom_objects={{{entry['class_name']!r}: YourLayer}}."
             )
@@ -85,109 +107,33 @@ def model_from_config(
         if kwargs.get("input_shape") is not None:
             kwargs["input_shape"] = tuple(kwargs["input_shape"])
         built_layers.append(cls(**kwargs))
+    input_shape = config.get("input_shape")
+    if built_layers and built_layers[0].input_shape is not None:
+        input_shape = list(built_layers[0].input_shape)
+    if check_weights is not None and input_shape is not None:
+        dtype = np.dtype(config["dtype"])
+        check_weights(planned_weight_shapes(built_layers, input_shape, dtype, what))
     model = Sequential(built_layers, name=config["name"], dtype=config["dtype"])
-    if not model.built and config.get("input_shape") is not None:
-        model.build((None, *config["input_shape"]))
+    if not model.built and input_shape is not None:
+        model.build((None, *input_shape))
     return model
 
 
-def training_state(model: Sequential) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return ``(arrays, meta)`` holding everything needed to continue training exactly.
+def _functional_from_config(
+    config: Mapping[str, Any],
+    custom_objects: Mapping[str, type] | None,
+    check_weights: Callable[[list[tuple[str, tuple[int, ...]]]], None] | None,
+    what: str,
+) -> Any:
+    """Rebuild a functional model, its weight shapes checked before any is allocated."""
+    from loopkit._training.model import Model
 
-    Weights, optimizer slots and iteration count, the random generators' states
-    (the model's, and those of layers seeded on their own) and the loop counters.
-    Plugins add their own state through ``on_save_checkpoint`` (called by the plugin
-    writing the checkpoint).
-    """
-    arrays: dict[str, Any] = {
-        f"weights/{key}": param.value
-        for key, param in zip(weight_keys(model), model.weights, strict=True)
-    }
-    meta: dict[str, Any] = {
-        "model": model_config(model),
-        "rng": _jsonable(model.rng.bit_generator.state),
-        # layers seeded on their own (Dropout(seed=...)) draw from their own generator
-        "layer_rngs": {
-            layer.name: _jsonable(layer.rng.bit_generator.state)
-            for layer in model.layers
-            if layer.rng is not None and layer.rng is not model.rng
-        },
-        "shuffle_seed": model.shuffle_seed,
-        "loop": model.state.state_dict(),
-    }
-    if model.optimizer is not None:
-        model.trainable_spans  # noqa: B018 - builds the optimizer: a fresh one has slots too
-        opt_state = model.optimizer.get_state()
-        meta["optimizer"] = {
-            "config": _jsonable(_optimizers.serialize(model.optimizer)),
-            "iterations": int(opt_state["iterations"]),
-            "slots": sorted(opt_state["slots"]),
-            "learning_rate": _jsonable(model.optimizer.learning_rate),
-            "learning_rate_multiplier": float(model.optimizer.learning_rate_multiplier),
-        }
-        for name, value in opt_state["slots"].items():
-            arrays[f"optimizer/{name}"] = value
-    return arrays, meta
-
-
-def restore_training_state(
-    model: Sequential, arrays: Mapping[str, Any], meta: Mapping[str, Any], what: str
-) -> None:
-    """Restore what ``training_state`` returned into a built, compiled ``model``.
-
-    Every shape is checked before anything changes.
-
-    Raises:
-        CheckpointError: the checkpoint does not fit the model.
-    """
-    keys = weight_keys(model)
-    missing = [k for k in keys if f"weights/{k}" not in arrays]
-    if missing:
-        raise CheckpointError(
-            f"{what}: the checkpoint has no weights {missing} of model {model.name!r}; "
-            "it was written by a model with other layers."
-        )
-    for key, param in zip(keys, model.weights, strict=True):
-        stored = arrays[f"weights/{key}"]
-        if stored.shape != param.shape:
-            raise CheckpointError(
-                f"{what}: layer {key.split('/')[0]!r} weight {param.name!r} has shape "
-                f"{param.shape} in the model but {stored.shape} in the checkpoint."
-            )
-    # The optimizer's set_state checks its slots before loading any, so loading it
-    # before the weights keeps the model untouched when it refuses.
-    if model.optimizer is not None and "optimizer" in meta:
-        slot_names = meta["optimizer"]["slots"]
-        absent = [name for name in slot_names if f"optimizer/{name}" not in arrays]
-        if absent:
-            raise CheckpointError(
-                f"{what}: the checkpoint lists optimizer slots {absent} but holds no "
-                "arrays for them; the file is damaged. Save it again."
-            )
-        slots = {name: arrays[f"optimizer/{name}"] for name in slot_names}
-        model.trainable_spans  # noqa: B018 - builds the optimizer before its state is set
-        model.optimizer.set_state(
-            {"iterations": meta["optimizer"]["iterations"], "slots": slots}
-        )
-        # A rate changed during training (by a plugin or by hand) is part of the state.
-        saved_rate = meta["optimizer"].get("learning_rate")
-        if isinstance(saved_rate, (int, float)):
-            model.optimizer.learning_rate = float(saved_rate)
-        elif isinstance(saved_rate, dict):
-            model.optimizer.learning_rate = _schedules.get(saved_rate)
-        multiplier = meta["optimizer"].get("learning_rate_multiplier")
-        if multiplier is not None:
-            model.optimizer.learning_rate_multiplier = float(multiplier)
-    for key, param in zip(keys, model.weights, strict=True):
-        param.value[...] = arrays[f"weights/{key}"]
-    model.rng.bit_generator.state = meta["rng"]
-    by_name = {layer.name: layer for layer in model.layers}
-    for name, state in meta.get("layer_rngs", {}).items():
-        layer = by_name.get(name)
-        if layer is not None and layer.rng is not None and layer.rng is not model.rng:
-            layer.rng.bit_generator.state = state
-    model.shuffle_seed = int(meta["shuffle_seed"])
-    model.state.load_state_dict(meta["loop"])
+    try:
+        if check_weights is not None:
+            check_weights(planned_graph_weight_shapes(config, custom_objects, what))
+        return Model.from_config(config, custom_objects=custom_objects)
+    except ConfigError as err:
+        raise CheckpointError(f"{what}: {err}") from err
 
 
 @frozen
@@ -234,14 +180,36 @@ def _model_contents(model: Sequential) -> tuple[dict[str, Any], dict[str, Any]]:
     arrays, meta = training_state(model)
     meta["format"], meta["version"] = _FORMAT, 1
     if model.optimizer is not None:
-        meta["compile"] = {
+        meta["compile"] = _compile_config(model)
+    return arrays, meta
+
+
+def _compile_config(model: Any) -> dict[str, Any]:
+    """The loss, metrics and loss weights of every output, keyed by output name."""
+    if len(model.heads) == 1:
+        return {
             "loss": None
             if model.loss is None
-            else _jsonable(_losses.serialize(model.loss)),
-            "metrics": [_jsonable(_metrics.serialize(m)) for m in model.metrics],
+            else _codec.encode(_losses.serialize(model.loss)),
+            "metrics": [_codec.encode(_metrics.serialize(m)) for m in model.metrics],
             "loss_weight": model.loss_weight,
         }
-    return arrays, meta
+
+    def metric_config(head: Any, metric: Any) -> Any:
+        config = _codec.encode(_metrics.serialize(metric))
+        name = config.get("config", {}).get("name", "")
+        if name.startswith(f"{head.name}_"):  # compile adds the prefix again
+            config["config"]["name"] = name[len(head.name) + 1 :]
+        return config
+
+    return {
+        "loss": {
+            h.name: None if h.loss is None else _codec.encode(_losses.serialize(h.loss))
+            for h in model.heads
+        },
+        "metrics": {h.name: [metric_config(h, m) for m in h.metrics] for h in model.heads},
+        "loss_weight": {h.name: h.weight for h in model.heads},
+    }
 
 
 def load_model(
@@ -251,38 +219,70 @@ def load_model(
 ) -> Sequential:
     """Read a model written by ``model.save``: ready to predict, or to continue fitting.
 
+    The architecture's weight shapes are checked against the stored arrays' headers
+    before the model is built, so a file declaring a huge layer allocates nothing.
+
     Args:
         filepath: The file ``model.save`` wrote.
         custom_objects: Layer classes not defined by loopkit, by class name.
         compile: Also restore the loss, metrics, optimizer and its state.
 
     Raises:
-        CheckpointError: missing, unreadable or foreign file, unknown layer class.
+        CheckpointError: missing, unreadable, foreign or malformed file, unknown
+            layer class, weights that do not fit the architecture.
     """
     what = f"load_model({os.fspath(filepath)!r})"
-    arrays, meta = read_arrays(filepath, what)
-    if meta.get("format") != _FORMAT:
-        raise CheckpointError(
-            f"{what}: the file is a {meta.get('format')!r} file, not a saved model. Use "
-            "model.load_weights() for weights files."
-        )
-    try:
-        model = model_from_config(meta["model"], custom_objects)
-        if compile and "compile" in meta:
-            config = meta["compile"]
-            model.compile(
-                optimizer=_optimizers.get(meta["optimizer"]["config"]),
-                loss=config["loss"],
-                metrics=config["metrics"],
-                loss_weights=config["loss_weight"],
+    with Archive(filepath, what) as archive:
+        meta = archive.manifest
+        if meta.get("format") != _FORMAT:
+            raise CheckpointError(
+                f"{what}: the file is a {meta.get('format')!r} file, not a saved model. "
+                "Use model.load_weights() for weights files."
             )
-        else:
-            meta = {k: v for k, v in meta.items() if k != "optimizer"}
-        restore_training_state(model, arrays, meta, what)
-    except (KeyError, TypeError, AttributeError) as err:
-        raise CheckpointError(
-            f"{what}: the file's manifest is incomplete or malformed "
-            f"({type(err).__name__}: {err}); it was damaged or written by an "
-            "incompatible version. Save the model again."
-        ) from err
+        try:
+            return _load_model(archive, meta, custom_objects, compile, what)
+        except CheckpointError:
+            raise
+        except Exception as err:  # anything a malformed manifest makes the code raise
+            raise CheckpointError(
+                f"{what}: the file's manifest is incomplete or malformed "
+                f"({type(err).__name__}: {str(err)[:200]}); it was damaged or written "
+                "by an incompatible version. Save the model again."
+            ) from err
+
+
+def _load_model(
+    archive: Archive,
+    meta: dict[str, Any],
+    custom_objects: Mapping[str, type] | None,
+    compile: bool,
+    what: str,
+) -> Sequential:
+    meta = _codec.decode(meta, {}, what)
+    name = str(meta["model"].get("name"))
+
+    def check(planned: list[tuple[str, tuple[int, ...]]]) -> None:
+        expected = [(key, f"weights/{key}", shape) for key, shape in planned]
+        check_weight_headers(archive, expected, name)
+
+    model = model_from_config(meta["model"], custom_objects, check_weights=check, what=what)
+    if compile and "compile" in meta:
+        config = meta["compile"]
+        model.compile(
+            optimizer=_optimizers.get(meta["optimizer"]["config"]),
+            loss=config["loss"],
+            metrics=config["metrics"],
+            loss_weights=config["loss_weight"],
+        )
+    else:
+        meta = {k: v for k, v in meta.items() if k != "optimizer"}
+    keys = weight_keys(model)
+    members = [f"weights/{key}" for key in keys]
+    shapes = [p.shape for p in model.weights]
+    check_weight_headers(archive, list(zip(keys, members, shapes, strict=True)), name)
+    arrays = dict(zip(members, read_weights(archive, members), strict=True))
+    if "optimizer" in meta:
+        slots = [f"optimizer/{s}" for s in meta["optimizer"]["slots"]]
+        arrays.update(archive.read_all(s for s in slots if s in archive.members))
+    restore_training_state(model, arrays, meta, what)
     return model

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -346,3 +348,205 @@ def test_epoch_savers_add_no_batch_hook_so_batches_dispatch_nothing(tmp_path: Pa
     assert HookDispatcher([BackupAndRestore(str(tmp_path), save_freq=5)]).active(
         "on_train_batch_end"
     )
+
+
+# --- hardening: nothing lost when a run fails at its very end -----------------------------
+
+
+def test_the_backup_survives_a_last_checkpoint_that_fails_in_the_closing_hooks(
+    tmp_path: Path, data
+) -> None:
+    x, y = data
+    target = tmp_path / "ck" / "m.npz"
+
+    class Obstruct:  # after fit start, before the save: the save's rename must fail
+        order = 50
+
+        @lk.hookimpl
+        def on_epoch_end(self) -> None:
+            target.mkdir(parents=True)
+
+    backup = BackupAndRestore(str(tmp_path / "bk"))
+    with pytest.raises(
+        lk.CheckpointError,
+        match=r"ModelCheckpoint\(filepath='.*m.npz'\): saving '.*m.npz' failed: writing "
+        r"'.*m.npz' failed: Is a directory",
+    ):
+        make_model().fit(
+            x,
+            y,
+            epochs=1,
+            batch_size=16,
+            verbose=0,
+            plugins=[Obstruct(), ModelCheckpoint(str(target)), backup],
+        )
+    assert backup.path.is_file()  # deleted at train end, then put back
+    resumed = make_model()
+    resumed.fit(
+        x,
+        y,
+        epochs=1,
+        batch_size=16,
+        verbose=0,
+        plugins=[BackupAndRestore(str(tmp_path / "bk"))],
+    )
+    assert resumed.optimizer.iterations == 4  # restored after epoch 0: nothing left to run
+
+
+def test_the_backup_survives_any_plugin_failing_in_on_train_end(
+    tmp_path: Path, data
+) -> None:
+    x, y = data
+
+    class FailsLast:
+        @lk.hookimpl
+        def on_train_end(self) -> None:
+            raise RuntimeError("flush failed")
+
+    backup = BackupAndRestore(str(tmp_path))
+    with pytest.raises(RuntimeError, match="flush failed"):
+        make_model().fit(
+            x, y, epochs=2, batch_size=16, verbose=0, plugins=[backup, FailsLast()]
+        )
+    assert backup.path.is_file()
+    make_model().fit(x, y, epochs=2, batch_size=16, verbose=0, plugins=[backup])
+    assert not backup.path.exists()  # a run that fully succeeds deletes it
+
+
+# --- hardening: resumed counters continue exactly ----------------------------------------
+
+
+class Counters:
+    """Records what loggers number their points by, at each epoch end."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.seen: list[tuple[int, int, int]] = []
+        self.fail_at = fail_at
+
+    @lk.hookimpl
+    def on_epoch_begin(self, epoch: int) -> None:
+        if epoch == self.fail_at:
+            raise RuntimeError("interrupted")
+
+    @lk.hookimpl
+    def on_epoch_end(self, state: lk.LoopState, epoch: int) -> None:
+        self.seen.append((epoch, state.epochs_completed, state.global_step))
+
+
+@pytest.mark.parametrize("save_freq", ["epoch", 3])
+def test_a_resumed_run_continues_epochs_completed_and_steps_exactly(
+    tmp_path: Path, data, save_freq
+) -> None:
+    x, y = data
+    reference = Counters()
+    make_model().fit(x, y, epochs=4, batch_size=16, verbose=0, plugins=[reference])
+    first, second = Counters(fail_at=2), Counters()
+    backup = str(tmp_path / "bk")
+    with pytest.raises(RuntimeError, match="interrupted"):
+        make_model().fit(
+            x,
+            y,
+            epochs=4,
+            batch_size=16,
+            verbose=0,
+            plugins=[first, BackupAndRestore(backup, save_freq=save_freq)],
+        )
+    make_model().fit(
+        x,
+        y,
+        epochs=4,
+        batch_size=16,
+        verbose=0,
+        plugins=[second, BackupAndRestore(backup, save_freq=save_freq)],
+    )
+    assert first.seen + second.seen == reference.seen  # no step logged twice
+
+
+def test_a_crafted_backup_position_fails_the_restore_and_changes_nothing(
+    tmp_path: Path, data
+) -> None:
+    x, y = data
+    backup = BackupAndRestore(str(tmp_path), delete_checkpoint=False)
+    make_model().fit(x, y, epochs=1, batch_size=16, verbose=0, plugins=[backup])
+    with np.load(backup.path) as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    meta = json.loads(arrays.pop("__manifest__").tobytes())
+    meta["extra"]["backup_and_restore"]["epoch"] = "abc"
+    with backup.path.open("wb") as handle:
+        np.savez(
+            handle,
+            **arrays,
+            __manifest__=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+        )
+    model = make_model()
+    before = model.flat_weights.copy()
+    with pytest.raises(
+        lk.CheckpointError, match=r"holds position epoch='abc'; expected an int >= 0"
+    ):
+        model.fit(
+            x,
+            y,
+            epochs=2,
+            batch_size=16,
+            verbose=0,
+            plugins=[BackupAndRestore(str(tmp_path))],
+        )
+    np.testing.assert_array_equal(model.flat_weights, before)
+    assert model.optimizer.iterations == 0 and model.state.global_step == 0
+
+
+# --- hardening: write failures name the plugin and the path ------------------------------
+
+FULL_DISK = textwrap.dedent(
+    """
+    import resource, signal, sys
+    import numpy as np
+    import loopkit as lk
+    from loopkit.layers import Dense
+    from loopkit.plugins import ModelCheckpoint
+
+    path = sys.argv[1]
+    x = np.ones((8, 4), np.float32)
+    model = lk.Sequential([Dense(64, input_dim=4), Dense(1)])
+    model.compile("sgd", "mse")
+    model.fit(x, x[:, :1], epochs=1, verbose=0, plugins=[ModelCheckpoint(path)])
+    first = model.get_weights()
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit: EFBIG
+    _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    for background in (True, False):
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2000, hard))
+        try:
+            model.fit(x, x[:, :1], epochs=1, verbose=0,
+                      plugins=[ModelCheckpoint(path, background=background)])
+        except lk.CheckpointError as err:
+            print(err)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+        kept = lk.load_model(path).get_weights()
+        print(all(np.array_equal(a, b) for a, b in zip(first, kept)))
+    """
+)
+
+
+def test_a_file_too_large_names_the_plugin_and_path_and_keeps_the_last_checkpoint(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "m.npz"
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 4  # background, then foreground: the message, then "intact"
+    for message, intact in (lines[:2], lines[2:]):
+        assert re.fullmatch(
+            rf"ModelCheckpoint\(filepath='{re.escape(str(path))}'\): saving "
+            rf"'{re.escape(str(path))}' failed: writing '{re.escape(str(path))}' failed: "
+            r"the file would exceed the size limit .*errno 27\). The previous file "
+            r"there, if any, is intact\. .*",
+            message,
+        ), message
+        assert intact == "True"
+    assert os.listdir(tmp_path) == ["m.npz"]  # no temporary file left

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -240,12 +241,36 @@ def test_csv_logger_resume_drops_rows_written_after_the_checkpoint(tmp_path: Pat
     saved = first.state_dict()  # the backup, taken after epoch 1's row
     first.on_epoch_end(state=state, epoch=2, logs={"loss": 0.3})  # then a crash
     first.on_exception()
-    assert saved == {"offset": len("epoch,loss\n0,0.5\n1,0.4\n"), "keys": ["loss"]}
+    kept = b"epoch,loss\n0,0.5\n1,0.4\n"
+    assert saved == {
+        "offset": len(kept),
+        "sha256": hashlib.sha256(kept).hexdigest(),
+        "keys": ["loss"],
+    }
 
     resumed = CSVLogger(path, append=True)
     resumed.load_state_dict(saved)
     run(resumed, [{"loss": 0.31}, {"loss": 0.2}], first_epoch=2)
     assert path.read_text() == "epoch,loss\n0,0.5\n1,0.4\n2,0.31\n3,0.2\n"
+
+
+def test_a_crafted_backup_cannot_truncate_the_users_csv_log(tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text("epoch,loss\n0,0.5\n1,0.4\n")  # the user's own log
+    resumed = CSVLogger(path, append=True)
+    resumed.load_state_dict({"offset": 0, "sha256": "0" * 64, "keys": None})
+    with pytest.warns(lk.LoopkitWarning, match=r"appending instead of truncating"):
+        run(resumed, [{"loss": 0.3}], first_epoch=2)
+    assert path.read_text() == "epoch,loss\n0,0.5\n1,0.4\n2,0.3\n"
+
+
+@pytest.mark.parametrize(
+    "state",
+    [{"offset": -5, "keys": None}, {"offset": "12", "keys": None}, {"keys": ["loss"]}],
+)
+def test_csv_logger_refuses_a_malformed_resume_state(tmp_path: Path, state) -> None:
+    with pytest.raises(lk.ConfigError, match=r"expected offset \(an int >= 0\)"):
+        CSVLogger(tmp_path / "log.csv").load_state_dict(state)
 
 
 def test_csv_logger_resume_after_a_completed_backup_continues_the_file(
