@@ -26,6 +26,7 @@ from loopkit.errors import (
 )
 from loopkit.hookspecs import hookspec
 from loopkit.monitor import Monitor, infer_mode
+from loopkit.plotting import plot_history
 from loopkit.random import set_random_seed
 from loopkit.saving.background import BackgroundWriter
 from loopkit.saving.checkpoints import load_checkpoint, save_checkpoint
@@ -61,6 +62,7 @@ __all__ = [
     "losses",
     "metrics",
     "optimizers",
+    "plot_history",
     "plugin_name",
     "regularizers",
     "save_checkpoint",
