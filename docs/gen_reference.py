@@ -17,6 +17,7 @@ section to check it by eye.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import re
@@ -53,7 +54,9 @@ KINDS: dict[str, str] = {  # package -> the base class every member derives from
 # Keras's short names, shown where ``get`` accepts them (checked, not assumed).
 _SHORT_NAMES = ("mse", "mae", "mape", "msle", "bce", "kld", "logcosh", "acc", "silu")
 _MARKER = re.compile(r"^<!-- generate: ([\w-]+)(?: (\w+))? -->$", re.MULTILINE)
-_SECTION = re.compile(r"^(Args|Arguments|Returns|Raises|Yields|Attributes|Example|Examples):$")
+_SECTION = re.compile(
+    r"^(Args|Arguments|Returns|Raises|Yields|Attributes|Example|Examples):$"
+)
 
 
 def public_classes(kind: str) -> list[type]:
@@ -68,6 +71,13 @@ def public_classes(kind: str) -> list[type]:
     return [*found, base]
 
 
+def _default(value: Any) -> str:
+    """Return a parameter default as code; attrs factories show as ``...`` (computed)."""
+    if repr(value) == "NOTHING" or type(value).__name__ == "Factory":
+        return "..."
+    return repr(value)
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
@@ -80,15 +90,13 @@ def _names_for(kind: str, cls: type) -> list[str]:
         return []
     candidates = {_snake(cls.__name__), cls.__name__.lower(), *_SHORT_NAMES}
     candidates.update(n for n in module.__all__ if n.islower())
-    try:
+    with contextlib.suppress(Exception):  # needs arguments, or has no name
         candidates.add(str(cls().name))
-    except Exception:  # noqa: S110 - needs arguments, or has no name: no default name
-        pass
     names = []
     for candidate in sorted(candidates):
         try:
             value = get(candidate)
-        except Exception:  # noqa: S112 - not a name of this kind
+        except Exception:  # not a name of this kind
             continue
         if type(value) is cls and candidate not in ("get", "serialize", "deserialize"):
             names.append(candidate)
@@ -140,7 +148,7 @@ def _signature(cls: type, qualified: str) -> str:
         elif p.default is p.empty:
             parts.append(p.name)
         else:
-            parts.append(f"{p.name}={p.default!r}")
+            parts.append(f"{p.name}={_default(p.default)}")
     return f"{qualified}({', '.join(parts)})"
 
 
@@ -154,7 +162,8 @@ def _defaults(cls: type) -> dict[str, str]:
     except (TypeError, ValueError):
         return {}
     return {
-        p.name: ("required" if p.default is p.empty else f"`{p.default!r}`") for p in params
+        p.name: ("required" if p.default is p.empty else f"`{_default(p.default)}`")
+        for p in params
     }
 
 
@@ -162,7 +171,9 @@ def catalogue(kind: str) -> str:
     """Return the Markdown catalogue of ``loopkit.<kind>``."""
     classes = public_classes(kind)
     out = [
-        "Every public class of `loopkit." + kind + "`: "
+        "Every public class of `loopkit."
+        + kind
+        + "`: "
         + ", ".join(f"[`{c.__name__}`](#{c.__name__.lower()})" for c in classes)
         + ".",
         "",
@@ -231,14 +242,20 @@ def hook_trace() -> str:
         (
             "model.fit(x, y, epochs=2, batch_size=2, validation_data=(x[:2], y[:2]))",
             lambda: model.fit(
-                x[:4], x[:4, :1], epochs=2, batch_size=2, verbose=0,
-                validation_data=(x[:2], x[:2, :1]), plugins=[recorder],
+                x[:4],
+                x[:4, :1],
+                epochs=2,
+                batch_size=2,
+                verbose=0,
+                validation_data=(x[:2], x[:2, :1]),
+                plugins=[recorder],
             ),
         ),
         (
             "model.evaluate(x, y, batch_size=2)",
-            lambda: model.evaluate(x[:4], x[:4, :1], batch_size=2, verbose=0,
-                                   plugins=[recorder]),
+            lambda: model.evaluate(
+                x[:4], x[:4, :1], batch_size=2, verbose=0, plugins=[recorder]
+            ),
         ),
         (
             "model.predict(x, batch_size=2)",
@@ -248,7 +265,14 @@ def hook_trace() -> str:
     for title, run in runs:
         recorder.calls.clear()
         run()
-        sections += [f"`{title}`, 2 batches:", "", "```text", *_indented(recorder.calls), "```", ""]
+        sections += [
+            f"`{title}`, 2 batches:",
+            "",
+            "```text",
+            *_indented(recorder.calls),
+            "```",
+            "",
+        ]
     return "\n".join(sections)
 
 

@@ -1,4 +1,4 @@
-"""Every Python block in README.md and docs/ runs as written; the site builds in strict mode.
+"""Every Python block in README.md and docs/ runs as written; the site builds strictly.
 
 The convention: a fenced ``python`` block runs on its own, in a fresh namespace and an
 empty temporary folder. A block preceded by the line ``<!-- continue -->`` continues
@@ -84,11 +84,22 @@ def test_the_python_block_runs_as_written(
         plt.close("all")
 
 
-def test_every_markdown_file_has_its_blocks_found() -> None:
-    counted = {p.relative_to(ROOT).as_posix(): len(python_chains(p)) for p in markdown_files()}
-    assert counted["README.md"] >= 2
-    assert counted["docs/getting-started.md"] >= 1
-    assert sum(counted.values()) >= 40
+def test_the_blocks_and_their_continuations_are_found() -> None:
+    blocks = {
+        p.relative_to(ROOT).as_posix(): [len(chain) for chain in python_chains(p)]
+        for p in markdown_files()
+    }
+    assert blocks["README.md"] == [2]  # the fifteen lines, then the plugin continuing them
+    assert len(blocks["docs/getting-started.md"]) == 1
+    assert sum(map(len, blocks.values())) >= 15
+    assert sum(map(sum, blocks.values())) >= 40
+
+
+def test_a_continuation_without_a_block_before_it_is_refused(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(f"Text.\n\n{CONTINUE}\n```python\nx = 1\n```\n")
+    with pytest.raises(AssertionError, match="before the first block"):
+        python_chains(page)
 
 
 def test_the_catalogue_lists_every_public_class_with_its_arguments() -> None:
@@ -124,7 +135,7 @@ def test_the_hook_trace_is_the_order_the_loop_documents() -> None:
     table = (ROOT / "docs" / "loop.md").read_text(encoding="utf-8")
     documented = re.findall(r"^\| \d+ \| `(on_\w+)`", table, flags=re.MULTILINE)
     first_epoch = fit[: fit.index("on_epoch_end") + 1]
-    deduplicated = list(dict.fromkeys(first_epoch)) + ["on_train_end"]
+    deduplicated = [*dict.fromkeys(first_epoch), "on_train_end"]
     assert documented[: len(deduplicated)] == deduplicated
 
 
