@@ -149,7 +149,10 @@ def _signature(cls: type, qualified: str) -> str:
             parts.append(p.name)
         else:
             parts.append(f"{p.name}={_default(p.default)}")
-    return f"{qualified}({', '.join(parts)})"
+    one_line = f"{qualified}({', '.join(parts)})"
+    if len(one_line) <= 88:
+        return one_line
+    return f"{qualified}(\n" + "".join(f"    {part},\n" for part in parts) + ")"
 
 
 def _cell(text: str) -> str:
