@@ -115,7 +115,8 @@ def test_the_catalogue_lists_every_public_class_with_its_arguments() -> None:
         value = getattr(loopkit.layers, name)
         if isinstance(value, type) and issubclass(value, loopkit.layers.Layer):
             assert f"### {name}\n" in text
-    assert "loopkit.layers.Dense(\n    units,\n    activation=None,\n    use_bias=True," in text
+    dense = "loopkit.layers.Dense(\n    units,\n    activation=None,\n    use_bias=True,"
+    assert dense in text  # long signatures: one argument per line
     assert "loopkit.layers.Flatten(*, name=None, trainable=True" in text  # short: one line
     assert "| `units` | required | Number of outputs. |" in text
     losses = gen_reference.catalogue("losses")
