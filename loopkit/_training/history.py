@@ -72,6 +72,6 @@ class History:
         save: str | PathLike[str] | None = None,
     ) -> Figure:
         """Draw the loss and each metric against the epoch; see ``loopkit.plot_history``."""
-        from loopkit.plotting import plot_history  # matplotlib is optional: import on use
+        from loopkit.plotting import plot_history
 
         return plot_history(self, metrics=metrics, save=save)
