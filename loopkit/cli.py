@@ -268,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     A reader that stops early (``loopkit plugins | head``) ends the command quietly
     with status 0; a loopkit error, a missing package or an unreadable file prints
-    one line to stderr and returns 1.
+    one line to stderr and returns 1; Ctrl-C prints one line and returns 130.
     """
     args = _parser().parse_args(argv)
     run: Any = args.run
@@ -282,6 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(err).split())
         print(f"loopkit {args.command}: error: {message}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"loopkit {args.command}: interrupted", file=sys.stderr)
+        return 130  # the shell's status for Ctrl-C
     return status
 
 

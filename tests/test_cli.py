@@ -310,3 +310,14 @@ def test_output_into_a_closed_pipe_ends_quietly(command: list[str]) -> None:
     )
     os.close(writer)
     assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_ctrl_c_ends_a_command_with_one_line_and_status_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("loopkit.cli._demo", interrupted)
+    assert main(["demo", "--epochs", "1"]) == 130
+    assert capsys.readouterr().err == "loopkit demo: interrupted\n"
