@@ -160,3 +160,19 @@ def test_the_site_builds_in_strict_mode(tmp_path: Path) -> None:
     for name in ("fit", "compile", "compute_gradients", "apply_gradients"):
         assert f'id="loopkit.Sequential.{name}"' in api
     assert 'id="loopkit.History.plot"' in api
+
+
+def ci_block(marker: str) -> list[str]:
+    """Return the bash block after ``<!-- ci:marker -->`` in README.md, as CI reads it."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    start = lines.index(f"<!-- ci:{marker} -->") + 1
+    assert lines[start] == "```bash"
+    end = lines.index("```", start + 1)
+    return lines[start + 1 : end]
+
+
+def test_the_readme_set_up_installs_the_test_extra_runs_the_tests_then_the_demo() -> None:
+    setup = " && ".join(ci_block("setup"))
+    assert 'python -m pip install -e ".[test]"' in setup
+    assert setup.endswith("python -m pytest")
+    assert ci_block("demo") == [". .venv/bin/activate && loopkit demo"]
