@@ -10,7 +10,7 @@ Run it from the repository root, in an environment with ``pip install -e
 
     python docs/make_tensorboard_screenshot.py
 
-It takes about a minute, most of it the demo's 40 epochs. The test suite does not need
+It takes about a minute, most of it the demo's training. The test suite does not need
 it, nor Chromium.
 """
 

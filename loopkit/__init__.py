@@ -34,6 +34,7 @@ from loopkit.errors import (
 )
 from loopkit.hookspecs import hookspec
 from loopkit.monitor import Monitor, infer_mode
+from loopkit.plotting import plot_history
 from loopkit.random import set_random_seed
 from loopkit.saving.background import BackgroundWriter
 from loopkit.saving.checkpoints import load_checkpoint, save_checkpoint
@@ -75,6 +76,7 @@ __all__ = [
     "metrics",
     "monitor",
     "optimizers",
+    "plot_history",
     "plugin_name",
     "regularizers",
     "saving",

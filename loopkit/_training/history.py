@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from os import PathLike
 from typing import TYPE_CHECKING, Any
 
 from attrs import define, field
@@ -10,6 +11,8 @@ from attrs import define, field
 from loopkit._dispatch.dispatcher import hookimpl
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from loopkit._training.sequential import Sequential
 
 __all__ = ["History"]
@@ -66,3 +69,13 @@ class History:
         """Restore what ``state_dict`` returned."""
         self.history = {k: [float(x) for x in v] for k, v in state["history"].items()}
         self.epoch = [int(e) for e in state["epoch"]]
+
+    def plot(
+        self,
+        metrics: Sequence[str] | None = None,
+        save: str | PathLike[str] | None = None,
+    ) -> Figure:
+        """Draw the loss and each metric against the epoch; see ``loopkit.plot_history``."""
+        from loopkit.plotting import plot_history
+
+        return plot_history(self, metrics=metrics, save=save)
