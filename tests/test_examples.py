@@ -165,3 +165,18 @@ print("ok")
     assert done.stdout.strip() == "ok", done.stderr[-3000:]
     with pytest.raises(ModuleNotFoundError):  # this environment did not get it
         __import__("loopkit_epoch_timer")
+
+
+def test_the_residual_cnn_example_builds_a_functional_graph_and_learns(
+    tmp_path: Path,
+) -> None:
+    out = run_example("residual_digits.py", tmp_path, "--epochs", "4")
+    assert "Connected to" in out and "add[0][0]" not in out.split("Connected to")[0]
+    accuracy = float(re.search(r"test accuracy: (\S+)", out)[1])  # type: ignore[index]
+    assert accuracy > 0.5  # 4 epochs: far above the 0.1 of guessing
+
+
+def test_the_two_heads_example_logs_each_output_and_predicts_a_dict(tmp_path: Path) -> None:
+    out = run_example("two_heads.py", tmp_path, "--epochs", "3")
+    assert "'label_loss', 'learning_rate', 'loss', 'score_loss', 'score_mae'" in out
+    assert "first three labels:" in out
