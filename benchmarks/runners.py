@@ -26,12 +26,13 @@ __all__ = ["RUNNERS", "availability", "import_framework", "make_runner"]
 Timing = tuple[float, float, float]
 """``(seconds, probe before, probe after)`` of one timed repetition."""
 
-RUNNERS = ("floor", "loopkit", "keras", "torch")
+RUNNERS = ("floor", "loopkit", "functional", "keras", "torch")
 """Every runner, in the table's column order."""
 
 _NEEDS = {
     "floor": (),
     "loopkit": ("loopkit",),
+    "functional": ("loopkit",),
     "keras": ("keras", "jax"),
     "torch": ("torch",),
 }
@@ -87,7 +88,7 @@ class LoopkitRunner:
 
     label = "loopkit"
 
-    def __init__(self, workload: Workload, seed: int) -> None:
+    def __init__(self, workload: Workload, seed: int, functional: bool = False) -> None:
         import loopkit as lk
         from loopkit.layers import Conv2D, Dense, GlobalAveragePooling2D, MaxPooling2D
 
@@ -107,7 +108,16 @@ class LoopkitRunner:
             layers = [Dense(first, activation="relu", input_shape=workload.input_shape)]
             layers += [Dense(units, activation="relu") for units in rest]
             layers.append(Dense(CLASSES, activation="softmax"))
-        self.model = lk.Sequential(layers)
+        if functional:  # the same chain through the functional API
+            first_layer = layers[0]
+            first_layer.input_shape = None
+            tensor = inputs = lk.Input(shape=workload.input_shape)
+            for layer in layers:
+                tensor = layer(tensor)
+            self.model = lk.Model(inputs, tensor)
+            self.label = "loopkit functional"
+        else:
+            self.model = lk.Sequential(layers)
         self.model.compile(
             optimizer=lk.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy"
         )
@@ -363,6 +373,8 @@ def make_runner(name: str, workload: Workload, seed: int, threads: int) -> Any:
         return FloorRunner(workload, seed)
     if name == "loopkit":
         return LoopkitRunner(workload, seed)
+    if name == "functional":
+        return LoopkitRunner(workload, seed, functional=True)
     if name == "keras":
         return KerasRunner(workload, seed)
     if name == "torch":

@@ -26,8 +26,8 @@ PLUGIN_TARGETS = {"idle10": 0.02, "standard": 0.05}
 """Largest overhead over a plain fit: 10 idle plugins, the standard set."""
 MEMORY_TARGET = 1.15
 """Largest peak memory of loopkit's mlp-mnist, in datasets."""
-LABELS = {"floor": "floor", "loopkit": "loopkit", "keras": "Keras 3 (JAX)",
-          "torch": "PyTorch eager"}  # fmt: skip
+LABELS = {"floor": "floor", "loopkit": "loopkit", "functional": "loopkit functional",
+          "keras": "Keras 3 (JAX)", "torch": "PyTorch eager"}  # fmt: skip
 
 
 def fmt(value: float, unit: str) -> str:

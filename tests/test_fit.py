@@ -349,12 +349,6 @@ def _endless(x: np.ndarray, y: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndar
             r"validation_split=-0.1; expected a fraction in \[0, 1\)",
         ),
         (
-            "generator",
-            ConfigError,
-            r"got a generator with epochs=2 and no steps_per_epoch.*"
-            r"Pass steps_per_epoch=",
-        ),
-        (
             "validation_generator",
             ConfigError,
             r"generator as validation_data with no "
@@ -395,7 +389,6 @@ def test_bad_fit_arguments_fail_before_any_state_changes(rng, case, error, match
             "empty": {"x": x[:0], "y": y[:0]},
             "split_high": {"validation_split": 1.0},
             "split_low": {"validation_split": -0.1},
-            "generator": {"x": (b for b in [(x, y)]), "y": None, "epochs": 2},
             "validation_generator": {"epochs": 2, "validation_data": _endless(x, y)},
             "sample_weight": {"sample_weight": np.ones(39)},
             "batch_size": {"batch_size": 0},
@@ -439,3 +432,37 @@ def test_generator_targets_of_the_wrong_shape_fail_before_any_state_moves() -> N
     with pytest.raises(ShapeError, match=r"fit\(\)"):
         model.fit(batches(), steps_per_epoch=2, verbose=0)
     np.testing.assert_array_equal(model.flat_weights, before)
+
+
+def test_a_finite_generator_trains_one_pass_then_stops_with_keras_warning() -> None:
+    model = Sequential([Dense(1, input_dim=4)])
+    model.compile("sgd", "mse")
+    x, y = np.ones((8, 4), np.float32), np.ones((8, 1), np.float32)
+    batches = ((x[i : i + 4], y[i : i + 4]) for i in (0, 4))
+    with pytest.warns(
+        loopkit.LoopkitWarning, match=r"Your input ran out of data; interrupting"
+    ):
+        history = model.fit(batches, epochs=3, verbose=0)
+    assert history.epoch == [0]  # the empty second pass logs no epoch
+    assert model.state.global_step == 2
+
+
+def test_steps_per_epoch_shorter_than_the_data_continues_where_the_last_epoch_stopped() -> (
+    None
+):
+    from loopkit._data.streams import batch_rows, epoch_permutation
+
+    starts = [
+        [start for start, _, _ in batch_rows(10, 2, 2, False, 0, epoch)]
+        for epoch in range(4)
+    ]
+    # 5 batches a pass: epochs continue through them (0,2 | 4,6 | 8,0 | 2,4) as in Keras
+    assert starts == [[0, 2], [4, 6], [8, 0], [2, 4]]
+    orders = [order for _, _, order in batch_rows(10, 2, 2, True, 7, 2)]
+    np.testing.assert_array_equal(orders[0], epoch_permutation(7, 0, 10))  # pass 0 ends
+    np.testing.assert_array_equal(orders[1], epoch_permutation(7, 1, 10))  # pass 1 begins
+    model = Sequential([Dense(1, input_dim=1)])
+    model.compile("sgd", "mse")
+    x = np.arange(10, dtype=np.float32)[:, None]
+    history = model.fit(x, x, batch_size=2, epochs=4, steps_per_epoch=2, verbose=0)
+    assert history.epoch == [0, 1, 2, 3] and model.state.global_step == 8

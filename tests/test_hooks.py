@@ -322,7 +322,8 @@ def test_stop_training_in_a_batch_ends_fit_after_that_batch(data: dict) -> None:
         ("on_epoch_begin", 0),
         *train_batch(0),
         *train_batch(1),
-        ("on_epoch_end", 0),  # validation is skipped, on_epoch_end still fires
+        *VALIDATION,  # as in Keras, the stopped epoch still validates
+        ("on_epoch_end", 0),
         ("on_train_end", None),
     ]
     assert history.epoch == [0]

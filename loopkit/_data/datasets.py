@@ -20,6 +20,7 @@ from loopkit._data.streams import (
     Batch,
     IterableDataset,
     SequenceDataset,
+    batch_rows,
     epoch_permutation,
     unpack_batch,
 )
@@ -28,6 +29,7 @@ from loopkit.typing import Array, FloatArray
 
 __all__ = [
     "ArrayDataset",
+    "batch_rows",
     "Batch",
     "Dataset",
     "IterableDataset",
@@ -122,10 +124,10 @@ class ArrayDataset:
 
     def batches(self, epoch: int) -> Iterator[Batch]:
         """Yield ``(x, y, sample_weight)`` batches of one epoch."""
-        n, size = len(self.x), self.batch_size
-        order = epoch_permutation(self.seed, epoch, n) if self.shuffle else None
-        for step in range(self.steps):
-            start, stop = step * size, min(n, (step + 1) * size)
+        n = len(self.x)
+        for start, stop, order in batch_rows(
+            n, self.batch_size, self.max_steps, self.shuffle, self.seed, epoch
+        ):
             if order is None:
                 xb = self.x[start:stop]
                 if isinstance(xb, np.memmap) or xb.dtype != self.dtype:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from loopkit.errors import ConfigError
 from loopkit.typing import Array, FloatArray
 
 __all__ = [
+    "batch_rows",
     "Batch",
     "IterableDataset",
     "SequenceDataset",
@@ -23,6 +25,31 @@ __all__ = [
 
 Batch = tuple[FloatArray, Array | None, FloatArray | None]
 """``(x, y, sample_weight)`` of one batch; ``y``/``sample_weight`` may be None."""
+
+
+def batch_rows(
+    n: int, batch_size: int, max_steps: int | None, shuffle: bool, seed: int, epoch: int
+) -> Iterator[tuple[int, int, Any]]:
+    """Yield ``(start, stop, order)`` per batch of ``epoch``: rows ``order[start:stop]``.
+
+    ``order`` is the pass's permutation, or None unshuffled. With ``max_steps``
+    (``steps_per_epoch``) shorter than a pass, epochs continue through the data where
+    the last one stopped, as Keras's iterator does, and a new pass (a new order)
+    begins when one is used up. Batch ``k`` of the run is a function of (seed, epoch)
+    only, so a resumed run draws the same batches.
+    """
+    full = math.ceil(n / batch_size)
+    continuing = max_steps is not None and max_steps < full
+    first = epoch * max_steps if continuing and max_steps is not None else 0
+    count = min(full, max_steps) if max_steps is not None else full
+    orders: dict[int, Any] = {}
+    for k in range(first, first + count):
+        rest, step = divmod(k, full)
+        one_pass = rest if continuing else epoch
+        if shuffle and one_pass not in orders:
+            orders.clear()
+            orders[one_pass] = epoch_permutation(seed, one_pass, n)
+        yield step * batch_size, min(n, (step + 1) * batch_size), orders.get(one_pass)
 
 
 def epoch_permutation(seed: int, epoch: int, n: int) -> Any:

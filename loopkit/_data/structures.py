@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from attrs import define, field
 
-from loopkit._data.datasets import Batch, epoch_permutation
+from loopkit._data.datasets import Batch, batch_rows
 from loopkit._data.inputs import as_array
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.typing import Array
@@ -192,10 +192,10 @@ class StructuredDataset:
 
     def batches(self, epoch: int) -> Iterator[Batch]:
         """Yield the batches of one pass: arrays for one input/output, lists for several."""
-        n, size = len(self), self.batch_size
-        order = epoch_permutation(self.seed, epoch, n) if self.shuffle else None
-        for step in range(self.steps):
-            rows = slice(step * size, min(n, (step + 1) * size))
+        for start, stop, order in batch_rows(
+            len(self), self.batch_size, self.max_steps, self.shuffle, self.seed, epoch
+        ):
+            rows = slice(start, stop)
             index = None if order is None else order[rows]
             xs = self._pick("x", self.xs, rows, index)
             assert xs is not None

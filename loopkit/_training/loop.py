@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,7 @@ import numpy as np
 from loopkit._data.datasets import Batch, Dataset
 from loopkit._dispatch.dispatcher import HookDispatcher
 from loopkit._training.loop_state import OptimizerStep
-from loopkit.errors import ConfigError
+from loopkit.errors import ConfigError, LoopkitWarning
 
 if TYPE_CHECKING:
     from loopkit._training.trainer import Trainer as Model
@@ -196,31 +197,53 @@ def _train_step(model: Model, emit: _Events, batch: Batch, event: int) -> tuple[
     return loss, n
 
 
-def _fit_epoch(model: Model, emit: _Events, train: Dataset, epoch: int) -> _Means:
-    """Run one training epoch (resuming mid-epoch if a plugin asked); return its means."""
+def _fit_epoch(
+    model: Model, emit: _Events, train: Dataset, epoch: int, first: bool
+) -> _Means | None:
+    """Run one training epoch (resuming mid-epoch if a plugin asked); return its means.
+
+    Returns None when the data ran out before the epoch's first batch (a finite
+    generator on its second pass): as Keras does, training then stops with a warning.
+    """
     state = model.state
     state.epoch, state.batch, state.mode = epoch, 0, "train"
     skip, state.resume_batch = state.resume_batch, 0
     model.reset_metrics()
     means = _Means(model)
     emit("on_epoch_begin", epoch + 1, epoch=epoch, logs={})
-    batches = train.batches(epoch)
-    if not getattr(train, "checked", False):
-        batches = _checked_first(batches, model, "fit()")
+    batches = _checked_first(train.batches(epoch), model, "fit()")
+    every, steps, ran = model.steps_per_execution, train.steps, skip
     # A resumed epoch skips the batches run before the interruption.
     for batch, data in enumerate(itertools.islice(batches, skip, None), start=skip):
-        state.batch, event = batch, state.global_step + 1
-        if emit.batch_begin:
+        state.batch, event, ran = batch, state.global_step + 1, batch + 1
+        if emit.batch_begin and batch % every == 0:
             emit("on_train_batch_begin", event, batch=batch, logs={})
         means.add(*_train_step(model, emit, data, event))
         state.global_step += 1
-        if emit.batch_end:
+        if emit.batch_end and ((batch + 1) % every == 0 or batch + 1 == steps):
             emit("on_train_batch_end", event, batch=batch, logs=BatchLogs(means))
         if model.stop_training:
             break
     if means.count == 0 and skip == 0:
-        raise _ran_out_of_data(epoch)
+        if first:
+            raise _ran_out_of_data(epoch)
+        _warn_out_of_data(model)
+        return None
+    if steps is not None and ran < steps and not model.stop_training:
+        _warn_out_of_data(model)  # fewer batches than steps_per_epoch: the data ran dry
     return means
+
+
+def _warn_out_of_data(model: Model) -> None:
+    """Keras's warning when the data runs out: training stops after this epoch."""
+    warnings.warn(
+        "Your input ran out of data; interrupting training. Make sure that your "
+        "dataset or generator can generate at least `steps_per_epoch * epochs` "
+        "batches (a generator that loops forever, or a Sequence).",
+        LoopkitWarning,
+        stacklevel=5,
+    )
+    model.stop_training = True
 
 
 def run_fit(
@@ -248,13 +271,14 @@ def run_fit(
         emit("on_train_begin", logs={})
         epoch = initial_epoch if state.resume_epoch is None else state.resume_epoch
         state.resume_epoch = None
+        first = True
         while epoch < epochs and not model.stop_training:
-            logs = _fit_epoch(model, emit, train, epoch).logs()
-            if (
-                validation is not None
-                and not model.stop_training
-                and validation_freq(epoch)
-            ):
+            means = _fit_epoch(model, emit, train, epoch, first)
+            if means is None:
+                break
+            logs, first = means.logs(), False
+            # As in Keras, an epoch ended by stop_training mid-way still validates.
+            if validation is not None and validation_freq(epoch):
                 val_logs = _evaluate(model, hooks, validation, "fit() validation")
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
                 state.mode = "train"
@@ -266,7 +290,8 @@ def run_fit(
 
 def _ran_out_of_data(epoch: int) -> Exception:
     return ConfigError(
-        f"fit(): the training data yielded no batch in epoch {epoch}. A generator is "
+        f"fit(): the training data yielded no batch in epoch {epoch}, the first of this "
+        "fit. A generator is "
         "exhausted after one pass: pass steps_per_epoch= and a generator that loops "
         "forever, or a re-iterable object (a list of batches, a Sequence)."
     )

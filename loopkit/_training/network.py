@@ -81,6 +81,8 @@ class Network:
     output_shape: Shape | None = field(init=False, default=None, repr=False)
     input_grad_needed: bool = field(init=False, default=True, repr=False)
     fuse_output_activation: bool = field(init=False, default=False, repr=False)
+    steps_per_execution: int = field(init=False, default=1, repr=False)
+    """Batch hooks run every this many steps (Keras's ``compile(steps_per_execution=)``)."""
     loss_terms: list[float] = field(init=False, factory=list, repr=False)
     """Each output's loss in the last step, before its loss weight (as Keras logs it)."""
     _flat: FlatParameters | None = field(init=False, default=None, repr=False)

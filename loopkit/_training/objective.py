@@ -9,7 +9,7 @@ from attrs import define
 
 from loopkit import optimizers as _optimizers
 from loopkit._training.heads import Head, resolve_heads
-from loopkit.errors import ShapeError
+from loopkit.errors import ConfigError, ShapeError
 from loopkit.typing import FloatArray, Shape
 
 if TYPE_CHECKING:
@@ -52,6 +52,12 @@ class Objective(Network):
                 does not match the outputs.
         """
         unknown = sorted(set(keras_options) - _KERAS_COMPILE_OPTIONS)
+        every = keras_options.get("steps_per_execution", 1)
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+            raise ConfigError(
+                f"compile() got steps_per_execution={every!r}; expected an int >= 1 (the "
+                "batch hooks then run every that many steps, as in Keras)."
+            )
         if unknown:
             raise TypeError(
                 f"compile() got unexpected keyword argument(s) {unknown}; it takes "
@@ -63,6 +69,7 @@ class Objective(Network):
         new_optimizer = _optimizers.get(optimizer)
         heads = self._heads_for(loss, metrics, loss_weights)
         self.optimizer = new_optimizer
+        self.steps_per_execution = int(every)
         self._compile_args = (loss, metrics, loss_weights)
         self.heads = heads
         self.metrics = [m for h in heads for m in h.metrics]

@@ -30,7 +30,9 @@ _VERBOSE = (0, 1, 2, "auto")
 
 
 def _resolve_verbose(verbose: Any, call: str) -> int:
-    if verbose not in _VERBOSE or isinstance(verbose, bool):
+    if isinstance(verbose, bool):  # Keras code passes verbose=True
+        return int(verbose)
+    if verbose not in _VERBOSE:
         raise ConfigError(
             f"{call} got verbose={verbose!r}; expected 0 (silent), 1 (progress bar), "
             "2 (one line per epoch) or 'auto'."
@@ -234,13 +236,6 @@ class Trainer(ModelData):
                 call,
                 validation_batch_size=validation_batch_size,
                 validation_steps=validation_steps,
-            )
-        one_shot = getattr(train, "one_shot", False)
-        if one_shot and steps_per_epoch is None and epochs - initial_epoch > 1:
-            raise ConfigError(
-                f"{call} got a generator with epochs={epochs} and no steps_per_epoch; a "
-                "generator runs dry after one pass. Pass steps_per_epoch= (and make it "
-                "loop forever), or use a Sequence or a list of batches."
             )
         if getattr(validation, "one_shot", False) and validation_steps is None:
             validated = (
