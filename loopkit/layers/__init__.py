@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from loopkit.layers.base import Layer, Parameter
 from loopkit.layers.convolutional import Conv2D
+from loopkit.layers.convolutional1d import Conv1D
 from loopkit.layers.core import Activation, Dense
 from loopkit.layers.embedding import Embedding
+from loopkit.layers.masking import Masking
 from loopkit.layers.normalization import BatchNormalization, LayerNormalization
 from loopkit.layers.pooling import (
     AveragePooling2D,
@@ -13,23 +15,46 @@ from loopkit.layers.pooling import (
     GlobalMaxPooling2D,
     MaxPooling2D,
 )
+from loopkit.layers.pooling1d import (
+    AveragePooling1D,
+    GlobalAveragePooling1D,
+    GlobalMaxPooling1D,
+    MaxPooling1D,
+)
+from loopkit.layers.recurrent import GRU, LSTM, SimpleRNN
 from loopkit.layers.regularization import Dropout
 from loopkit.layers.reshaping import Flatten, Reshape
+from loopkit.layers.reshaping1d import Cropping1D, UpSampling1D, ZeroPadding1D
+from loopkit.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
     "Activation",
+    "AveragePooling1D",
     "AveragePooling2D",
     "BatchNormalization",
+    "Bidirectional",
+    "Conv1D",
     "Conv2D",
+    "Cropping1D",
     "Dense",
     "Dropout",
     "Embedding",
     "Flatten",
+    "GRU",
+    "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
+    "LSTM",
     "Layer",
     "LayerNormalization",
+    "Masking",
+    "MaxPooling1D",
     "MaxPooling2D",
     "Parameter",
     "Reshape",
+    "SimpleRNN",
+    "TimeDistributed",
+    "UpSampling1D",
+    "ZeroPadding1D",
 ]

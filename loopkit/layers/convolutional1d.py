@@ -102,9 +102,7 @@ class Conv1D(Layer):
     padding: Literal["valid", "same", "causal"] = field(
         default="valid", converter=_lower, validator=one_of("valid", "same", "causal")
     )
-    data_format: str | None = field(
-        default=None, validator=one_of(None, "channels_last")
-    )
+    data_format: str | None = field(default=None, validator=one_of(None, "channels_last"))
     dilation_rate: int = field(default=1, converter=single_int, validator=positive_int)
     # Keyword-only from here: Keras's `groups` comes next positionally and is not
     # supported, so a positional call fails loudly instead of shifting arguments.
@@ -148,7 +146,9 @@ class Conv1D(Layer):
         )
         if self.use_bias:
             self.bias = self.add_weight(
-                "bias", (self.filters,), self.bias_initializer,
+                "bias",
+                (self.filters,),
+                self.bias_initializer,
                 regularizer=self.bias_regularizer,
             )
 
@@ -181,8 +181,11 @@ class Conv1D(Layer):
         conv_kernels.im2col(x.reshape(n, 1, steps, c), *self._geometry(), cols)
         self._cols = cols = cols.reshape(n * out_len, k * c)
         z = self.buffer("z", (n, out_len, self.filters))
-        np.matmul(cols, self.kernel.value.reshape(k * c, self.filters),
-                  out=z.reshape(-1, self.filters))
+        np.matmul(
+            cols,
+            self.kernel.value.reshape(k * c, self.filters),
+            out=z.reshape(-1, self.filters),
+        )
         if self.bias is not None:
             z += self.bias.value
         self._z = z
@@ -206,8 +209,11 @@ class Conv1D(Layer):
         if not self.input_grad_needed:
             return None
         dcols = self.buffer("dcols", (n, 1, out_len, 1, k, c))
-        np.matmul(dz, self.kernel.value.reshape(k * c, self.filters).T,
-                  out=dcols.reshape(n * out_len, k * c))
+        np.matmul(
+            dz,
+            self.kernel.value.reshape(k * c, self.filters).T,
+            out=dcols.reshape(n * out_len, k * c),
+        )
         dx = self.buffer("dx", (n, steps, c))
         conv_kernels.col2im(dcols, *self._geometry(), dx.reshape(n, 1, steps, c))
         return dx

@@ -11,7 +11,7 @@ from loopkit.errors import ShapeError
 from loopkit.layers import _conv_kernels as conv_kernels
 from loopkit.layers.base import Layer
 from loopkit.layers.convolutional1d import check_sequence_shape, length_plan, single_int
-from loopkit.layers.recurrent.base import check_mask
+from loopkit.layers.masking import check_mask
 from loopkit.typing import Array, FloatArray, IntArray, Shape
 from loopkit.validators import one_of, positive_int
 
@@ -112,7 +112,10 @@ class MaxPooling1D(_Pooling1D):
         y = self.buffer("y", (n, self._plan[0], c))
         argmax = self._winners((n, 1, self._plan[0], c))
         conv_kernels.max_pool2d(
-            x.reshape(n, 1, steps, c), *self._args(), y.reshape(n, 1, -1, c), argmax,
+            x.reshape(n, 1, steps, c),
+            *self._args(),
+            y.reshape(n, 1, -1, c),
+            argmax,
             bool(training),
         )
         self._recorded = bool(training)
@@ -128,15 +131,22 @@ class MaxPooling1D(_Pooling1D):
         if not self._recorded:  # the last forward ran for inference
             y = self.buffer("y", (n, out, c))
             conv_kernels.max_pool2d(
-                self._x.reshape(n, 1, steps, c), *self._args(), y.reshape(n, 1, out, c),
-                argmax, True,
+                self._x.reshape(n, 1, steps, c),
+                *self._args(),
+                y.reshape(n, 1, out, c),
+                argmax,
+                True,
             )
             self._recorded = True
         dx = self.buffer("dx", (n, steps, c))
         pool, strides, pads = self._args()
         conv_kernels.max_pool2d_backward(
-            np.ascontiguousarray(dy, self.dtype).reshape(n, 1, out, c), argmax, pool,
-            strides, pads, dx.reshape(n, 1, steps, c),
+            np.ascontiguousarray(dy, self.dtype).reshape(n, 1, out, c),
+            argmax,
+            pool,
+            strides,
+            pads,
+            dx.reshape(n, 1, steps, c),
         )
         return dx
 
@@ -204,6 +214,8 @@ class _GlobalPooling1D(Layer):
     keepdims: bool = False
     _x_shape: Shape = field(init=False, repr=False)
     _mask: FloatArray | None = field(init=False, default=None, repr=False)
+    uses_mask = True
+    """``forward`` takes ``mask=`` (see ``loopkit.layers.masking``)."""
 
     def build(self, input_shape: Shape) -> None:
         check_sequence_shape(self, input_shape)
@@ -273,7 +285,9 @@ class GlobalMaxPooling1D(_GlobalPooling1D):
     """
 
     _x: FloatArray = field(init=False, repr=False)
-    _argmax: IntArray = field(init=False, repr=False, factory=lambda: np.empty((0, 0), np.intp))
+    _argmax: IntArray = field(
+        init=False, repr=False, factory=lambda: np.empty((0, 0), np.intp)
+    )
 
     def forward(
         self, x: FloatArray, training: bool = False, mask: Array | None = None
@@ -284,8 +298,8 @@ class GlobalMaxPooling1D(_GlobalPooling1D):
         if m is not None:
             xm = self.buffer("x_masked", (n, steps, c))
             np.copyto(xm, x)
-            none_left = ~m.any(axis=1)
-            skip = (m == 0) & ~none_left[:, None]
+            any_left = np.any(m, axis=1, keepdims=True)
+            skip = np.logical_and(m == 0, any_left)
             xm[skip] = -np.inf
             x = xm
         self._x = x

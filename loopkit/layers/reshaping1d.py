@@ -16,13 +16,16 @@ from loopkit.validators import positive_int
 __all__ = ["Cropping1D", "UpSampling1D", "ZeroPadding1D"]
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def _int_pair(value: Any) -> Any:
-    """Turn an int ``v`` into ``(v, v)`` and a sequence into a tuple of ints."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    """Turn an int ``v`` into ``(v, v)`` and a pair into a tuple of ints."""
+    if _is_int(value):
         return (int(value), int(value))
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
-            return (int(value[0]), int(value[1]))
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_int, value)):
+        return (int(value[0]), int(value[1]))
     return value
 
 

@@ -12,10 +12,11 @@ from attrs import define, field
 from loopkit import activations as _activations
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.layers.base import Layer, Parameter
+from loopkit.layers.masking import check_mask
 from loopkit.typing import Array, FloatArray, Shape
 from loopkit.validators import in_half_open_range, positive_int
 
-__all__ = ["Recurrent", "as_activation", "check_mask"]
+__all__ = ["Recurrent", "as_activation"]
 
 
 def as_activation(identifier: Any) -> _activations.ActivationFunction:
@@ -31,27 +32,6 @@ def _not_stateful(instance: Any, attribute: attrs.Attribute[Any], value: Any) ->
             "start every batch from zero states. Drop stateful=True (or feed longer "
             "sequences that hold the context)."
         )
-
-
-def check_mask(layer: Layer, x: Array, mask: Array | None) -> FloatArray | None:
-    """Return ``mask`` as 0/1 floats of ``x``'s dtype, ``(batch, timesteps)``, or None.
-
-    Raises:
-        ShapeError: ``mask`` is not ``(batch, timesteps)`` for ``x``.
-    """
-    if mask is None:
-        return None
-    mask = np.asarray(mask)
-    if mask.shape != tuple(x.shape[:2]):
-        raise ShapeError(
-            f"{type(layer).__name__} layer {layer.name!r} got a mask of shape "
-            f"{mask.shape} for inputs of shape {tuple(x.shape)}; expected one entry per "
-            f"sample and timestep, {tuple(x.shape[:2])}. Pass the mask Masking or "
-            "Embedding(mask_zero=True) computes for these inputs."
-        )
-    out = layer.buffer("mask", mask.shape)
-    np.not_equal(mask, 0, out=out)  # booleans and 0/1 numbers alike
-    return out
 
 
 @define(eq=False, slots=False)
@@ -103,10 +83,12 @@ class Recurrent(Layer):
 
     gates = 1
     """Gate blocks in the kernels' last axis (LSTM 4, GRU 3)."""
+    uses_mask = True
+    """``forward`` takes ``mask=`` (see ``loopkit.layers.masking``)."""
 
     units: int = field(validator=positive_int)
     activation: _activations.ActivationFunction = field(
-        default="tanh", converter=as_activation, kw_only=True
+        default=_activations.tanh, converter=as_activation, kw_only=True
     )
     use_bias: bool = field(default=True, kw_only=True)
     kernel_initializer: Any = field(default="glorot_uniform", kw_only=True)
@@ -155,16 +137,19 @@ class Recurrent(Layer):
             raise ShapeError(
                 f"{type(self).__name__} layer {self.name!r} expects sequences of shape "
                 f"(timesteps, features) per sample, i.e. batches of (batch, timesteps, "
-                f"features), got input_shape={input_shape}. "
-                + _sequence_fix(input_shape)
+                f"features), got input_shape={input_shape}. " + _sequence_fix(input_shape)
             )
         features, width = input_shape[1], self.gates * self.units
         self.kernel = self.add_weight(
-            "kernel", (features, width), self.kernel_initializer,
+            "kernel",
+            (features, width),
+            self.kernel_initializer,
             regularizer=self.kernel_regularizer,
         )
         self.recurrent_kernel = self.add_weight(
-            "recurrent_kernel", (self.units, width), self.recurrent_initializer,
+            "recurrent_kernel",
+            (self.units, width),
+            self.recurrent_initializer,
             regularizer=self.recurrent_regularizer,
         )
         # Orthogonal draws come out Fortran-ordered; every other weight is C-ordered,
@@ -172,7 +157,9 @@ class Recurrent(Layer):
         self.recurrent_kernel.value = np.ascontiguousarray(self.recurrent_kernel.value)
         if self.use_bias:
             self.bias = self.add_weight(
-                "bias", self.bias_shape(), self.bias_initializer,
+                "bias",
+                self.bias_shape(),
+                self.bias_initializer,
                 regularizer=self.bias_regularizer,
             )
         if self.seed is not None:
@@ -184,7 +171,7 @@ class Recurrent(Layer):
         return (self.units,)
 
     def compute_mask(self, x: Array, mask: Array | None) -> Array | None:
-        """Return the mask of the output: the input's with ``return_sequences``, else None."""
+        """Return the output's mask: the input's with ``return_sequences``, else None."""
         return mask if self.return_sequences else None
 
     # --- subclass hooks -------------------------------------------------------------
@@ -270,7 +257,9 @@ class Recurrent(Layer):
             np.copyto(tm[:, :, 0], step_mask[:, order].T)
             self._step_mask = tm
             self._skip = np.equal(tm, 0.0)
-            self._step_skip = np.subtract(1.0, tm, out=self.seq_buffer("step_skip", tm.shape))
+            self._step_skip = np.subtract(
+                1.0, tm, out=self.seq_buffer("step_skip", tm.shape)
+            )
         else:
             self._step_mask = self._step_skip = self._skip = None
         xw = self.seq_buffer("xw", (steps, n, width))

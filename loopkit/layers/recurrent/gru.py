@@ -41,7 +41,7 @@ class GRU(Recurrent):
     gates = 3
 
     recurrent_activation: _activations.ActivationFunction = field(
-        default="sigmoid", converter=as_activation, kw_only=True
+        default=_activations.sigmoid, converter=as_activation, kw_only=True
     )
     reset_after: bool = field(default=True, kw_only=True)
 
@@ -171,7 +171,7 @@ class GRU(Recurrent):
         steps: int,
         n: int,
     ) -> None:
-        """Write the recurrent kernel's and recurrent bias's gradients, all steps at once."""
+        """Write the recurrent kernel and bias gradients, all steps at once."""
         u, width = self.units, 3 * self.units
         keep = self._state_keep
         hd = h[:steps] if keep is None else self.seq_buffer("h_dropped", (steps, n, u))

@@ -37,7 +37,7 @@ class LSTM(Recurrent):
     gates = 4
 
     recurrent_activation: _activations.ActivationFunction = field(
-        default="sigmoid", converter=as_activation, kw_only=True
+        default=_activations.sigmoid, converter=as_activation, kw_only=True
     )
     unit_forget_bias: bool = field(default=True, kw_only=True)
 

@@ -61,7 +61,9 @@ class SimpleRNN(Recurrent):
                 dh += skip
         if self.trainable:
             hd = h[:steps] if keep is None else self.seq_buffer("h_dropped", (steps, n, u))
-            np.matmul(hd.reshape(-1, u).T, dz.reshape(-1, u), out=self.recurrent_kernel.grad)
+            np.matmul(
+                hd.reshape(-1, u).T, dz.reshape(-1, u), out=self.recurrent_kernel.grad
+            )
         self.initial_state_gradients = [dh]
         return dz
 
