@@ -21,8 +21,8 @@ from typing import Any
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
 BATCH, STEPS, FEATURES, UNITS = 2, 5, 3, 2
 MASK = [[1, 1, 1, 0, 0], [0, 1, 1, 1, 1]]
@@ -110,8 +110,8 @@ def main() -> None:
     lines = [
         '"""Keras 3 (JAX backend) results for tests/test_keras_sequence_references.py.',
         "",
-        f"Written by tests/make_keras_sequence_references.py with Keras {keras.__version__};",
-        "do not edit by hand.",
+        "Written by tests/make_keras_sequence_references.py with Keras "
+        f"{keras.__version__}; do not edit by hand.",
         '"""',
         "",
         "import numpy as np",
