@@ -8,6 +8,8 @@ import numpy as np
 from attrs import define, field
 
 from loopkit import activations as _activations
+from loopkit.activations.smooth import Sigmoid, Tanh
+from loopkit.layers.recurrent import _kernels as kernels
 from loopkit.layers.recurrent.base import Recurrent, as_activation
 from loopkit.typing import FloatArray, Shape
 
@@ -68,9 +70,20 @@ class LSTM(Recurrent):
         c[0].fill(0.0)
         act, rec = self.activation, self.recurrent_activation
         kernel = self.recurrent_kernel.value
+        fast = self._compiled
         for t in range(steps):
             hp = h[t] if keep is None else np.multiply(h[t], keep, out=hd[t])
             zt, at = z[t], a[t]
+            if fast:  # three passes for the gates and the cell
+                np.matmul(hp, kernel, out=at)
+                kernels.lstm_gates_in(at, xw[t], u)
+                np.tanh(at, out=at)
+                kernels.lstm_gates_out(at, c[t], c[t + 1], u)
+                np.tanh(c[t + 1], out=tc[t])
+                np.multiply(at[:, 3 * u :], tc[t], out=h[t + 1])
+                self.carry_state(t, h[t + 1], h[t])
+                self.carry_state(t, c[t + 1], c[t])
+                continue
             np.matmul(hp, kernel, out=zt)
             zt += xw[t]
             rec.forward(zt[:, : 2 * u], at[:, : 2 * u])
@@ -86,40 +99,34 @@ class LSTM(Recurrent):
         self.final_states = [h[steps], c[steps]]
         return h
 
+    @property
+    def _compiled(self) -> bool:
+        """Whether the compiled kernels run the steps (Keras's default activations)."""
+        return isinstance(self.activation, Tanh) and isinstance(
+            self.recurrent_activation, Sigmoid
+        )
+
     def run_backward(self, dh_out: FloatArray | None, dh_last: FloatArray) -> FloatArray:
         n, u, width = dh_last.shape[0], self.units, 4 * self.units
         steps = self._x_shape[1]
-        h, c, z, a, tc = self._sequences(steps, n)
-        act, rec = self.activation, self.recurrent_activation
+        h, c, _, a, tc = self._sequences(steps, n)
         kernel, keep = self.recurrent_kernel.value, self._state_keep
         dz = self.seq_buffer("dz", (steps, n, width))
-        da = self.buffer("da", (n, width))
         dc = self.buffer("dc", (n, u))
-        dtmp = self.buffer("dtmp", (n, u))
         carry_h, carry_c = self.buffer("carry_h", (n, u)), self.buffer("carry_c", (n, u))
         dh = dh_last  # dL/dH[t+1] from later steps and the last output
         dc.fill(0.0)
+        compiled = self._compiled
         for t in range(steps - 1, -1, -1):
             if dh_out is not None:
                 dh += dh_out[t]
             skip_h = self.split_gradient(t, dh, carry_h)
             skip_c = self.split_gradient(t, dc, carry_c)
-            at, zt, dzt = a[t], z[t], dz[t]
-            # h = o * act(c)
-            np.multiply(dh, tc[t], out=da[:, 3 * u :])
-            np.multiply(dh, at[:, 3 * u :], out=dtmp)
-            act.backward(dtmp, c[t + 1], tc[t], dtmp)
-            dc += dtmp
-            # c = f * c_prev + i * g
-            np.multiply(dc, at[:, 2 * u : 3 * u], out=da[:, :u])
-            np.multiply(dc, c[t], out=da[:, u : 2 * u])
-            np.multiply(dc, at[:, :u], out=da[:, 2 * u : 3 * u])
-            dc *= at[:, u : 2 * u]  # dL/dc_prev
-            ifo, g, o = slice(0, 2 * u), slice(2 * u, 3 * u), slice(3 * u, width)
-            rec.backward(da[:, ifo], zt[:, ifo], at[:, ifo], dzt[:, ifo])
-            act.backward(da[:, g], zt[:, g], at[:, g], dzt[:, g])
-            rec.backward(da[:, o], zt[:, o], at[:, o], dzt[:, o])
-            np.matmul(dzt, kernel.T, out=dh)  # dL/dh_prev through the recurrent product
+            if compiled:
+                kernels.lstm_backward_step(dh, dc, a[t], tc[t], c[t], dz[t], u)
+            else:
+                self._backward_cell(t, dh, dc, steps)
+            np.matmul(dz[t], kernel.T, out=dh)  # dL/dh_prev through the recurrent product
             if keep is not None:
                 dh *= keep
             if skip_h is not None and skip_c is not None:
@@ -132,6 +139,29 @@ class LSTM(Recurrent):
             )
         self.initial_state_gradients = [dh, dc]
         return dz
+
+    def _backward_cell(self, t: int, dh: FloatArray, dc: FloatArray, steps: int) -> None:
+        """NumPy step of any activations: write dz[t]; turn ``dc`` into dL/dc_prev."""
+        n, u = dh.shape
+        width = 4 * u
+        _, c, z, a, tc = self._sequences(steps, n)
+        at, zt, dzt = a[t], z[t], self.seq_buffer("dz", (steps, n, width))[t]
+        act, rec = self.activation, self.recurrent_activation
+        da, dtmp = self.buffer("da", (n, width)), self.buffer("dtmp", (n, u))
+        # h = o * act(c)
+        np.multiply(dh, tc[t], out=da[:, 3 * u :])
+        np.multiply(dh, at[:, 3 * u :], out=dtmp)
+        act.backward(dtmp, c[t + 1], tc[t], dtmp)
+        dc += dtmp
+        # c = f * c_prev + i * g
+        np.multiply(dc, at[:, 2 * u : 3 * u], out=da[:, :u])
+        np.multiply(dc, c[t], out=da[:, u : 2 * u])
+        np.multiply(dc, at[:, :u], out=da[:, 2 * u : 3 * u])
+        dc *= at[:, u : 2 * u]  # dL/dc_prev
+        ifo, g, o = slice(0, 2 * u), slice(2 * u, 3 * u), slice(3 * u, width)
+        rec.backward(da[:, ifo], zt[:, ifo], at[:, ifo], dzt[:, ifo])
+        act.backward(da[:, g], zt[:, g], at[:, g], dzt[:, g])
+        rec.backward(da[:, o], zt[:, o], at[:, o], dzt[:, o])
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
