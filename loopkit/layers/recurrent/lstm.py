@@ -37,6 +37,9 @@ class LSTM(Recurrent):
     """
 
     gates = 4
+    compiled_kernels = True
+    """Run the steps with the compiled kernels when the activations are Keras's
+    defaults (tanh, sigmoid); False forces the NumPy cell (for comparisons)."""
 
     recurrent_activation: _activations.ActivationFunction = field(
         default=_activations.sigmoid, converter=as_activation, kw_only=True
@@ -102,8 +105,10 @@ class LSTM(Recurrent):
     @property
     def _compiled(self) -> bool:
         """Whether the compiled kernels run the steps (Keras's default activations)."""
-        return isinstance(self.activation, Tanh) and isinstance(
-            self.recurrent_activation, Sigmoid
+        return (
+            self.compiled_kernels
+            and isinstance(self.activation, Tanh)
+            and isinstance(self.recurrent_activation, Sigmoid)
         )
 
     def run_backward(self, dh_out: FloatArray | None, dh_last: FloatArray) -> FloatArray:

@@ -1,0 +1,86 @@
+"""The compiled LSTM step kernels give bitwise the NumPy equations they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from loopkit.layers import LSTM
+from loopkit.layers.recurrent import _kernels as kernels
+
+U = 5
+
+
+@pytest.fixture(params=[np.float32, np.float64])
+def dtype(request: pytest.FixtureRequest) -> type:
+    return request.param  # type: ignore[no-any-return]
+
+
+def arrays(dtype: type, *shapes: tuple[int, ...]) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.standard_normal(s).astype(dtype) for s in shapes]
+
+
+def test_gates_in_adds_the_projection_and_halves_the_sigmoid_blocks(dtype: type) -> None:
+    z, xw = arrays(dtype, (3, 4 * U), (3, 4 * U))
+    expected = z + xw
+    for block in (0, 1, 3):  # i, f, o
+        expected[:, block * U : (block + 1) * U] *= dtype(0.5)
+    kernels.lstm_gates_in(z, xw, U)
+    np.testing.assert_array_equal(z, expected)
+
+
+def test_gates_out_finishes_the_sigmoids_and_writes_the_cell(dtype: type) -> None:
+    t, c_prev = arrays(dtype, (3, 4 * U), (3, U))
+    a = np.tanh(t)
+    half = dtype(0.5)
+    i, f, g, o = (a[:, k * U : (k + 1) * U] * half + half for k in range(4))
+    g = a[:, 2 * U : 3 * U].copy()
+    expected_c = f * c_prev + i * g
+    c = np.empty_like(c_prev)
+    kernels.lstm_gates_out(a, c_prev, c, U)
+    np.testing.assert_array_equal(c, expected_c)
+    np.testing.assert_array_equal(a, np.concatenate([i, f, g, o], axis=1))
+
+
+def test_backward_step_gives_the_gate_gradients_and_the_previous_cell_gradient(
+    dtype: type,
+) -> None:
+    dh, dc, a, tc, c_prev = arrays(dtype, (3, U), (3, U), (3, 4 * U), (3, U), (3, U))
+    i, f, g, o = (a[:, k * U : (k + 1) * U] for k in range(4))
+    one = dtype(1)
+    d_c = dc + (one - tc * tc) * (dh * o)
+    expected = np.concatenate(
+        [
+            ((one - i) * i) * (d_c * g),
+            ((one - f) * f) * (d_c * c_prev),
+            (one - g * g) * (d_c * i),
+            ((one - o) * o) * (dh * tc),
+        ],
+        axis=1,
+    )
+    dz = np.empty_like(a)
+    kernels.lstm_backward_step(dh, dc, a, tc, c_prev, dz, U)
+    np.testing.assert_array_equal(dz, expected)
+    np.testing.assert_array_equal(dc, d_c * f)
+
+
+def test_compiled_and_numpy_cells_agree_to_rounding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the compiled path takes the sigmoid as 0.5 tanh(z/2) + 0.5, the NumPy path
+    # as exp(-softplus(-z)): the same function, rounded differently
+    layer = LSTM(4, return_sequences=True)
+    layer.setup((6, 3), np.float64, np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((2, 6, 3))
+    dy = np.random.default_rng(2).standard_normal((2, 6, 4))
+    y1 = layer.forward(x).copy()
+    dx1 = layer.backward(dy).copy()
+    grads1 = [p.grad.copy() for p in layer.parameters]
+    monkeypatch.setattr(LSTM, "compiled_kernels", False)
+    y2 = layer.forward(x).copy()
+    dx2 = layer.backward(dy).copy()
+    np.testing.assert_allclose(y1, y2, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(dx1, dx2, rtol=1e-12, atol=1e-14)
+    for g1, p in zip(grads1, layer.parameters, strict=True):
+        np.testing.assert_allclose(g1, p.grad, rtol=1e-12, atol=1e-14)
