@@ -8,7 +8,7 @@ import numpy as np
 from attrs import define, field
 
 from loopkit import activations as _activations
-from loopkit.layers.recurrent.base import Recurrent, as_activation
+from loopkit.layers.recurrent.base import Recurrent, activate, as_activation
 from loopkit.typing import FloatArray, Shape
 
 __all__ = ["GRU"]
@@ -90,16 +90,16 @@ class GRU(Recurrent):
                 if rec_bias is not None:
                     rt += rec_bias
                 np.add(xw[t][:, zr], rt[:, zr], out=zt[:, zr])
-                ract.forward(zt[:, zr], at[:, zr])
+                activate(ract, zt[:, zr], at[:, zr])
                 np.multiply(at[:, u : 2 * u], rt[:, hc], out=zt[:, hc])
             else:
                 np.matmul(hp, kernel[:, zr], out=zt[:, zr])
                 zt[:, zr] += xw[t][:, zr]
-                ract.forward(zt[:, zr], at[:, zr])
+                activate(ract, zt[:, zr], at[:, zr])
                 np.multiply(at[:, u : 2 * u], hp, out=rt[:, hc])
                 np.matmul(rt[:, hc], kernel[:, hc], out=zt[:, hc])
             zt[:, hc] += xw[t][:, hc]
-            act.forward(zt[:, hc], at[:, hc])
+            activate(act, zt[:, hc], at[:, hc])
             # h = z * h_prev + (1 - z) * hh
             np.subtract(1.0, at[:, :u], out=tmp)
             tmp *= at[:, hc]

@@ -10,7 +10,7 @@ from attrs import define, field
 from loopkit import activations as _activations
 from loopkit.activations.smooth import Sigmoid, Tanh
 from loopkit.layers.recurrent import _kernels as kernels
-from loopkit.layers.recurrent.base import Recurrent, as_activation
+from loopkit.layers.recurrent.base import Recurrent, activate, as_activation
 from loopkit.typing import FloatArray, Shape
 
 __all__ = ["LSTM"]
@@ -89,13 +89,13 @@ class LSTM(Recurrent):
                 continue
             np.matmul(hp, kernel, out=zt)
             zt += xw[t]
-            rec.forward(zt[:, : 2 * u], at[:, : 2 * u])
-            act.forward(zt[:, 2 * u : 3 * u], at[:, 2 * u : 3 * u])
-            rec.forward(zt[:, 3 * u :], at[:, 3 * u :])
+            activate(rec, zt[:, : 2 * u], at[:, : 2 * u])
+            activate(act, zt[:, 2 * u : 3 * u], at[:, 2 * u : 3 * u])
+            activate(rec, zt[:, 3 * u :], at[:, 3 * u :])
             np.multiply(at[:, u : 2 * u], c[t], out=c[t + 1])
             np.multiply(at[:, :u], at[:, 2 * u : 3 * u], out=ig)
             c[t + 1] += ig
-            act.forward(c[t + 1], tc[t])
+            activate(act, c[t + 1], tc[t])
             np.multiply(at[:, 3 * u :], tc[t], out=h[t + 1])
             self.carry_state(t, h[t + 1], h[t])
             self.carry_state(t, c[t + 1], c[t])

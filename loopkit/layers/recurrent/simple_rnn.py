@@ -8,7 +8,7 @@ import numpy as np
 from attrs import define
 
 from loopkit import activations as _activations
-from loopkit.layers.recurrent.base import Recurrent
+from loopkit.layers.recurrent.base import Recurrent, activate
 from loopkit.typing import FloatArray
 
 __all__ = ["SimpleRNN"]
@@ -35,7 +35,7 @@ class SimpleRNN(Recurrent):
             hp = h[t] if keep is None else np.multiply(h[t], keep, out=hd[t])
             np.matmul(hp, kernel, out=z[t])
             z[t] += xw[t]
-            self.activation.forward(z[t], h[t + 1])
+            activate(self.activation, z[t], h[t + 1])
             self.carry_state(t, h[t + 1], h[t])
         self.final_states = [h[steps]]
         return h
