@@ -20,7 +20,7 @@ WINDOW = 40
 
 
 def make_waves(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``x`` ``(n, WINDOW, 1)`` noisy windows and ``y`` ``(n, 1)`` next clean values."""
+    """Return noisy windows ``(n, WINDOW, 1)`` and the next clean values ``(n, 1)``."""
     t = np.arange(WINDOW + 1, dtype=np.float32)
     freq = rng.uniform(0.05, 0.25, (n, 1)).astype(np.float32)
     amp = rng.uniform(0.5, 1.5, (n, 1)).astype(np.float32)
