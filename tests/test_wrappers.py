@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -114,3 +116,22 @@ def test_time_distributed_softmax_fuses_with_the_loss_in_a_model() -> None:
     model.fit(x, y, epochs=20, verbose=0)
     assert model.evaluate(x, y, verbose=0) < before
     np.testing.assert_allclose(model.predict(x, verbose=0).sum(-1), 1.0, rtol=1e-5)
+
+
+def test_models_with_wrappers_save_and_load_with_the_same_predictions(
+    tmp_path: Path,
+) -> None:
+    from loopkit import load_model
+
+    x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32)
+    for layer in (
+        Bidirectional(GRU(4, return_sequences=True), merge_mode="ave", input_shape=(5, 3)),
+        TimeDistributed(Dense(2, activation="tanh"), input_shape=(5, 3)),
+    ):
+        model = Sequential([layer])
+        model.compile("adam", "mse")
+        model.save(str(tmp_path / "model.npz"))
+        loaded = load_model(str(tmp_path / "model.npz"))
+        np.testing.assert_array_equal(
+            loaded.predict(x, verbose=0), model.predict(x, verbose=0)
+        )

@@ -20,6 +20,21 @@ __all__ = ["Bidirectional", "TimeDistributed"]
 MergeMode = Literal["concat", "sum", "mul", "ave"]
 
 
+def _from_config(value: Any) -> Any:
+    """Rebuild a wrapped layer from ``{"class_name": ..., "config": {...}}`` ."""
+    if isinstance(value, dict) and set(value) == {"class_name", "config"}:
+        from loopkit import layers
+
+        cls = getattr(layers, str(value["class_name"]), None)
+        if isinstance(cls, type) and issubclass(cls, Layer):
+            return cls(**value["config"])
+    return value
+
+
+def _optional_from_config(value: Any) -> Any:
+    return None if value is None else _from_config(value)
+
+
 def _a_layer(instance: Any, attribute: Any, value: Any) -> None:
     if not isinstance(value, Layer):
         raise TypeError(
@@ -79,9 +94,11 @@ class Bidirectional(Layer):
             it must have ``go_backwards=True``.
     """
 
-    layer: Layer = field(validator=_recurrent)
+    layer: Layer = field(converter=_from_config, validator=_recurrent)
     merge_mode: MergeMode = field(default="concat", validator=_merge_mode)
-    backward_layer: Layer | None = field(default=None, kw_only=True)
+    backward_layer: Layer | None = field(
+        default=None, converter=_optional_from_config, kw_only=True
+    )
     uses_mask = True
     """``forward`` takes ``mask=`` (see ``loopkit.layers.masking``)."""
     forward_layer: Any = field(init=False, default=None, repr=False)
@@ -219,7 +236,7 @@ class TimeDistributed(Layer):
         layer: The layer to apply per step, e.g. ``Dense(8)`` or ``Conv2D(...)``.
     """
 
-    layer: Layer = field(validator=_a_layer)
+    layer: Layer = field(converter=_from_config, validator=_a_layer)
     _x_shape: Shape = field(init=False, repr=False)
     _out_shape: Shape = field(init=False, repr=False)
 
