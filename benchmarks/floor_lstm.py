@@ -48,13 +48,17 @@ class FloorLSTM:
         self.b[u : 2 * u] = 1.0
         self.wd[...] = glorot(rng, u, classes, (u, classes))
         n, t = batch_size, steps
-        self.xt = np.empty((t, n, features), F32)
-        self.zs = np.empty((t, n, width), F32)  # activated gates per step
-        self.hs = np.empty((t + 1, n, u), F32)
-        self.cs = np.empty((t + 1, n, u), F32)
-        self.tcs = np.empty((t, n, u), F32)
+        # time-major buffers are flat: a short last batch views their leading part
+        # as (steps, n, ...), contiguous, so reshapes for the big products are views
+        self.flat = {
+            "xt": np.empty(t * n * features, F32),
+            "zs": np.empty(t * n * width, F32),  # activated gates per step
+            "hs": np.empty((t + 1) * n * u, F32),
+            "cs": np.empty((t + 1) * n * u, F32),
+            "tcs": np.empty(t * n * u, F32),
+            "dz": np.empty(t * n * width, F32),
+        }
         self.tmp = np.empty((n, u), F32)
-        self.dz = np.empty((t, n, width), F32)
         self.der = np.empty((n, width), F32)
         self.dh = np.empty((n, u), F32)
         self.dc = np.empty((n, u), F32)
@@ -66,14 +70,19 @@ class FloorLSTM:
         self.units, self.batch_size = u, n
         self.timer: Phases = _NoPhases()
 
+    def _seq(self, key: str, steps: int, n: int, width: int) -> np.ndarray:
+        return self.flat[key][: steps * n * width].reshape(steps, n, width)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Return the logits of ``x`` (a view of an owned buffer)."""
         n, steps, features = x.shape
         u, t = self.units, self.timer
-        xt, zs = self.xt[:, :n], self.zs[:, :n]
-        hs, cs, tcs = self.hs[:, :n], self.cs[:, :n], self.tcs[:, :n]
+        xt = self._seq("xt", steps, n, features)
+        zs = self._seq("zs", steps, n, 4 * u)
+        hs, cs = self._seq("hs", steps + 1, n, u), self._seq("cs", steps + 1, n, u)
+        tcs = self._seq("tcs", steps, n, u)
         np.copyto(xt, x.transpose(1, 0, 2))
-        xw = self.dz[:, :n]  # the projections share dz's memory until backward
+        xw = self._seq("dz", steps, n, 4 * u)  # shares dz's memory until backward
         np.matmul(xt.reshape(-1, features), self.w, out=xw.reshape(-1, 4 * u))
         xw += self.b
         t.mark("matmul")
@@ -112,10 +121,12 @@ class FloorLSTM:
         dlogits = self.dlogits[:n]
         loss = self.ce(logits, y, dlogits)
         t.mark("loss")
-        hs, cs, tcs, zs = self.hs[:, :n], self.cs[:, :n], self.tcs[:, :n], self.zs[:, :n]
+        hs, cs = self._seq("hs", steps + 1, n, u), self._seq("cs", steps + 1, n, u)
+        tcs, zs = self._seq("tcs", steps, n, u), self._seq("zs", steps, n, 4 * u)
         np.matmul(hs[steps].T, dlogits, out=self.dwd)
         np.sum(dlogits, axis=0, out=self.dbd)
-        dh, dc, tmp, dz = self.dh[:n], self.dc[:n], self.tmp[:n], self.dz[:, :n]
+        dh, dc, tmp = self.dh[:n], self.dc[:n], self.tmp[:n]
+        dz = self._seq("dz", steps, n, 4 * u)
         der = self.der[:n]
         np.matmul(dlogits, self.wd.T, out=dh)
         t.mark("matmul")
@@ -143,9 +154,8 @@ class FloorLSTM:
             np.matmul(d, self.u.T, out=dh)
             t.mark("matmul")
         np.matmul(hs[:steps].reshape(-1, u).T, dz.reshape(-1, 4 * u), out=self.du)
-        np.matmul(
-            self.xt[:, :n].reshape(-1, features).T, dz.reshape(-1, 4 * u), out=self.dw
-        )
+        xt = self._seq("xt", steps, n, features)
+        np.matmul(xt.reshape(-1, features).T, dz.reshape(-1, 4 * u), out=self.dw)
         t.mark("matmul")
         np.sum(dz.reshape(-1, 4 * u), axis=0, out=self.db)
         t.mark("elementwise")
