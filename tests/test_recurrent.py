@@ -180,6 +180,11 @@ def test_a_two_dimensional_input_fails_at_build_with_the_fix() -> None:
     assert model.state.global_step == 0  # no step was taken
     with pytest.raises(ShapeError, match=r"add Reshape\(\(32, 1\)\)"):
         Sequential([LSTM(4, input_shape=(32,))])
+    built = Sequential([LSTM(4, input_shape=(5, 3))])
+    built.compile("adam", "mse")
+    with pytest.raises(ShapeError, match=r"got x of shape \(8, 3\); the model expects"):
+        built.fit(np.zeros((8, 3), np.float32), np.zeros((8, 4)), verbose=0)
+    assert built.state.global_step == 0
 
 
 def test_a_mask_of_the_wrong_length_fails_with_both_shapes() -> None:
