@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
-from loopkit.layers import LSTM
+from loopkit.layers import GRU, LSTM
 from loopkit.layers.recurrent import _kernels as kernels
 
 U = 5
@@ -65,20 +67,22 @@ def test_backward_step_gives_the_gate_gradients_and_the_previous_cell_gradient(
     np.testing.assert_array_equal(dc, d_c * f)
 
 
-def test_the_compiled_lstm_equals_the_numpy_cell_bitwise(
-    monkeypatch: pytest.MonkeyPatch, dtype: type
+@pytest.mark.parametrize("options", [{}, {"use_bias": False}, {"recurrent_dropout": 0.3}])
+@pytest.mark.parametrize("cls", [LSTM, GRU])
+def test_the_compiled_cells_equal_the_numpy_cells_bitwise(
+    monkeypatch: pytest.MonkeyPatch, dtype: type, cls: type, options: dict[str, Any]
 ) -> None:
-    layer = LSTM(4, return_sequences=True)
+    layer = cls(4, return_sequences=True, **options)
     layer.setup((6, 3), dtype, np.random.default_rng(0))
     x = np.random.default_rng(1).standard_normal((2, 6, 3)).astype(dtype)
     dy = np.random.default_rng(2).standard_normal((2, 6, 4)).astype(dtype)
-    y1 = layer.forward(x).copy()
-    dx1 = layer.backward(dy).copy()
-    grads1 = [p.grad.copy() for p in layer.parameters]
-    monkeypatch.setattr(LSTM, "compiled_kernels", False)
-    y2 = layer.forward(x).copy()
-    dx2 = layer.backward(dy).copy()
-    np.testing.assert_array_equal(y1, y2)
-    np.testing.assert_array_equal(dx1, dx2)
-    for g1, p in zip(grads1, layer.parameters, strict=True):
-        np.testing.assert_array_equal(g1, p.grad)
+    mask = np.array([[1, 1, 0, 1, 1, 0], [0, 1, 1, 1, 1, 1]], bool)
+    results = []
+    for compiled in (True, False):
+        monkeypatch.setattr(cls, "compiled_kernels", compiled)
+        layer.rng = np.random.default_rng(5)  # the same dropout masks
+        y = layer.forward(x, training=True, mask=mask).copy()
+        dx = layer.backward(dy).copy()
+        results.append([y, dx, *(p.grad.copy() for p in layer.parameters)])
+    for compiled, numpy_cell in zip(*results, strict=True):
+        np.testing.assert_array_equal(compiled, numpy_cell)

@@ -8,6 +8,8 @@ import numpy as np
 from attrs import define, field
 
 from loopkit import activations as _activations
+from loopkit.activations.smooth import Sigmoid, Tanh
+from loopkit.layers.recurrent import _kernels as kernels
 from loopkit.layers.recurrent.base import Recurrent, activate, as_activation
 from loopkit.typing import FloatArray, Shape
 
@@ -39,6 +41,9 @@ class GRU(Recurrent):
     """
 
     gates = 3
+    compiled_kernels = True
+    """Run the steps with the compiled kernels for Keras's defaults (tanh, sigmoid,
+    ``reset_after``); False forces the NumPy cell (for comparisons)."""
 
     recurrent_activation: _activations.ActivationFunction = field(
         default=_activations.sigmoid, converter=as_activation, kw_only=True
@@ -57,6 +62,16 @@ class GRU(Recurrent):
     def input_bias_grad(self) -> FloatArray:
         assert self.bias is not None
         return self.bias.grad[0] if self.reset_after else self.bias.grad
+
+    @property
+    def _compiled(self) -> bool:
+        """Whether the compiled kernels run the steps."""
+        return (
+            self.compiled_kernels
+            and self.reset_after
+            and isinstance(self.activation, Tanh)
+            and isinstance(self.recurrent_activation, Sigmoid)
+        )
 
     def _sequences(self, steps: int, n: int) -> tuple[FloatArray, ...]:
         """Per-step arrays: H, pre-activations, activations, recurrent products."""
@@ -82,9 +97,21 @@ class GRU(Recurrent):
         act, ract = self.activation, self.recurrent_activation
         kernel = self.recurrent_kernel.value
         rec_bias = None if self.bias is None or not self.reset_after else self.bias.value[1]
+        compiled = self._compiled
+        no_bias = kernel[0]  # never read: has_bias is False
         for t in range(steps):
             hp = h[t] if keep is None else np.multiply(h[t], keep, out=hd[t])
             zt, at, rt = z[t], a[t], rec[t]
+            if compiled:  # three compiled passes and two tanh calls
+                np.matmul(hp, kernel, out=rt)
+                bias = no_bias if rec_bias is None else rec_bias
+                kernels.gru_gates_in(rt, bias, rec_bias is not None, xw[t], at, u)
+                np.tanh(at[:, zr], out=at[:, zr])
+                kernels.gru_candidate_in(at, rt, xw[t], u)
+                np.tanh(at[:, hc], out=at[:, hc])
+                kernels.gru_state(at, h[t], h[t + 1], u)
+                self.carry_state(t, h[t + 1], h[t])
+                continue
             if self.reset_after:
                 np.matmul(hp, kernel, out=rt)
                 if rec_bias is not None:
@@ -125,11 +152,21 @@ class GRU(Recurrent):
         drh = self.buffer("drh", (n, u))
         carry = self.buffer("carry", (n, u))
         dh = dh_last
+        compiled = self._compiled
         for t in range(steps - 1, -1, -1):
             if dh_out is not None:
                 dh += dh_out[t]
             skip = self.split_gradient(t, dh, carry)
             at, zt, dzt = a[t], z[t], dz[t]
+            if compiled:
+                kernels.gru_backward_step(dh, at, rec[t], h[t], dzt, drec[t], direct, u)
+                np.matmul(drec[t], kernel.T, out=dh)
+                if keep is not None:
+                    dh *= keep
+                dh += direct
+                if skip is not None:
+                    dh += skip
+                continue
             hp = h[t] if keep is None else self.seq_buffer("h_dropped", (steps, n, u))[t]
             # h = z * h_prev + (1 - z) * hh
             np.subtract(h[t], at[:, hc], out=da[:, :u])
