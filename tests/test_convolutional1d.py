@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -132,3 +133,37 @@ def test_bad_arguments_are_refused_at_construction() -> None:
     with pytest.raises(ConfigError, match=r"padding=\(-1, -1\); expected an int >= 0"):
         ZeroPadding1D(-1)
     assert Conv1D(2, (3,), strides=[2]).kernel_size == 3
+
+
+def test_a_sequence_model_saves_loads_and_names_its_layers_as_keras(tmp_path: Path) -> None:
+    from loopkit import Sequential, load_model
+    from loopkit.layers import GRU, Dense, Masking, SimpleRNN
+
+    model = Sequential(
+        [
+            Masking(input_shape=(8, 3)),
+            Conv1D(4, 3, padding="causal", activation="relu", dilation_rate=2),
+            MaxPooling1D(2, padding="same"),
+            UpSampling1D(2),
+            ZeroPadding1D((1, 0)),
+            Cropping1D((0, 1)),
+            AveragePooling1D(2, strides=1, padding="same"),
+            SimpleRNN(3, return_sequences=True, activation="relu"),
+            GRU(3, reset_after=False, return_sequences=True),
+            GlobalMaxPooling1D(),
+            Dense(2),
+        ]
+    )
+    assert [layer.name for layer in model.layers[1:7]] == [
+        "conv1d",
+        "max_pooling1d",
+        "up_sampling1d",
+        "zero_padding1d",
+        "cropping1d",
+        "average_pooling1d",
+    ]
+    model.compile("adam", "mse")
+    model.save(str(tmp_path / "model.npz"))
+    x = np.random.default_rng(0).random((2, 8, 3)).astype(np.float32)
+    loaded = load_model(str(tmp_path / "model.npz"))
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from loopkit import losses
 from loopkit.errors import ShapeError
 from loopkit.layers import (
     LSTM,
@@ -97,3 +98,48 @@ def test_a_mask_of_the_wrong_shape_fails_before_any_step() -> None:
     layer.setup((4, 2))
     with pytest.raises(ShapeError, match=r"mask of shape \(2, 3\) .* expected .* \(2, 4\)"):
         layer.forward(np.zeros((2, 4, 2), np.float32), mask=np.ones((2, 3), bool))
+
+
+def test_a_masked_embedding_lstm_classifier_learns_on_mixed_lengths() -> None:
+    rng = np.random.default_rng(0)
+
+    def data(n: int, steps: int = 8) -> tuple[np.ndarray, np.ndarray]:
+        lengths = rng.integers(2, steps + 1, n)
+        tokens = rng.integers(1, 10, (n, steps))
+        tokens[np.arange(steps) >= lengths[:, None]] = 0
+        return tokens, (tokens == 7).any(axis=1).astype(np.int64)  # holds a 7?
+
+    layers: list[Layer] = [
+        Embedding(10, 8, mask_zero=True),
+        LSTM(16),
+        Dense(2, activation="softmax"),
+    ]
+    shape: tuple[int, ...] = (8,)
+    for i, layer in enumerate(layers):
+        shape = layer.setup(shape, rng=np.random.default_rng(i))
+    layers[0].input_grad_needed = False
+    loss = losses.get("sparse_categorical_crossentropy")
+
+    def forward(tokens: np.ndarray, training: bool) -> np.ndarray:
+        mask, h = None, tokens
+        for layer in layers:
+            mask, h = output_mask(layer, h, mask), call_forward(layer, h, training, mask)
+        return h
+
+    x, y = data(1024)
+    for _ in range(15):  # plain SGD by hand: the layers alone, no model
+        for start in range(0, len(x), 32):
+            _, grad = loss.value_and_grad(
+                y[start : start + 32], forward(x[start : start + 32], True), None
+            )
+            d: np.ndarray | None = grad
+            for layer in reversed(layers):
+                d = layer.backward(d) if d is not None else None
+            for layer in layers:
+                for p in layer.parameters:
+                    p.value -= 0.5 * p.grad
+    x_test, y_test = data(500)
+    predictions = forward(x_test, False).copy()
+    assert np.mean(predictions.argmax(axis=1) == y_test) > 0.95
+    padded = np.concatenate([x_test, np.zeros((500, 4), np.int64)], axis=1)
+    np.testing.assert_allclose(forward(padded, False), predictions, rtol=1e-6, atol=1e-7)
