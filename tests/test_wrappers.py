@@ -135,3 +135,17 @@ def test_models_with_wrappers_save_and_load_with_the_same_predictions(
         np.testing.assert_array_equal(
             loaded.predict(x, verbose=0), model.predict(x, verbose=0)
         )
+
+
+def test_bidirectional_runs_a_given_backward_layer_and_checks_its_direction() -> None:
+    layer = Bidirectional(
+        LSTM(3), backward_layer=GRU(3, go_backwards=True, name="gru_back")
+    )
+    check_layer_gradients(layer, (4, 2))
+    assert [p.name for p in layer.parameters][3:] == [
+        "gru_back/kernel",
+        "gru_back/recurrent_kernel",
+        "gru_back/bias",
+    ]
+    with pytest.raises(ConfigError, match=r"backward_layer with go_backwards=False; pass"):
+        Bidirectional(LSTM(3), backward_layer=GRU(3))
