@@ -147,6 +147,34 @@ def test_initial_state_gradient_is_the_first_steps_gradient_through_the_recurren
     np.testing.assert_allclose(layer.initial_state_gradients[0], expected, rtol=1e-12)
 
 
+@pytest.mark.parametrize("kind", ["simple_rnn", "lstm", "gru", "gru_reset_before"])
+def test_given_initial_states_get_gradients_matching_finite_differences(kind: str) -> None:
+    layer = LAYERS[kind](return_sequences=True)
+    rng = np.random.default_rng(0)
+    layer.setup((5, 2), np.float64, rng)
+    x, dy = rng.standard_normal((3, 5, 2)), rng.standard_normal((3, 5, 3))
+    states = [rng.standard_normal((3, 3)) for _ in layer.state_names]
+
+    def loss() -> float:
+        return float(np.sum(layer.forward(x, mask=MASK, initial_state=states) * dy))
+
+    loss()
+    layer.backward(dy)
+    for state, grad in zip(states, layer.initial_state_gradients, strict=True):
+        np.testing.assert_allclose(
+            grad, numerical_gradient(loss, state), rtol=1e-5, atol=1e-7
+        )
+
+
+def test_initial_states_of_the_wrong_shape_are_refused_before_any_step() -> None:
+    layer = LSTM(3)
+    layer.setup((5, 2))
+    with pytest.raises(
+        ShapeError, match=r"initial states of shapes \[\(2, 3\)\]; expected 2 \(h, c\)"
+    ):
+        layer.forward(np.zeros((2, 5, 2), np.float32), initial_state=[np.zeros((2, 3))])
+
+
 def test_lstm_starts_the_forget_bias_at_one_and_uses_keras_shapes() -> None:
     layer = LSTM(4)
     layer.setup((7, 3))

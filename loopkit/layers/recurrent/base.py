@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -104,6 +104,8 @@ class Recurrent(Layer):
     """Gate blocks in the kernels' last axis (LSTM 4, GRU 3)."""
     uses_mask = True
     """``forward`` takes ``mask=`` (see ``loopkit.layers.masking``)."""
+    state_names: ClassVar[tuple[str, ...]] = ("h",)
+    """The states a step carries, in Keras's order (LSTM: h, c)."""
 
     units: int = field(validator=positive_int)
     activation: _activations.ActivationFunction = field(
@@ -144,6 +146,7 @@ class Recurrent(Layer):
     _state_keep: FloatArray | None = field(init=False, default=None, repr=False)
     _step_skip: FloatArray | None = field(init=False, default=None, repr=False)
     _skip: npt.NDArray[np.bool_] | None = field(init=False, default=None, repr=False)
+    _initial_state: list[FloatArray] | None = field(init=False, default=None, repr=False)
 
     # --- building -----------------------------------------------------------------
 
@@ -246,7 +249,11 @@ class Recurrent(Layer):
         return keep
 
     def forward(
-        self, x: FloatArray, training: bool = False, mask: Array | None = None
+        self,
+        x: FloatArray,
+        training: bool = False,
+        mask: Array | None = None,
+        initial_state: list[FloatArray] | None = None,
     ) -> FloatArray:
         """Return the last output ``(batch, units)`` or every output ``(batch, T, units)``.
 
@@ -254,7 +261,15 @@ class Recurrent(Layer):
             x: ``(batch, timesteps, features)``.
             training: Apply ``dropout`` and ``recurrent_dropout``.
             mask: Optional ``(batch, timesteps)``, true (or nonzero) at real steps.
+            initial_state: Optional starting states, ``(batch, units)`` each, in
+                ``state_names`` order (zeros if None); backward leaves their
+                gradients in ``initial_state_gradients``. Unlike Keras, masked
+                leading steps output the carried initial state, not zeros.
+
+        Raises:
+            ShapeError: ``mask`` or ``initial_state`` does not fit ``x``.
         """
+        self._initial_state = self._check_initial_state(x, initial_state)
         n, steps, features = x.shape
         self._x_shape = tuple(x.shape)
         width = self.gates * self.units
@@ -326,6 +341,29 @@ class Recurrent(Layer):
         order = slice(None, None, -1) if self.go_backwards else slice(None)
         np.copyto(dx[:, order], dxt.transpose(1, 0, 2))
         return dx
+
+    def _check_initial_state(
+        self, x: FloatArray, states: list[FloatArray] | None
+    ) -> list[FloatArray] | None:
+        if states is None:
+            return None
+        want = (x.shape[0], self.units)
+        shapes = [tuple(np.shape(s)) for s in states]
+        if len(shapes) != len(self.state_names) or any(s != want for s in shapes):
+            raise ShapeError(
+                f"{type(self).__name__} layer {self.name!r} got initial states of "
+                f"shapes {shapes}; expected {len(self.state_names)} "
+                f"({', '.join(self.state_names)}) of shape {want} for inputs of shape "
+                f"{tuple(x.shape)}."
+            )
+        return list(states)
+
+    def start_state(self, index: int, out: FloatArray) -> None:
+        """Write state ``index``'s starting value (given or zeros) into ``out``."""
+        if self._initial_state is None:
+            out.fill(0.0)
+        else:
+            np.copyto(out, self._initial_state[index])
 
     def carry_state(self, t: int, new: FloatArray, previous: FloatArray) -> None:
         """Keep ``previous`` in ``new`` for the samples whose step ``t`` is masked."""

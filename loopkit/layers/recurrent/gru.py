@@ -93,7 +93,7 @@ class GRU(Recurrent):
         keep = self._state_keep
         hd = self.seq_buffer("h_dropped", (steps, n, u)) if keep is not None else h
         tmp = self.buffer("tmp", (n, u))
-        h[0].fill(0.0)
+        self.start_state(0, h[0])
         act, ract = self.activation, self.recurrent_activation
         kernel = self.recurrent_kernel.value
         rec_bias = None if self.bias is None or not self.reset_after else self.bias.value[1]

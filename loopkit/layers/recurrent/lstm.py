@@ -37,6 +37,7 @@ class LSTM(Recurrent):
     """
 
     gates = 4
+    state_names = ("h", "c")
     compiled_kernels = True
     """Run the steps with the compiled kernels when the activations are Keras's
     defaults (tanh, sigmoid); False forces the NumPy cell (for comparisons)."""
@@ -69,8 +70,8 @@ class LSTM(Recurrent):
         keep = self._state_keep
         hd = self.seq_buffer("h_dropped", (steps, n, u)) if keep is not None else h
         ig = self.buffer("ig", (n, u))
-        h[0].fill(0.0)
-        c[0].fill(0.0)
+        self.start_state(0, h[0])
+        self.start_state(1, c[0])
         act, rec = self.activation, self.recurrent_activation
         kernel = self.recurrent_kernel.value
         fast = self._compiled

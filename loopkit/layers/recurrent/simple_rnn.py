@@ -29,7 +29,7 @@ class SimpleRNN(Recurrent):
         z = self.seq_buffer("z", (steps, n, u))
         keep = self._state_keep
         hd = self.seq_buffer("h_dropped", (steps, n, u)) if keep is not None else h
-        h[0].fill(0.0)
+        self.start_state(0, h[0])
         kernel = self.recurrent_kernel.value
         for t in range(steps):
             hp = h[t] if keep is None else np.multiply(h[t], keep, out=hd[t])
