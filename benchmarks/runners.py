@@ -19,6 +19,7 @@ import numpy as np
 
 from benchmarks.calibration import probe
 from benchmarks.floor import FloorConv, FloorMLP
+from benchmarks.floor_lstm import FloorLSTM
 from benchmarks.workloads import CLASSES, Workload
 
 __all__ = ["RUNNERS", "availability", "import_framework", "make_runner"]
@@ -56,6 +57,10 @@ class FloorRunner:
             self.net: Any = FloorConv(
                 workload.input_shape, workload.hidden, workload.batch_size, seed
             )
+        elif workload.model == "lstm":
+            self.net = FloorLSTM(
+                workload.input_shape, workload.hidden[0], CLASSES, workload.batch_size, seed
+            )
         else:
             self.net = FloorMLP(
                 (workload.features, *workload.hidden, CLASSES), workload.batch_size, seed
@@ -90,7 +95,7 @@ class LoopkitRunner:
 
     def __init__(self, workload: Workload, seed: int, functional: bool = False) -> None:
         import loopkit as lk
-        from loopkit.layers import Conv2D, Dense, GlobalAveragePooling2D, MaxPooling2D
+        from loopkit.layers import LSTM, Conv2D, Dense, GlobalAveragePooling2D, MaxPooling2D
 
         self.lk = lk
         lk.set_random_seed(seed)
@@ -101,6 +106,11 @@ class LoopkitRunner:
                 MaxPooling2D(),
                 Conv2D(f2, 3, activation="relu"),
                 GlobalAveragePooling2D(),
+                Dense(CLASSES, activation="softmax"),
+            ]
+        elif workload.model == "lstm":
+            layers = [
+                LSTM(workload.hidden[0], input_shape=workload.input_shape),
                 Dense(CLASSES, activation="softmax"),
             ]
         else:
@@ -229,6 +239,8 @@ class KerasRunner:
                 layers.Conv2D(f2, 3, activation="relu"),
                 layers.GlobalAveragePooling2D(),
             ]
+        elif workload.model == "lstm":
+            stack.append(layers.LSTM(workload.hidden[0]))
         else:
             stack += [layers.Dense(units, activation="relu") for units in workload.hidden]
         stack.append(layers.Dense(CLASSES, activation="softmax"))
@@ -303,6 +315,9 @@ class TorchRunner:
                 nn.Conv2d(f1, f2, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                 nn.Linear(f2, CLASSES),
             ]  # fmt: skip
+        elif workload.model == "lstm":
+            modules = [_torch_lstm_last(workload.input_shape[1], workload.hidden[0])]
+            modules.append(nn.Linear(workload.hidden[0], CLASSES))
         else:
             widths = (workload.features, *workload.hidden)
             modules = []
@@ -359,6 +374,22 @@ class TorchRunner:
 
     def version(self) -> str:
         return f"torch {self.torch.__version__}"
+
+
+def _torch_lstm_last(features: int, units: int) -> Any:
+    """Return a torch module: ``nn.LSTM`` over ``(batch, steps, features)``, last output."""
+    from torch import nn
+
+    class LastOutput(nn.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(features, units, batch_first=True)
+
+        def forward(self, x: Any) -> Any:
+            _, (h, _) = self.lstm(x)
+            return h[-1]
+
+    return LastOutput()
 
 
 def import_framework(name: str) -> None:

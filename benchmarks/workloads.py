@@ -37,8 +37,9 @@ class Workload:
         input_shape: Shape of one sample.
         hidden: Hidden Dense widths (ReLU), or conv filters for ``model="conv"``.
         batch_size: Samples per step; the last partial batch is trained on too.
-        model: ``"mlp"`` or ``"conv"`` (Conv2D(32, 3) -> MaxPooling2D ->
-            Conv2D(64, 3) -> GlobalAveragePooling2D -> Dense(10)).
+        model: ``"mlp"``, ``"conv"`` (Conv2D(32, 3) -> MaxPooling2D ->
+            Conv2D(64, 3) -> GlobalAveragePooling2D -> Dense(10)) or ``"lstm"``
+            (LSTM(hidden[0]) -> Dense(10)).
         unit: How the table shows a time: ``"s/epoch"``, ``"us/step"`` or ``"us/call"``.
         epochs: Timed epochs per measurement process (``fit`` workloads).
         calls: Timed calls per repetition (``train_on_batch``).
@@ -84,6 +85,8 @@ class Workload:
         """
         if self.model == "conv":
             return conv_flops(self.input_shape, self.hidden)
+        if self.model == "lstm":
+            return lstm_flops(self.input_shape, self.hidden[0])
         return dense_flops((self.features, *self.hidden, CLASSES))
 
     def flops_per_epoch(self) -> int:
@@ -99,6 +102,17 @@ def dense_flops(widths: tuple[int, ...]) -> int:
     for i, (k, n) in enumerate(itertools.pairwise(widths)):
         total += 2 * k * n * (2 if i == 0 else 3)
     return total
+
+
+def lstm_flops(input_shape: tuple[int, ...], units: int) -> int:
+    """Training FLOPs per sample of LSTM(units) -> Dense(10), no dx for the input.
+
+    Per step: the input and recurrent products forward, their kernel gradients,
+    and dL/dh through the recurrent kernel: ``2 * 4u * (2f + 3u)``.
+    """
+    steps, features = input_shape
+    width = 4 * units
+    return steps * 2 * width * (2 * features + 3 * units) + 2 * units * CLASSES * 3
 
 
 def conv_flops(input_shape: tuple[int, ...], filters: tuple[int, ...]) -> int:
@@ -139,6 +153,10 @@ WORKLOADS: dict[str, Workload] = {
             description="28x28x1 Conv2D(32,3)-MaxPool-Conv2D(64,3)-GAP-Dense(10), batch 64",
         ),
         Workload(
+            "lstm", "fit", 6_400, (50, 32), (128,), 64, model="lstm", epochs=1, rounds=3,
+            description="50x32 sequences, LSTM(128)-Dense(10) softmax, batch 64, Adam",
+        ),
+        Workload(
             "plugins", "plugins", 60_000, (784,), (256, 128), 128, epochs=1, repeats=7,
             description="mlp-mnist under loopkit: plain, 10 idle plugins, the standard set",
         ),
@@ -151,6 +169,7 @@ QUICK_SIZES: dict[str, dict[str, int]] = {
     "train-on-batch": {"samples": 6_400, "calls": 60, "repeats": 1},
     "wide": {"samples": 1_056, "epochs": 1},
     "conv": {"samples": 1_000, "epochs": 1},
+    "lstm": {"samples": 640, "epochs": 1},
     "plugins": {"samples": 6_000, "epochs": 1, "repeats": 1},
 }
 """``--quick``: the same models on smaller datasets, one repetition: a smoke run."""
@@ -195,6 +214,8 @@ def make_data(workload: Workload) -> tuple[np.ndarray, np.ndarray]:
             x[start:stop, :, :, 0] = img
             y[start:stop] = cls
         return x, y
+    if workload.model == "lstm":
+        return _sequence_data(workload, rng, x, y)
     teacher = rng.standard_normal((workload.features, CLASSES), dtype=np.float32)
     # squared norm ~512 per sample: Adam's first steps on the 2048-wide model then
     # lower the loss at once instead of overshooting
@@ -205,4 +226,19 @@ def make_data(workload: Workload) -> tuple[np.ndarray, np.ndarray]:
         rng.standard_normal(out=flat[start:stop], dtype=np.float32)
         flat[start:stop] *= scale
         y[start:stop] = np.argmax(flat[start:stop] @ teacher, axis=1)
+    return x, y
+
+
+def _sequence_data(
+    workload: Workload, rng: np.random.Generator, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Noise sequences whose class is set by a teacher on the mean of the last steps.
+
+    The recurrent layer must carry the last ten steps' features to its final state.
+    """
+    teacher = rng.standard_normal((workload.input_shape[1], CLASSES), dtype=np.float32)
+    for start in range(0, len(x), 1024):
+        stop = min(len(x), start + 1024)
+        rng.standard_normal(out=x[start:stop], dtype=np.float32)
+        y[start:stop] = np.argmax(x[start:stop, -10:].mean(axis=1) @ teacher, axis=1)
     return x, y

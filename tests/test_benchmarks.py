@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = ("mlp-mnist", "small-batch", "train-on-batch", "wide", "conv")
+WORKLOADS = ("mlp-mnist", "small-batch", "train-on-batch", "wide", "conv", "lstm")
 
 
 def test_quick_benchmark_run_writes_the_ratio_table_for_every_workload(

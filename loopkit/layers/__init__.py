@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from loopkit.layers.base import Layer, Parameter
 from loopkit.layers.convolutional import Conv2D
+from loopkit.layers.convolutional1d import Conv1D
 from loopkit.layers.core import Activation, Dense
 from loopkit.layers.embedding import Embedding
 from loopkit.layers.input_layer import InputLayer
+from loopkit.layers.masking import Masking
 from loopkit.layers.merging import (
     Add,
     Average,
@@ -32,20 +34,57 @@ from loopkit.layers.pooling import (
     GlobalMaxPooling2D,
     MaxPooling2D,
 )
+from loopkit.layers.pooling1d import (
+    AveragePooling1D,
+    GlobalAveragePooling1D,
+    GlobalMaxPooling1D,
+    MaxPooling1D,
+)
+from loopkit.layers.recurrent import GRU, LSTM, SimpleRNN
 from loopkit.layers.regularization import Dropout
 from loopkit.layers.reshaping import Flatten, Reshape
+from loopkit.layers.reshaping1d import Cropping1D, UpSampling1D, ZeroPadding1D
+from loopkit.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
     "Activation",
     "Add",
     "Average",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "BatchNormalization",
+    "Bidirectional",
     "Concatenate",
+    "Conv1D",
+    "Conv2D",
+    "Cropping1D",
+    "Dense",
     "Dot",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "GRU",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
     "InputLayer",
+    "LSTM",
+    "Layer",
+    "LayerNormalization",
+    "Masking",
+    "MaxPooling1D",
+    "MaxPooling2D",
     "Maximum",
     "Minimum",
     "Multiply",
+    "Parameter",
+    "Reshape",
+    "SimpleRNN",
     "Subtract",
+    "TimeDistributed",
+    "UpSampling1D",
+    "ZeroPadding1D",
     "add",
     "average",
     "concatenate",
@@ -54,18 +93,4 @@ __all__ = [
     "minimum",
     "multiply",
     "subtract",
-    "AveragePooling2D",
-    "BatchNormalization",
-    "Conv2D",
-    "Dense",
-    "Dropout",
-    "Embedding",
-    "Flatten",
-    "GlobalAveragePooling2D",
-    "GlobalMaxPooling2D",
-    "Layer",
-    "LayerNormalization",
-    "MaxPooling2D",
-    "Parameter",
-    "Reshape",
 ]

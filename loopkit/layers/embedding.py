@@ -33,12 +33,16 @@ class Embedding(Layer):
         embeddings_initializer: Initializer for the ``(input_dim, output_dim)`` matrix;
             Keras's ``"uniform"`` is ``RandomUniform(-0.05, 0.05)``.
         embeddings_regularizer: Penalty on the matrix added to the loss.
+        mask_zero: Treat index 0 as padding: ``compute_mask`` then gives ``x != 0``
+            for the layers after it (see ``loopkit.layers.masking``). Index 0 still
+            has an embedding row, so ``input_dim`` counts it, as in Keras.
     """
 
     input_dim: int = field(validator=positive_int)
     output_dim: int = field(validator=positive_int)
     embeddings_initializer: Any = "uniform"
     embeddings_regularizer: Any = None
+    mask_zero: bool = field(default=False, kw_only=True)
     embeddings: Parameter = field(init=False, repr=False)
     _idx: IntArray = field(init=False, repr=False, factory=lambda: np.empty(0, np.intp))
     _last_idx: IntArray = field(
@@ -60,6 +64,10 @@ class Embedding(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (*input_shape, self.output_dim)
+
+    def compute_mask(self, x: Array, mask: Array | None) -> Array | None:
+        """Return ``x != 0`` with ``mask_zero``, else None (the mask of the output)."""
+        return np.not_equal(x, 0) if self.mask_zero else None
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -1,0 +1,177 @@
+"""Compiled (numba) LSTM and GRU step kernels: a step's element-wise work in few passes.
+
+The transcendental functions stay in NumPy (``np.tanh`` on whole blocks, its
+vectorized implementation); the kernels do the arithmetic between them, in the
+arrays' dtype, IEEE only (no fastmath, no fused multiply-add), in the order of the
+NumPy equations they replace (``tests/test_recurrent_kernels.py`` writes those out
+and checks that results are bitwise equal). The sigmoid is
+``0.5 * tanh(0.5 * z) + 0.5``, so one ``np.tanh`` over the LSTM's four gate blocks
+serves the three sigmoid gates and the candidate. Arrays are C-contiguous ``(batch,
+gates*units)`` or ``(batch, units)`` and share one dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+
+__all__ = [
+    "gru_backward_step",
+    "gru_candidate_in",
+    "gru_gates_in",
+    "gru_state",
+    "lstm_backward_step",
+    "lstm_gates_in",
+    "lstm_gates_out",
+]
+
+_jit = numba.njit(nogil=True, cache=True, error_model="numpy", fastmath=False)
+
+
+@_jit
+def lstm_gates_in(z: Any, xw: Any, units: int) -> None:
+    """``z = (z + xw) * s`` with ``s`` 0.5 on the i, f, o blocks and 1 on c.
+
+    ``z`` holds ``h @ recurrent_kernel``; afterwards ``np.tanh(z)`` gives
+    ``tanh(z_c)`` on the candidate block and ``2 sigmoid(z) - 1`` on the gates.
+    """
+    half = z.dtype.type(0.5)
+    rows, cols = z.shape
+    for r in range(rows):
+        for j in range(cols):
+            v = z[r, j] + xw[r, j]
+            z[r, j] = v if 2 * units <= j < 3 * units else v * half
+
+
+@_jit
+def lstm_gates_out(a: Any, c_prev: Any, c: Any, units: int) -> None:
+    """Finish the gates and write the new cell state.
+
+    ``a`` holds ``tanh`` of ``lstm_gates_in``'s output; the i, f, o blocks become
+    ``0.5 * a + 0.5`` (the sigmoids) in place, and ``c = f * c_prev + i * g``.
+    """
+    half = a.dtype.type(0.5)
+    rows = a.shape[0]
+    u = units
+    for r in range(rows):
+        for j in range(u):
+            i = a[r, j] * half + half
+            f = a[r, u + j] * half + half
+            a[r, j] = i
+            a[r, u + j] = f
+            a[r, 3 * u + j] = a[r, 3 * u + j] * half + half
+            c[r, j] = f * c_prev[r, j] + i * a[r, 2 * u + j]
+
+
+@_jit
+def lstm_backward_step(
+    dh: Any, dc: Any, a: Any, tanh_c: Any, c_prev: Any, dz: Any, units: int
+) -> None:
+    """Backpropagate one step from dL/dh and dL/dc to dL/dz; ``dc`` becomes dL/dc_prev.
+
+    With ``i, f, g, o`` the activated gates (``a``) and ``tc = tanh(c)``::
+
+        dc = dc + (1 - tc * tc) * (dh * o)
+        dz_i = ((1 - i) * i) * (dc * g)
+        dz_f = ((1 - f) * f) * (dc * c_prev)
+        dz_g = (1 - g * g) * (dc * i)
+        dz_o = ((1 - o) * o) * (dh * tc)
+        dc_prev = dc * f
+    """
+    one = a.dtype.type(1)
+    rows = a.shape[0]
+    u = units
+    for r in range(rows):
+        for j in range(u):
+            i = a[r, j]
+            f = a[r, u + j]
+            g = a[r, 2 * u + j]
+            o = a[r, 3 * u + j]
+            tc = tanh_c[r, j]
+            d_h = dh[r, j]
+            d_c = dc[r, j] + (one - tc * tc) * (d_h * o)
+            dz[r, j] = ((one - i) * i) * (d_c * g)
+            dz[r, u + j] = ((one - f) * f) * (d_c * c_prev[r, j])
+            dz[r, 2 * u + j] = (one - g * g) * (d_c * i)
+            dz[r, 3 * u + j] = ((one - o) * o) * (d_h * tc)
+            dc[r, j] = d_c * f
+
+
+@_jit
+def gru_gates_in(rec: Any, bias: Any, has_bias: bool, xw: Any, a: Any, units: int) -> None:
+    """``rec += bias`` (the recurrent bias), and ``a_zr = (xw_zr + rec_zr) * 0.5``.
+
+    ``rec`` holds ``h @ recurrent_kernel``; afterwards ``np.tanh`` of ``a``'s z and r
+    blocks gives ``2 sigmoid - 1`` of the update and reset gates.
+    """
+    half = a.dtype.type(0.5)
+    rows = a.shape[0]
+    width = 3 * units
+    for r in range(rows):
+        for j in range(width):
+            v = rec[r, j] + bias[j] if has_bias else rec[r, j]
+            rec[r, j] = v
+            if j < 2 * units:
+                a[r, j] = (xw[r, j] + v) * half
+
+
+@_jit
+def gru_candidate_in(a: Any, rec: Any, xw: Any, units: int) -> None:
+    """Finish the z and r sigmoids (``0.5 a + 0.5``); ``a_h = r * rec_h + xw_h``."""
+    half = a.dtype.type(0.5)
+    rows = a.shape[0]
+    u = units
+    for r in range(rows):
+        for j in range(u):
+            a[r, j] = a[r, j] * half + half
+            reset = a[r, u + j] * half + half
+            a[r, u + j] = reset
+            a[r, 2 * u + j] = reset * rec[r, 2 * u + j] + xw[r, 2 * u + j]
+
+
+@_jit
+def gru_state(a: Any, h_prev: Any, h: Any, units: int) -> None:
+    """``h = z * h_prev + (1 - z) * hh`` from the activated gates ``a``."""
+    one = a.dtype.type(1)
+    rows = a.shape[0]
+    u = units
+    for r in range(rows):
+        for j in range(u):
+            z = a[r, j]
+            h[r, j] = z * h_prev[r, j] + (one - z) * a[r, 2 * u + j]
+
+
+@_jit
+def gru_backward_step(
+    dh: Any, a: Any, rec: Any, h_prev: Any, dz: Any, drec: Any, direct: Any, units: int
+) -> None:
+    """Backpropagate one GRU step (``reset_after``) from dL/dh.
+
+    Writes dL/d(pre-activations) ``dz``, dL/d(h @ U + recurrent bias) ``drec`` and
+    the gradient reaching ``h_prev`` directly, ``direct = dh * z``::
+
+        dz_h = (1 - hh * hh) * ((1 - z) * dh)
+        dz_z = ((1 - z) * z) * ((h_prev - hh) * dh)
+        dz_r = ((1 - r) * r) * (dz_h * rec_h)
+        drec = [dz_z, dz_r, dz_h * r]
+    """
+    one = a.dtype.type(1)
+    rows = a.shape[0]
+    u = units
+    for r in range(rows):
+        for j in range(u):
+            z = a[r, j]
+            reset = a[r, u + j]
+            hh = a[r, 2 * u + j]
+            d = dh[r, j]
+            dz_h = (one - hh * hh) * ((one - z) * d)
+            dz_z = ((one - z) * z) * ((h_prev[r, j] - hh) * d)
+            dz_r = ((one - reset) * reset) * (dz_h * rec[r, 2 * u + j])
+            direct[r, j] = d * z
+            dz[r, j] = dz_z
+            dz[r, u + j] = dz_r
+            dz[r, 2 * u + j] = dz_h
+            drec[r, j] = dz_z
+            drec[r, u + j] = dz_r
+            drec[r, 2 * u + j] = dz_h * reset

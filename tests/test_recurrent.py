@@ -1,0 +1,250 @@
+"""SimpleRNN, LSTM and GRU: float64 gradients, masks, dropout, states, errors, learning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import loopkit
+from loopkit import Sequential
+from loopkit.errors import ConfigError, ShapeError
+from loopkit.layers import GRU, LSTM, Dense, SimpleRNN
+from loopkit.layers.recurrent import Recurrent
+from loopkit.optimizers import Adam
+from loopkit.testing import check_layer_gradients, numerical_gradient
+
+MASK = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 1, 1, 0, 1]], bool)
+
+LAYERS: dict[str, Any] = {
+    "simple_rnn": lambda **kw: SimpleRNN(3, **kw),
+    "lstm": lambda **kw: LSTM(3, **kw),
+    "lstm_numpy_cell": lambda **kw: LSTM(3, activation="gelu", **kw),
+    "gru": lambda **kw: GRU(3, **kw),
+    "gru_reset_before": lambda **kw: GRU(3, reset_after=False, **kw),
+}
+OPTIONS: dict[str, dict[str, Any]] = {
+    "last_output": {},
+    "sequences": {"return_sequences": True},
+    "backwards_sequences": {"go_backwards": True, "return_sequences": True},
+    "backwards_last": {"go_backwards": True},
+    "no_bias": {"use_bias": False},
+    "zero_output_for_mask": {"return_sequences": True, "zero_output_for_mask": True},
+}
+
+
+def masked_gradients(
+    layer: Recurrent, x: np.ndarray, mask: np.ndarray | None, training: bool = False
+) -> None:
+    """Assert backward matches central differences of ``sum(forward(x, mask) * dy)``.
+
+    With ``training`` the layer's generator is reset before every forward, so each
+    evaluation draws the same dropout masks.
+    """
+    rng = np.random.default_rng(3)
+    dy = rng.standard_normal((x.shape[0], *layer.compute_output_shape(x.shape[1:])))
+
+    def loss() -> float:
+        if training:
+            layer.rng = np.random.default_rng(11)
+        return float(np.sum(layer.forward(x, training=training, mask=mask) * dy))
+
+    loss()
+    dx = np.array(layer.backward(dy), copy=True)
+    analytic = {p.name: p.grad.copy() for p in layer.parameters}
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-5, atol=1e-7)
+    for p in layer.parameters:
+        numeric = numerical_gradient(loss, p.value)
+        np.testing.assert_allclose(analytic[p.name], numeric, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("option", sorted(OPTIONS))
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_backward_matches_finite_differences(kind: str, option: str) -> None:
+    check_layer_gradients(LAYERS[kind](**OPTIONS[option]), (4, 2), atol=1e-7)
+
+
+@pytest.mark.parametrize("option", sorted(OPTIONS))
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_backward_with_a_mask_matches_finite_differences(kind: str, option: str) -> None:
+    layer = LAYERS[kind](**OPTIONS[option])
+    rng = np.random.default_rng(0)
+    layer.setup((5, 2), np.float64, rng)
+    masked_gradients(layer, rng.standard_normal((3, 5, 2)), MASK)
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_backward_with_dropout_matches_finite_differences(kind: str) -> None:
+    layer = LAYERS[kind](return_sequences=True, dropout=0.3, recurrent_dropout=0.4)
+    rng = np.random.default_rng(0)
+    layer.setup((5, 2), np.float64, rng)
+    masked_gradients(layer, rng.standard_normal((3, 5, 2)), MASK, training=True)
+
+
+def test_backward_skips_input_and_weight_gradients_when_not_needed() -> None:
+    layer = LSTM(3)
+    rng = np.random.default_rng(0)
+    layer.setup((4, 2), np.float64, rng)
+    layer.input_grad_needed, layer.trainable = False, False
+    for p in layer.parameters:
+        p.grad.fill(7.0)
+    layer.forward(rng.standard_normal((2, 4, 2)))
+    assert layer.backward(np.ones((2, 3))) is None
+    assert all(np.all(p.grad == 7.0) for p in layer.parameters)
+
+
+@pytest.mark.parametrize("kind", ["simple_rnn", "lstm", "gru"])
+def test_padding_a_masked_sequence_leaves_its_output_unchanged(kind: str) -> None:
+    short, long = LAYERS[kind](), LAYERS[kind]()
+    short.setup((3, 2), np.float64, np.random.default_rng(1))
+    long.setup((7, 2), np.float64, np.random.default_rng(1))  # the same weights
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 2))
+    padded = np.concatenate([x, rng.standard_normal((2, 4, 2))], axis=1)
+    mask = np.tile(np.arange(7) < 3, (2, 1))
+    np.testing.assert_allclose(
+        long.forward(padded, mask=mask), short.forward(x), rtol=1e-12
+    )
+
+
+def test_masked_steps_repeat_the_last_output_and_carry_the_state() -> None:
+    layer = GRU(2, return_sequences=True)
+    rng = np.random.default_rng(2)
+    layer.setup((4, 3), np.float64, rng)
+    x = rng.standard_normal((1, 4, 3))
+    y = layer.forward(x, mask=np.array([[True, False, True, False]])).copy()
+    np.testing.assert_array_equal(y[0, 1], y[0, 0])
+    np.testing.assert_array_equal(y[0, 3], y[0, 2])
+    np.testing.assert_array_equal(layer.final_states[0], y[:, 2])
+    # the unmasked steps give what the sequence without the masked steps gives
+    layer.setup((2, 3), np.float64, np.random.default_rng(2))
+    np.testing.assert_allclose(layer.forward(x[:, [0, 2]])[0, 1], y[0, 2], rtol=1e-12)
+
+
+def test_lstm_final_states_are_the_last_output_and_cell() -> None:
+    layer = LSTM(3, return_state=True)
+    rng = np.random.default_rng(0)
+    layer.setup((4, 2), np.float64, rng)
+    y = layer.forward(rng.standard_normal((2, 4, 2)))
+    h, c = layer.final_states
+    np.testing.assert_array_equal(h, y)
+    assert c.shape == (2, 3)
+    assert not np.allclose(c, h)
+
+
+def test_initial_state_gradient_is_the_first_steps_gradient_through_the_recurrence() -> (
+    None
+):
+    layer = SimpleRNN(2)
+    rng = np.random.default_rng(0)
+    layer.setup((1, 3), np.float64, rng)
+    x, dy = rng.standard_normal((4, 1, 3)), rng.standard_normal((4, 2))
+    h1 = layer.forward(x).copy()
+    layer.backward(dy)
+    # h1 = tanh(x0 W + b + h0 U): dL/dh0 = (dy * (1 - h1**2)) @ U.T
+    expected = (dy * (1 - h1**2)) @ layer.recurrent_kernel.value.T
+    np.testing.assert_allclose(layer.initial_state_gradients[0], expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["simple_rnn", "lstm", "gru", "gru_reset_before"])
+def test_given_initial_states_get_gradients_matching_finite_differences(kind: str) -> None:
+    layer = LAYERS[kind](return_sequences=True)
+    rng = np.random.default_rng(0)
+    layer.setup((5, 2), np.float64, rng)
+    x, dy = rng.standard_normal((3, 5, 2)), rng.standard_normal((3, 5, 3))
+    states = [rng.standard_normal((3, 3)) for _ in layer.state_names]
+
+    def loss() -> float:
+        return float(np.sum(layer.forward(x, mask=MASK, initial_state=states) * dy))
+
+    loss()
+    layer.backward(dy)
+    for state, grad in zip(states, layer.initial_state_gradients, strict=True):
+        np.testing.assert_allclose(
+            grad, numerical_gradient(loss, state), rtol=1e-5, atol=1e-7
+        )
+
+
+def test_initial_states_of_the_wrong_shape_are_refused_before_any_step() -> None:
+    layer = LSTM(3)
+    layer.setup((5, 2))
+    with pytest.raises(
+        ShapeError, match=r"initial states of shapes \[\(2, 3\)\]; expected 2 \(h, c\)"
+    ):
+        layer.forward(np.zeros((2, 5, 2), np.float32), initial_state=[np.zeros((2, 3))])
+
+
+def test_lstm_starts_the_forget_bias_at_one_and_uses_keras_shapes() -> None:
+    layer = LSTM(4)
+    layer.setup((7, 3))
+    assert [p.shape for p in layer.parameters] == [(3, 16), (4, 16), (16,)]
+    np.testing.assert_array_equal(layer.parameters[2].value[4:8], 1.0)
+    np.testing.assert_array_equal(layer.parameters[2].value[:4], 0.0)
+    q = layer.recurrent_kernel.value
+    np.testing.assert_allclose(q @ q.T, np.eye(4), atol=1e-5)  # orthonormal rows
+
+
+def test_gru_bias_has_two_rows_with_reset_after_and_one_without() -> None:
+    after, before = GRU(2), GRU(2, reset_after=False)
+    after.setup((3, 5))
+    before.setup((3, 5))
+    assert [p.shape for p in after.parameters] == [(5, 6), (2, 6), (2, 6)]
+    assert [p.shape for p in before.parameters] == [(5, 6), (2, 6), (6,)]
+
+
+def test_layers_rebuild_from_their_config() -> None:
+    layer = LSTM(5, return_sequences=True, go_backwards=True, recurrent_activation="relu")
+    copy = LSTM(**layer.get_config())
+    assert copy.get_config() == layer.get_config()
+    assert copy.recurrent_activation.name == "relu"
+
+
+def test_a_two_dimensional_input_fails_at_build_with_the_fix() -> None:
+    model = Sequential([LSTM(4)])
+    model.compile("adam", "mse")
+    with pytest.raises(ShapeError, match=r"expects sequences .* got input_shape=\(32,\)"):
+        model.fit(np.zeros((8, 32), np.float32), np.zeros((8, 4)), epochs=1, verbose=0)
+    assert model.state.global_step == 0  # no step was taken
+    with pytest.raises(ShapeError, match=r"add Reshape\(\(32, 1\)\)"):
+        Sequential([LSTM(4, input_shape=(32,))])
+    built = Sequential([LSTM(4, input_shape=(5, 3))])
+    built.compile("adam", "mse")
+    with pytest.raises(ShapeError, match=r"got x of shape \(8, 3\); the model expects"):
+        built.fit(np.zeros((8, 3), np.float32), np.zeros((8, 4)), verbose=0)
+    assert built.state.global_step == 0
+
+
+def test_a_mask_of_the_wrong_length_fails_with_both_shapes() -> None:
+    layer = GRU(2)
+    layer.setup((5, 3))
+    with pytest.raises(ShapeError, match=r"mask of shape \(2, 4\) for inputs of shape"):
+        layer.forward(np.zeros((2, 5, 3), np.float32), mask=np.ones((2, 4), bool))
+
+
+def test_stateful_and_bad_rates_are_refused_at_construction() -> None:
+    with pytest.raises(ConfigError, match=r"stateful=True; .* Drop stateful=True"):
+        LSTM(3, stateful=True)
+    with pytest.raises(ConfigError, match=r"dropout=1.0; expected a number in \[0.0"):
+        GRU(3, dropout=1.0)
+
+
+def test_an_lstm_learns_the_adding_problem() -> None:
+    loopkit.set_random_seed(0)
+    rng = np.random.default_rng(0)
+
+    def data(n: int, steps: int = 50) -> tuple[np.ndarray, np.ndarray]:
+        values, marks = rng.random((n, steps)), np.zeros((n, steps))
+        rows = np.arange(n)
+        marks[rows, rng.integers(0, steps // 2, n)] = 1.0
+        marks[rows, rng.integers(steps // 2, steps, n)] = 1.0
+        x = np.stack([values, marks], axis=-1).astype(np.float32)
+        return x, (values * marks).sum(axis=1, keepdims=True).astype(np.float32)
+
+    x, y = data(2000)
+    x_test, y_test = data(500)
+    model = Sequential([LSTM(16, input_shape=(50, 2)), Dense(1)])
+    model.compile(Adam(learning_rate=0.01), "mse")
+    model.fit(x, y, epochs=15, batch_size=32, verbose=0)
+    # predicting the mean sum (1.0) scores about 0.17
+    assert model.evaluate(x_test, y_test, verbose=0) < 0.01

@@ -1,0 +1,88 @@
+"""The compiled LSTM step kernels give bitwise the NumPy equations they replace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from loopkit.layers import GRU, LSTM
+from loopkit.layers.recurrent import _kernels as kernels
+
+U = 5
+
+
+@pytest.fixture(params=[np.float32, np.float64])
+def dtype(request: pytest.FixtureRequest) -> type:
+    return request.param  # type: ignore[no-any-return]
+
+
+def arrays(dtype: type, *shapes: tuple[int, ...]) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.standard_normal(s).astype(dtype) for s in shapes]
+
+
+def test_gates_in_adds_the_projection_and_halves_the_sigmoid_blocks(dtype: type) -> None:
+    z, xw = arrays(dtype, (3, 4 * U), (3, 4 * U))
+    expected = z + xw
+    for block in (0, 1, 3):  # i, f, o
+        expected[:, block * U : (block + 1) * U] *= dtype(0.5)
+    kernels.lstm_gates_in(z, xw, U)
+    np.testing.assert_array_equal(z, expected)
+
+
+def test_gates_out_finishes_the_sigmoids_and_writes_the_cell(dtype: type) -> None:
+    t, c_prev = arrays(dtype, (3, 4 * U), (3, U))
+    a = np.tanh(t)
+    half = dtype(0.5)
+    i, f, g, o = (a[:, k * U : (k + 1) * U] * half + half for k in range(4))
+    g = a[:, 2 * U : 3 * U].copy()
+    expected_c = f * c_prev + i * g
+    c = np.empty_like(c_prev)
+    kernels.lstm_gates_out(a, c_prev, c, U)
+    np.testing.assert_array_equal(c, expected_c)
+    np.testing.assert_array_equal(a, np.concatenate([i, f, g, o], axis=1))
+
+
+def test_backward_step_gives_the_gate_gradients_and_the_previous_cell_gradient(
+    dtype: type,
+) -> None:
+    dh, dc, a, tc, c_prev = arrays(dtype, (3, U), (3, U), (3, 4 * U), (3, U), (3, U))
+    i, f, g, o = (a[:, k * U : (k + 1) * U] for k in range(4))
+    one = dtype(1)
+    d_c = dc + (one - tc * tc) * (dh * o)
+    expected = np.concatenate(
+        [
+            ((one - i) * i) * (d_c * g),
+            ((one - f) * f) * (d_c * c_prev),
+            (one - g * g) * (d_c * i),
+            ((one - o) * o) * (dh * tc),
+        ],
+        axis=1,
+    )
+    dz = np.empty_like(a)
+    kernels.lstm_backward_step(dh, dc, a, tc, c_prev, dz, U)
+    np.testing.assert_array_equal(dz, expected)
+    np.testing.assert_array_equal(dc, d_c * f)
+
+
+@pytest.mark.parametrize("options", [{}, {"use_bias": False}, {"recurrent_dropout": 0.3}])
+@pytest.mark.parametrize("cls", [LSTM, GRU])
+def test_the_compiled_cells_equal_the_numpy_cells_bitwise(
+    monkeypatch: pytest.MonkeyPatch, dtype: type, cls: type, options: dict[str, Any]
+) -> None:
+    layer = cls(4, return_sequences=True, **options)
+    layer.setup((6, 3), dtype, np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((2, 6, 3)).astype(dtype)
+    dy = np.random.default_rng(2).standard_normal((2, 6, 4)).astype(dtype)
+    mask = np.array([[1, 1, 0, 1, 1, 0], [0, 1, 1, 1, 1, 1]], bool)
+    results = []
+    for compiled in (True, False):
+        monkeypatch.setattr(cls, "compiled_kernels", compiled)
+        layer.rng = np.random.default_rng(5)  # the same dropout masks
+        y = layer.forward(x, training=True, mask=mask).copy()
+        dx = layer.backward(dy).copy()
+        results.append([y, dx, *(p.grad.copy() for p in layer.parameters)])
+    for compiled, numpy_cell in zip(*results, strict=True):
+        np.testing.assert_array_equal(compiled, numpy_cell)
