@@ -15,6 +15,7 @@ from loopkit.layers.pooling import (
 )
 from loopkit.layers.regularization import Dropout
 from loopkit.layers.reshaping import Flatten, Reshape
+from loopkit.layers.serialization import deserialize, get, serialize
 
 __all__ = [
     "Activation",
@@ -32,4 +33,8 @@ __all__ = [
     "MaxPooling2D",
     "Parameter",
     "Reshape",
+    "deserialize",
+    "get",
+    "serialize",
 ]
+

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import numpy as np
@@ -15,14 +15,14 @@ from loopkit import schedules
 from loopkit.errors import CheckpointError, ConfigError, ShapeError
 from loopkit.schedules import LearningRateSchedule
 from loopkit.typing import FloatArray
-from loopkit.validators import boolean, non_negative, positive
+from loopkit.validators import non_negative, positive
 
 __all__ = [
     "BLOCK_BYTES",
+    "Block",
     "Optimizer",
     "Slots",
     "as_learning_rate",
-    "boolean",
     "check_learning_rate",
 ]
 
@@ -33,7 +33,21 @@ makes large models about twice as fast as whole-buffer passes."""
 
 Slots = dict[str, FloatArray]
 """Each slot's array (or its block), by slot name."""
-Work = tuple[FloatArray, FloatArray, Slots, FloatArray, FloatArray]
+
+
+class Block(NamedTuple):
+    """One cache-sized block of an update: matching views of every buffer it touches."""
+
+    p: FloatArray
+    """Parameters; update them in place."""
+    g: FloatArray
+    """Their gradients, already clipped; may be overwritten."""
+    slots: Slots
+    """The matching block of each slot, by slot name."""
+    s: FloatArray
+    """Scratch of the block's length."""
+    s2: FloatArray
+    """A second scratch of the block's length."""
 
 
 def as_learning_rate(value: Any) -> Any:
@@ -145,7 +159,7 @@ class Optimizer:
     _scratch: tuple[FloatArray, FloatArray] = field(
         init=False, factory=lambda: (np.empty(0), np.empty(0)), repr=False
     )
-    _work: list[Work] = field(init=False, factory=list, repr=False)
+    _work: list[Block] = field(init=False, factory=list, repr=False)
     _params: FloatArray | None = field(init=False, default=None, repr=False)
     _grads: FloatArray | None = field(init=False, default=None, repr=False)
     _grad_spans: list[FloatArray] = field(init=False, factory=list, repr=False)
@@ -179,23 +193,11 @@ class Optimizer:
         """Return the scalars of update number ``step`` (1-based), once per step."""
         return learning_rate
 
-    def update_block(
-        self,
-        p: FloatArray,
-        g: FloatArray,
-        slots: Slots,
-        s: FloatArray,
-        s2: FloatArray,
-        c: Any,
-    ) -> None:
-        """Update one block of parameters ``p`` in place from its gradients ``g``.
+    def update_block(self, b: Block, c: Any) -> None:
+        """Update one block of parameters ``b.p`` in place from its gradients ``b.g``.
 
         Args:
-            p: A block of the parameter buffer; update it in place.
-            g: The matching gradients (already clipped); may be overwritten.
-            slots: The matching block of each slot, by name.
-            s: Scratch of the block's length.
-            s2: A second scratch of the block's length.
+            b: The block's parameters, gradients, slots and scratch.
             c: What ``coefficients`` returned for this step.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement update_block()")
@@ -302,7 +304,7 @@ class Optimizer:
                 )
         s, s2 = self._scratch
         self._work = [
-            (params[a:b], grads[a:b], slots, s[: b - a], s2[: b - a])
+            Block(params[a:b], grads[a:b], slots, s[: b - a], s2[: b - a])
             for (a, b), slots in zip(self._blocks, self._block_slots, strict=True)
         ]
         self._grad_spans = [grads[a:b] for a, b in self._spans]
@@ -340,14 +342,14 @@ class Optimizer:
         clip = self.clipvalue
         decay = 1.0 - self.weight_decay * lr if self.weight_decay else None
         update = self.update_block
-        for p, g, slots, s, s2 in self._work:
+        for block in self._work:
             if clip is not None:
-                np.clip(g, -clip, clip, out=g)
+                np.clip(block.g, -clip, clip, out=block.g)
             elif scale != 1.0:
-                g *= scale
+                np.multiply(block.g, scale, out=block.g)
             if decay is not None:
-                p *= decay
-            update(p, g, slots, s, s2, c)
+                np.multiply(block.p, decay, out=block.p)
+            update(block, c)
         self.iterations += 1
 
     def _clip_norms(self) -> float:
