@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from loopkit.activations import ActivationFunction
     from loopkit.regularizers import Regularizer
 
-__all__ = ["Layer", "Parameter"]
+__all__ = ["ActivatedLayer", "Layer", "Parameter", "activation_or_none"]
 
 
 @define(eq=False)
@@ -263,3 +263,68 @@ class Layer:
             for a in attrs.fields(type(self))
             if a.init and a.name != "input_dim"  # folded into input_shape
         }
+
+
+def activation_or_none(identifier: Any) -> ActivationFunction | None:
+    """Resolve an ``activation`` argument: None and ``"linear"`` give None (converter)."""
+    from loopkit import activations
+
+    fn = activations.get(identifier)
+    return None if fn is None or fn.name == "linear" else fn
+
+
+@define(eq=False, slots=False)
+class ActivatedLayer(Layer):
+    """A layer whose output is ``activation(z + bias)``, the loss may fuse with.
+
+    Dense and Conv2D compute ``z``, Activation takes it as its input; this class
+    does the rest in one place: the bias and the activation in one pass where the
+    activation can (ReLU), their backward, and the logits the model hands a fused
+    loss (``fuse_output_activation``). A subclass declares ``activation`` (an
+    ActivationFunction or None for linear) and, if it has one, sets ``bias``.
+    """
+
+    activation: ActivationFunction | None = field(init=False, default=None)
+    bias: Parameter | None = field(init=False, default=None, repr=False)
+    _z: FloatArray = field(init=False, repr=False)
+
+    @property
+    def output_activation(self) -> ActivationFunction | None:
+        return self.activation
+
+    @property
+    def pre_activation(self) -> FloatArray:
+        return self._z
+
+    def activate(self, z: FloatArray, training: bool) -> FloatArray:
+        """Return ``activation(z + bias)``, adding the bias to ``z`` in place.
+
+        In training with ``fuse_output_activation`` set, return ``z + bias``: the
+        loss reads the logits, and the model applies the activation only if a metric
+        needs the probabilities (``Network.update_metrics``).
+        """
+        self._z = z
+        bias = None if self.bias is None else self.bias.value
+        if self.activation is None or (training and self.fuse_output_activation):
+            if bias is not None:
+                z += bias
+            return z
+        y = self.buffer("y", z.shape)
+        if bias is not None:  # one pass for both where the activation can fuse
+            return self.activation.forward_with_bias(z, bias, y)
+        return self.activation.forward(z, y)
+
+    def backward_activation(self, dy: FloatArray) -> tuple[FloatArray, FloatArray | None]:
+        """Return dL/dz and the bias gradient still to write (None if none is).
+
+        Where the activation can, its backward writes the bias gradient in the same
+        pass; the second value is then None, else the layer's ``bias.grad`` still to
+        fill (None too without a trainable bias).
+        """
+        bias_grad = self.bias.grad if self.trainable and self.bias is not None else None
+        if self.activation is None or self.fuse_output_activation:
+            return dy, bias_grad
+        y, dz = self._buffers["y"][: len(dy)], self.buffer("dz", dy.shape)
+        if bias_grad is None:
+            return self.activation.backward(dy, self._z, y, dz), None
+        return self.activation.backward_with_bias_grad(dy, self._z, y, dz, bias_grad), None
