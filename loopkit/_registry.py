@@ -222,6 +222,20 @@ class Registry(Generic[T]):
             return self.from_config(config, custom_objects, call)
         raise self.wrong_kind("deserialize", config)
 
+    def config_of(self, obj: T) -> dict[str, Any]:
+        """Return ``{"class_name": ..., "config": {...}}`` for ``obj``, never a name.
+
+        Raises:
+            TypeError: ``obj`` is not an instance of ``base`` (None included).
+        """
+        if not isinstance(obj, self.base):
+            raise TypeError(
+                f"{self.module}.serialize() got {obj!r} of type {type(obj).__name__}; "
+                f"expected {self.instead}. To save a custom {self.kind}, subclass "
+                f"{self.base.__name__} and give it a get_config()."
+            )
+        return to_config(obj)
+
     def serialize(self, obj: T | None) -> str | dict[str, Any] | None:
         """Return a JSON-ready identifier that ``get`` turns back into ``obj``.
 
@@ -233,15 +247,9 @@ class Registry(Generic[T]):
         """
         if obj is None:
             return None
-        if not isinstance(obj, self.base):
-            raise TypeError(
-                f"{self.module}.serialize() got {obj!r} of type {type(obj).__name__}; "
-                f"expected {self.instead}. To save a custom {self.kind}, subclass "
-                f"{self.base.__name__} and give it a get_config()."
-            )
-        if self.write_names:
+        if self.write_names and isinstance(obj, self.base):
             for name, make in self.names.items():
                 default = make()
                 if type(default) is type(obj) and default == obj:
                     return name
-        return to_config(obj)
+        return self.config_of(obj)

@@ -69,6 +69,22 @@ def _resolve_axes(
     return tuple(sorted(resolved))
 
 
+def _add_gamma_and_beta(
+    layer: BatchNormalization | LayerNormalization, shape: Shape
+) -> tuple[Parameter | None, Parameter | None]:
+    """Add the ``gamma`` (if ``scale``) and ``beta`` (if ``center``) weights of ``shape``."""
+    gamma = beta = None
+    if layer.scale:
+        gamma = layer.add_weight(
+            "gamma", shape, layer.gamma_initializer, regularizer=layer.gamma_regularizer
+        )
+    if layer.center:
+        beta = layer.add_weight(
+            "beta", shape, layer.beta_initializer, regularizer=layer.beta_regularizer
+        )
+    return gamma, beta
+
+
 def _scale_and_shift(
     xhat: FloatArray,
     gamma: Parameter | None,
@@ -142,14 +158,7 @@ class BatchNormalization(Layer):
         self._reduce = tuple(a for a in range(ndim) if a != axis)
         self._bshape = tuple(features if a == axis else 1 for a in range(ndim))
         shape = (features,)
-        if self.scale:
-            self.gamma = self.add_weight(
-                "gamma", shape, self.gamma_initializer, regularizer=self.gamma_regularizer
-            )
-        if self.center:
-            self.beta = self.add_weight(
-                "beta", shape, self.beta_initializer, regularizer=self.beta_regularizer
-            )
+        self.gamma, self.beta = _add_gamma_and_beta(self, shape)
         self.moving_mean = self.add_weight(
             "moving_mean", shape, self.moving_mean_initializer, trainable=False
         )
@@ -291,14 +300,7 @@ class LayerNormalization(Layer):
         self._others = tuple(a for a in range(len(full)) if a not in self._axes)
         self._bshape = tuple(d if a in self._axes else 1 for a, d in enumerate(full))
         shape = tuple(full[a] for a in self._axes)
-        if self.scale:
-            self.gamma = self.add_weight(
-                "gamma", shape, self.gamma_initializer, regularizer=self.gamma_regularizer
-            )
-        if self.center:
-            self.beta = self.add_weight(
-                "beta", shape, self.beta_initializer, regularizer=self.beta_regularizer
-            )
+        self.gamma, self.beta = _add_gamma_and_beta(self, shape)
 
     def _stat_shape(self, x_shape: Shape) -> Shape:
         return tuple(1 if a in self._axes else d for a, d in enumerate(x_shape))

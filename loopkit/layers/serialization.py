@@ -61,10 +61,7 @@ def serialize(layer: Layer) -> dict[str, Any]:
     Raises:
         TypeError: ``layer`` is not a Layer.
     """
-    config = _registry().serialize(layer)
-    if not isinstance(config, dict):
-        raise TypeError("layers.serialize() got None; pass a Layer.")
-    return config
+    return _registry().config_of(layer)
 
 
 def deserialize(config: Any, custom_objects: Any = None) -> Layer:

@@ -151,10 +151,7 @@ def serialize(metric: Metric) -> dict[str, Any]:
     Raises:
         TypeError: ``metric`` is not a Metric.
     """
-    config = _REGISTRY.serialize(metric)
-    if not isinstance(config, dict):
-        raise TypeError("metrics.serialize() got None; pass a Metric instance.")
-    return config
+    return _REGISTRY.config_of(metric)
 
 
 def deserialize(config: Mapping[str, Any] | str, custom_objects: Any = None) -> Metric:

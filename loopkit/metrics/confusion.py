@@ -237,16 +237,7 @@ class Precision(_PrecisionRecall):
 class Recall(_PrecisionRecall):
     """Recall ``TP / (TP + FN)`` of binary or multi-label predictions (Keras semantics).
 
-    A prediction is positive when it is strictly above the threshold, a label when
-    it is nonzero; the elements of multi-label outputs are pooled.
-
-    Args:
-        thresholds: Threshold in [0, 1], or a list of them (then ``result`` gives
-            one value per threshold, which the fit loop cannot log as one number).
-            Defaults to 0.5, or to "every top-k prediction" when ``top_k`` is set.
-        top_k: Count only the ``k`` highest scores of each sample as predicted.
-        class_id: Score only this index of the last axis.
-        name: Log key.
+    Predictions, labels and arguments as for ``Precision``.
     """
 
     state_names: ClassVar[tuple[str, ...]] = ("true_positives", "false_negatives")

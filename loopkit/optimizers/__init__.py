@@ -64,10 +64,7 @@ def serialize(optimizer: Optimizer) -> dict[str, Any]:
     Raises:
         TypeError: ``optimizer`` is not an Optimizer.
     """
-    config = _REGISTRY.serialize(optimizer)
-    if not isinstance(config, dict):
-        raise TypeError("optimizers.serialize() got None; pass an Optimizer object.")
-    return config
+    return _REGISTRY.config_of(optimizer)
 
 
 def deserialize(config: Mapping[str, Any] | str, custom_objects: Any = None) -> Optimizer:
