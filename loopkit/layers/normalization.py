@@ -72,7 +72,7 @@ def _resolve_axes(
 def _add_gamma_and_beta(
     layer: BatchNormalization | LayerNormalization, shape: Shape
 ) -> tuple[Parameter | None, Parameter | None]:
-    """Add the ``gamma`` (if ``scale``) and ``beta`` (if ``center``) weights of ``shape``."""
+    """Add the ``gamma`` (if ``scale``) and ``beta`` (if ``center``) weights."""
     gamma = beta = None
     if layer.scale:
         gamma = layer.add_weight(
