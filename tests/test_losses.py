@@ -795,7 +795,14 @@ def test_serialize_round_trips_through_get() -> None:
 
     assert config == {
         "class_name": "CategoricalCrossentropy",
-        "config": {"name": "cce", "from_logits": True, "label_smoothing": 0.1, "axis": 1},
+        "config": {
+            "name": "cce",
+            "reduction": "sum_over_batch_size",
+            "dtype": None,
+            "from_logits": True,
+            "label_smoothing": 0.1,
+            "axis": 1,
+        },
     }
     restored = losses.get(config)
     assert (
@@ -806,7 +813,11 @@ def test_serialize_round_trips_through_get() -> None:
     assert type(losses.deserialize("kld")) is KLDivergence
     assert losses.serialize("mse") == {
         "class_name": "MeanSquaredError",
-        "config": {"name": "mean_squared_error"},
+        "config": {
+            "name": "mean_squared_error",
+            "reduction": "sum_over_batch_size",
+            "dtype": None,
+        },
     }
 
 
@@ -826,8 +837,8 @@ def test_get_rejects_configs_with_unknown_classes_or_keys() -> None:
         losses.get({"class_name": "MeanSquaredErr", "config": {}})
     with pytest.raises(
         ConfigError,
-        match=r"Huber takes no argument 'delt'; it takes \['delta', 'name'\]\. Fix the "
-        r"config\. Did you mean 'delta'\?",
+        match=r"Huber takes no argument 'delt'; it takes \['reduction', 'dtype', 'delta', "
+        r"'name'\]\. Fix the config\. Did you mean 'delta'\?",
     ):
         losses.get({"class_name": "Huber", "config": {"delt": 2.0}})
 

@@ -14,8 +14,15 @@ from loopkit.losses.crossentropy import (
     CategoricalCrossentropy,
     SparseCategoricalCrossentropy,
 )
+from loopkit.losses.focal import (
+    BinaryFocalCrossentropy,
+    CategoricalFocalCrossentropy,
+    CategoricalGeneralizedCrossEntropy,
+)
+from loopkit.losses.overlap import Dice, Tversky
 from loopkit.losses.regression import (
     CategoricalHinge,
+    CosineSimilarity,
     Hinge,
     Huber,
     KLDivergence,
@@ -31,8 +38,13 @@ from loopkit.typing import FloatArray
 
 __all__ = [
     "BinaryCrossentropy",
+    "BinaryFocalCrossentropy",
     "CategoricalCrossentropy",
+    "CategoricalFocalCrossentropy",
+    "CategoricalGeneralizedCrossEntropy",
     "CategoricalHinge",
+    "CosineSimilarity",
+    "Dice",
     "ElementwiseLoss",
     "Hinge",
     "Huber",
@@ -46,10 +58,16 @@ __all__ = [
     "Poisson",
     "SparseCategoricalCrossentropy",
     "SquaredHinge",
+    "Tversky",
     "binary_crossentropy",
+    "binary_focal_crossentropy",
     "categorical_crossentropy",
+    "categorical_focal_crossentropy",
+    "categorical_generalized_cross_entropy",
     "categorical_hinge",
+    "cosine_similarity",
     "deserialize",
+    "dice",
     "get",
     "hinge",
     "huber",
@@ -63,6 +81,7 @@ __all__ = [
     "serialize",
     "sparse_categorical_crossentropy",
     "squared_hinge",
+    "tversky",
 ]
 
 _NAMES: dict[str, type[Loss]] = {}
@@ -113,6 +132,18 @@ sparse_categorical_crossentropy = _functional(
     SparseCategoricalCrossentropy, "sparse_categorical_crossentropy"
 )
 squared_hinge = _functional(SquaredHinge, "squared_hinge")
+binary_focal_crossentropy = _functional(
+    BinaryFocalCrossentropy, "binary_focal_crossentropy"
+)
+categorical_focal_crossentropy = _functional(
+    CategoricalFocalCrossentropy, "categorical_focal_crossentropy"
+)
+categorical_generalized_cross_entropy = _functional(
+    CategoricalGeneralizedCrossEntropy, "categorical_generalized_cross_entropy"
+)
+cosine_similarity = _functional(CosineSimilarity, "cosine_similarity")
+dice = _functional(Dice, "dice")
+tversky = _functional(Tversky, "tversky")
 
 
 _REGISTRY = Registry(

@@ -428,6 +428,8 @@ class SparseCategoricalCrossentropy(Loss):
         # (for the error message), takes the general path.
         if (
             sample_weight is None
+            and self.reduction in ("sum_over_batch_size", "mean", "mean_with_sample_weight")
+            and self.dtype is None
             and self.ignore_class is None
             and type(y_true) is np.ndarray
             and type(logits) is np.ndarray
