@@ -13,6 +13,9 @@ from loopkit.metrics.base import (
     MeanMetricWrapper,
     ValuesFn,
     as_float,
+    check_dtype,
+    check_name,
+    dtype_name,
     squeeze_or_expand_to_same_rank,
 )
 from loopkit.typing import Array, FloatArray
@@ -180,6 +183,9 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
 
     fn: Any = field(init=False, default=top_k_categorical_accuracy, repr=False)
     k: int = field(default=5, validator=positive_int)
+    # After k positionally, as in Keras: (k, name, dtype).
+    name: str = field(default="", validator=check_name)
+    dtype: str | None = field(default=None, converter=dtype_name, validator=check_dtype)
 
     def _make_values_fn(self) -> ValuesFn:
         return functools.partial(top_k_categorical_accuracy, k=self.k)
@@ -199,6 +205,9 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
 
     fn: Any = field(init=False, default=sparse_top_k_categorical_accuracy, repr=False)
     k: int = field(default=5, validator=positive_int)
+    # After k positionally, as in Keras: (k, name, dtype).
+    name: str = field(default="", validator=check_name)
+    dtype: str | None = field(default=None, converter=dtype_name, validator=check_dtype)
 
     def _make_values_fn(self) -> ValuesFn:
         return functools.partial(sparse_top_k_categorical_accuracy, k=self.k)

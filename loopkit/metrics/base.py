@@ -9,7 +9,7 @@ import attrs
 import numpy as np
 from attrs import define, field
 
-from loopkit.errors import CheckpointError, LoopkitError, ShapeError
+from loopkit.errors import CheckpointError, ConfigError, LoopkitError, ShapeError
 from loopkit.typing import Array, FloatArray
 
 __all__ = [
@@ -17,18 +17,46 @@ __all__ = [
     "MeanMetricWrapper",
     "Metric",
     "as_float",
+    "check_dtype",
+    "check_name",
+    "dtype_name",
     "squeeze_or_expand_to_same_rank",
 ]
 
 ValuesFn = Callable[[Array, Array], Array]
 
 
-def _check_name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+def check_name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept a str for a metric's ``name`` (attrs validator)."""
     if not isinstance(value, str):
         raise TypeError(
             f"{type(instance).__name__} got name={value!r} of type "
             f"{type(value).__name__}; expected a str such as name='val_score'."
         )
+
+
+def check_dtype(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept None, float32 or float64 for a metric's ``dtype`` (attrs validator)."""
+    try:
+        ok = value is None or np.dtype(value) in (np.float32, np.float64)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ConfigError(
+            f"{type(instance).__name__} got dtype={value!r}; expected None, 'float32' "
+            "or 'float64'. loopkit accumulates every metric in float64 and reports "
+            "a Python float; dtype only sets the dtype of metric(y_true, y_pred)'s inputs."
+        )
+
+
+def dtype_name(value: Any) -> Any:
+    """Write a NumPy dtype or type as its name, so configs stay JSON-ready (converter)."""
+    if isinstance(value, (np.dtype, type)):
+        try:
+            return np.dtype(value).name
+        except TypeError:
+            return value
+    return value
 
 
 def squeeze_or_expand_to_same_rank(x1: Array, x2: Array) -> tuple[Array, Array]:
@@ -68,14 +96,20 @@ class Metric:
     keep their accumulators in float64 attributes named ``_<key>`` for each key of
     ``state_names``; ``get_state``/``set_state`` save and restore exactly those.
 
+    As in Keras, calling the metric, ``metric(y_true, y_pred, sample_weight)``,
+    updates the state with one batch and returns ``result()``.
+
     Args:
         name: Key under which the fit loop logs the result (``"val_"`` is prefixed
-            for validation).
+            for validation); first positionally, as in Keras.
+        dtype: None, ``"float32"`` or ``"float64"``; accepted for Keras code.
+            Accumulators are always float64 (see docs/keras-differences.md).
     """
 
     state_names: ClassVar[tuple[str, ...]] = ()
     default_name: ClassVar[str] = "metric"
-    name: str = field(default="", kw_only=True, validator=_check_name)
+    name: str = field(default="", validator=check_name)
+    dtype: str | None = field(default=None, converter=dtype_name, validator=check_dtype)
 
     def __attrs_post_init__(self) -> None:
         if not self.name:
@@ -84,6 +118,16 @@ class Metric:
 
     def _default_name(self) -> str:
         return self.default_name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Update the state with one batch (``update_state``'s arguments); return result."""
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    @property
+    def variables(self) -> list[Any]:
+        """The accumulators, in ``state_names`` order (Keras's metric variables)."""
+        return [np.asarray(getattr(self, f"_{key}")) for key in self.state_names]
 
     def update_state(
         self, y_true: Array, y_pred: Array, sample_weight: Array | None = None
@@ -258,6 +302,9 @@ class MeanMetricWrapper(Mean):
     """
 
     fn: Any
+    # Redeclared to come after fn positionally: MeanMetricWrapper(fn, name, dtype).
+    name: str = field(default="", validator=check_name)
+    dtype: str | None = field(default=None, converter=dtype_name, validator=check_dtype)
     _values: ValuesFn = field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:

@@ -10,16 +10,33 @@ import numpy as np
 from attrs import define, field
 
 from loopkit.errors import ConfigError, ShapeError
-from loopkit.metrics.base import Metric, as_float, squeeze_or_expand_to_same_rank
+from loopkit.metrics.base import (
+    Metric,
+    as_float,
+    check_dtype,
+    check_name,
+    dtype_name,
+    squeeze_or_expand_to_same_rank,
+)
 from loopkit.typing import Array, FloatArray
 from loopkit.validators import one_of, positive_int
 
-__all__ = ["AUC", "Precision", "Recall", "confusion_counts"]
+__all__ = [
+    "AUC",
+    "Precision",
+    "Recall",
+    "Thresholded",
+    "check_class_id",
+    "check_thresholds",
+    "confusion_counts",
+    "to_list",
+]
 
 _EPSILON = 1e-7  # Keras's backend.epsilon(): AUC's end thresholds sit just outside [0, 1]
 
 
-def _thresholds(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+def check_thresholds(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept None, a threshold in [0, 1] or a non-empty list of them (attrs validator)."""
     if value is None:
         return
     values = value if isinstance(value, list) else [value]
@@ -36,11 +53,13 @@ def _thresholds(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> N
         )
 
 
-def _to_list(value: Any) -> Any:
+def to_list(value: Any) -> Any:
+    """Turn a tuple or array of thresholds into a list (converter)."""
     return list(value) if isinstance(value, (tuple, np.ndarray)) else value
 
 
-def _non_negative_int(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+def check_class_id(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept an int >= 0 indexing the last axis of ``y_pred`` (attrs validator)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(
             f"{type(instance).__name__} got {attribute.name}={value!r}; expected an "
@@ -114,8 +133,14 @@ def _divide(a: FloatArray, b: FloatArray) -> FloatArray:
 
 
 @define(eq=False)
-class _Thresholded(Metric):
+class Thresholded(Metric):
     """Shared input handling of the confusion metrics: shapes, top-k, class, weights."""
+
+    # Keyword-only here: Keras's confusion metrics take their thresholds first.
+    name: str = field(default="", kw_only=True, validator=check_name)
+    dtype: str | None = field(
+        default=None, kw_only=True, converter=dtype_name, validator=check_dtype
+    )
 
     def _prepare(
         self,
@@ -164,17 +189,17 @@ _COUNT_KEYS = ("true_positives", "false_positives", "true_negatives", "false_neg
 
 
 @define(eq=False)
-class _PrecisionRecall(_Thresholded):
+class _PrecisionRecall(Thresholded):
     """``TP / (TP + other)`` at each threshold; subclasses name the other count."""
 
     thresholds: float | list[float] | None = field(
-        default=None, converter=_to_list, validator=_thresholds
+        default=None, converter=to_list, validator=check_thresholds
     )
     top_k: int | None = field(
         default=None, validator=attrs.validators.optional(positive_int)
     )
     class_id: int | None = field(
-        default=None, validator=attrs.validators.optional(_non_negative_int)
+        default=None, validator=attrs.validators.optional(check_class_id)
     )
     _values: FloatArray = field(init=False, repr=False)
     _order: Array = field(init=False, repr=False)
@@ -262,7 +287,7 @@ def _auc_thresholds(instance: Any, attribute: attrs.Attribute[Any], value: Any) 
             f"AUC got thresholds={value!r}; expected None or a list of numbers in "
             "[0, 1], such as [0.25, 0.5, 0.75]."
         )
-    _thresholds(instance, attribute, value)
+    check_thresholds(instance, attribute, value)
 
 
 def _at_least_two(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -274,7 +299,7 @@ def _at_least_two(instance: Any, attribute: attrs.Attribute[Any], value: Any) ->
 
 
 @define(eq=False)
-class AUC(_Thresholded):
+class AUC(Thresholded):
     """Area under the ROC or precision-recall curve, from thresholded confusion counts.
 
     As in Keras, predictions are compared against ``num_thresholds`` thresholds
