@@ -8,6 +8,7 @@ from typing import Any
 from loopkit._registry import Registry
 from loopkit.errors import ConfigError
 from loopkit.optimizers.base import Optimizer
+from loopkit.optimizers.more_rules import Ftrl, Lamb, Lion
 from loopkit.optimizers.rules import (
     SGD,
     Adadelta,
@@ -26,6 +27,9 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "Ftrl",
+    "Lamb",
+    "Lion",
     "Nadam",
     "Optimizer",
     "RMSprop",
@@ -35,7 +39,7 @@ __all__ = [
 ]
 
 _CLASSES: tuple[type[Optimizer], ...] = (
-    SGD, Adadelta, Adagrad, Adam, AdamW, Adamax, Nadam, RMSprop,
+    SGD, Adadelta, Adagrad, Adam, AdamW, Adamax, Ftrl, Lamb, Lion, Nadam, RMSprop,
 )  # fmt: skip
 _REGISTRY = Registry(
     kind="optimizer",

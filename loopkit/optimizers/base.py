@@ -165,6 +165,8 @@ class Optimizer:
     _grad_spans: list[FloatArray] = field(init=False, factory=list, repr=False)
     _grad_segments: list[FloatArray] = field(init=False, factory=list, repr=False)
     _pending: Slots | None = field(init=False, default=None, repr=False)
+    _span_names: list[str] = field(init=False, factory=list, repr=False)
+    _no_decay: tuple[str, ...] = field(init=False, default=(), repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.name is None:
@@ -202,9 +204,47 @@ class Optimizer:
         """
         raise NotImplementedError(f"{type(self).__name__} must implement update_block()")
 
+    def finish_step(self, c: Any) -> None:
+        """Finish an update after every block (per-parameter work, as Lamb's norms)."""
+
+    def exclude_from_weight_decay(
+        self, var_list: Any = None, var_names: Sequence[str] | None = None
+    ) -> None:
+        """Exempt the parameters whose name contains one of ``var_names`` from decay.
+
+        As Keras's method: ``opt.exclude_from_weight_decay(var_names=["bias"])``.
+        Names are those the model gives ``build`` (``"dense/bias"``).
+
+        Raises:
+            TypeError: ``var_list`` is given: loopkit matches parameters by name only.
+        """
+        if var_list is not None:
+            raise TypeError(
+                f"{_owner(self, 'exclude_from_weight_decay()')} got var_list="
+                f"{var_list!r:.80}; loopkit optimizers see parameters by name only. "
+                "Pass var_names=['bias', 'gamma'] (substrings of 'layer/weight' names)."
+            )
+        self._no_decay = tuple(str(name) for name in var_names or ())
+
+    def _decayed_spans(self) -> list[tuple[int, int]] | None:
+        """The spans weight decay applies to, or None for every one (no exclusion)."""
+        if not self._no_decay:
+            return None
+        return [
+            span
+            for span, name in zip(self._spans, self._span_names, strict=True)
+            if not any(excluded in name for excluded in self._no_decay)
+        ]
+
     # --- building ---------------------------------------------------------------------
 
-    def build(self, size: int, dtype: Any, spans: Sequence[slice]) -> None:
+    def build(
+        self,
+        size: int,
+        dtype: Any,
+        spans: Sequence[slice],
+        names: Sequence[str] | None = None,
+    ) -> None:
         """Allocate the slots for a flat buffer of ``size`` and set the trainable spans.
 
         Args:
@@ -212,6 +252,8 @@ class Optimizer:
             dtype: float32 or float64, the buffers' dtype.
             spans: One slice of the buffer per trainable parameter, in order; frozen
                 parameters are in none. Adjacent spans merge into one segment.
+            names: The parameters' names (``"dense/kernel"``), one per span, which
+                ``exclude_from_weight_decay(var_names=...)`` matches; optional.
 
         Calling ``build`` again with the same size and dtype (a layer was frozen or
         unfrozen) keeps the slots and only recomputes the segments; another size or
@@ -231,8 +273,14 @@ class Optimizer:
                 f"{call} got dtype={dtype!r}; expected float32 or float64. Build the "
                 "model in one of those."
             )
+        if names is not None and len(names) != len(spans):
+            raise ConfigError(
+                f"{call} got {len(names)} names for {len(spans)} spans; pass one name "
+                "per span, or none."
+            )
         ranges = []
-        for span in spans:
+        named: dict[tuple[int, int], str] = {}
+        for i, span in enumerate(spans):
             bounds = _span_bounds(span, size)
             if bounds is None:
                 raise ConfigError(
@@ -241,7 +289,10 @@ class Optimizer:
                 )
             if bounds[1] > bounds[0]:
                 ranges.append(bounds)
+                if names is not None:
+                    named[bounds] = str(names[i])
         ranges.sort()
+        self._span_names = [named.get(r, "") for r in ranges]
         segments: list[tuple[int, int]] = []
         for start, stop in ranges:
             if segments and start < segments[-1][1]:
@@ -341,6 +392,11 @@ class Optimizer:
         scale = self._clip_norms()
         clip = self.clipvalue
         decay = 1.0 - self.weight_decay * lr if self.weight_decay else None
+        decayed = self._decayed_spans() if decay is not None else None
+        if decay is not None and decayed is not None:  # some are exempt: decay the rest
+            for a, b in decayed:
+                np.multiply(params[a:b], decay, out=params[a:b])
+            decay = None
         update = self.update_block
         for block in self._work:
             if clip is not None:
@@ -350,6 +406,7 @@ class Optimizer:
             if decay is not None:
                 np.multiply(block.p, decay, out=block.p)
             update(block, c)
+        self.finish_step(c)
         self.iterations += 1
 
     def _clip_norms(self) -> float:
