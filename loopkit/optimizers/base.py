@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import attrs
 import numpy as np
@@ -204,8 +204,11 @@ class Optimizer:
         """
         raise NotImplementedError(f"{type(self).__name__} must implement update_block()")
 
+    per_parameter_pass: ClassVar[bool] = False
+    """Whether ``apply`` calls ``finish_step`` after the blocks (Lamb's norms)."""
+
     def finish_step(self, c: Any) -> None:
-        """Finish an update after every block (per-parameter work, as Lamb's norms)."""
+        """Finish an update after every block: per-parameter work, as Lamb's norms."""
 
     def exclude_from_weight_decay(
         self, var_list: Any = None, var_names: Sequence[str] | None = None
@@ -406,7 +409,8 @@ class Optimizer:
             if decay is not None:
                 np.multiply(block.p, decay, out=block.p)
             update(block, c)
-        self.finish_step(c)
+        if self.per_parameter_pass:
+            self.finish_step(c)
         self.iterations += 1
 
     def _clip_norms(self) -> float:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import ClassVar, TypedDict
 
 import numpy as np
 from attrs import define, field
@@ -58,7 +58,7 @@ class Lion(Optimizer):
         m += s2
 
 
-class LambStep(NamedTuple):
+class LambStep(TypedDict):
     """The scalars of one Lamb step."""
 
     learning_rate: float
@@ -90,31 +90,34 @@ class Lamb(Optimizer):
     beta_2: float = field(default=0.999, validator=in_half_open_range(0.0, 1.0))
     epsilon: float = field(default=1e-07, validator=non_negative)
 
+    per_parameter_pass: ClassVar[bool] = True
+
     def slot_names(self) -> tuple[str, ...]:
         return ("momentum", "velocity", "update")
 
     def coefficients(self, learning_rate: float, step: int) -> LambStep:
-        return LambStep(
-            learning_rate=learning_rate,
-            one_minus_beta_1=1 - self.beta_1,
-            one_minus_beta_2=1 - self.beta_2,
-            momentum_correction=1 - self.beta_1**step,
-            velocity_correction=1 - self.beta_2**step,
-        )
+        scalars: LambStep = {
+            "learning_rate": learning_rate,
+            "one_minus_beta_1": 1 - self.beta_1,
+            "one_minus_beta_2": 1 - self.beta_2,
+            "momentum_correction": 1 - self.beta_1**step,
+            "velocity_correction": 1 - self.beta_2**step,
+        }
+        return scalars
 
     def update_block(self, b: Block, c: LambStep) -> None:
         m, v, u, s = b.slots["momentum"], b.slots["velocity"], b.slots["update"], b.s
         np.subtract(b.g, m, out=s)
-        s *= c.one_minus_beta_1
+        s *= c["one_minus_beta_1"]
         m += s
         np.square(b.g, out=s)
         s -= v
-        s *= c.one_minus_beta_2
+        s *= c["one_minus_beta_2"]
         v += s
-        np.divide(v, c.velocity_correction, out=s)
+        np.divide(v, c["velocity_correction"], out=s)
         np.sqrt(s, out=s)
         s += self.epsilon
-        np.divide(m, c.momentum_correction, out=u)
+        np.divide(m, c["momentum_correction"], out=u)
         u /= s
 
     def finish_step(self, c: LambStep) -> None:
@@ -124,7 +127,7 @@ class Lamb(Optimizer):
             w, u = params[a:b], update[a:b]
             w_norm, u_norm = math.sqrt(float(np.dot(w, w))), math.sqrt(float(np.dot(u, u)))
             ratio = w_norm / u_norm if w_norm > 0 and u_norm > 0 else 1.0
-            u *= ratio * c.learning_rate
+            u *= ratio * c["learning_rate"]
             w -= u
 
 

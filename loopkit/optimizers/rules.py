@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, TypedDict
 
 import numpy as np
 from attrs import define, field
@@ -211,7 +211,7 @@ class Adadelta(Optimizer):
 # --- the Adam family: bias-corrected moment estimates ----------------------------------
 
 
-class AdamStep(NamedTuple):
+class AdamStep(TypedDict):
     """The scalars of one Adam step."""
 
     alpha: float
@@ -248,16 +248,22 @@ class Adam(Optimizer):
     def coefficients(self, learning_rate: float, step: int) -> AdamStep:
         b1, b2 = self.beta_1, self.beta_2
         alpha = learning_rate * math.sqrt(1 - b2**step) / (1 - b1**step)
-        return AdamStep(alpha=alpha, one_minus_beta_1=1 - b1, one_minus_beta_2=1 - b2)
+        scalars: AdamStep = {
+            "alpha": alpha,
+            "one_minus_beta_1": 1 - b1,
+            "one_minus_beta_2": 1 - b2,
+        }
+        return scalars
 
     def update_block(self, b: Block, c: AdamStep) -> None:
-        t = b.p.dtype.type  # scalars in the buffers' dtype, as NumPy would use them
-        moments = (b.p, b.g, b.slots["momentum"], b.slots["velocity"])
-        rates = (t(c.one_minus_beta_1), t(c.one_minus_beta_2), t(c.alpha))
+        p, g, slots, _, _ = b
+        t = p.dtype.type  # scalars in the buffers' dtype, as NumPy would use them
+        m, v, eps = slots["momentum"], slots["velocity"], t(self.epsilon)
+        c1, c2, alpha = t(c["one_minus_beta_1"]), t(c["one_minus_beta_2"]), t(c["alpha"])
         if self.amsgrad:
-            kernels.adam_amsgrad(*moments, b.slots["velocity_hat"], *rates, t(self.epsilon))
+            kernels.adam_amsgrad(p, g, m, v, slots["velocity_hat"], c1, c2, alpha, eps)
         else:
-            kernels.adam(*moments, *rates, t(self.epsilon))
+            kernels.adam(p, g, m, v, c1, c2, alpha, eps)
 
 
 @define(eq=False)
@@ -293,7 +299,7 @@ class AdamW(Adam):
         super().__attrs_post_init__()
 
 
-class AdamaxStep(NamedTuple):
+class AdamaxStep(TypedDict):
     """The scalars of one Adamax step."""
 
     step_size: float
@@ -323,22 +329,23 @@ class Adamax(Optimizer):
         return ("momentum", "norm")
 
     def coefficients(self, learning_rate: float, step: int) -> AdamaxStep:
-        return AdamaxStep(
-            step_size=learning_rate / (1 - self.beta_1**step),
-            one_minus_beta_1=1 - self.beta_1,
-        )
+        scalars: AdamaxStep = {
+            "step_size": learning_rate / (1 - self.beta_1**step),
+            "one_minus_beta_1": 1 - self.beta_1,
+        }
+        return scalars
 
     def update_block(self, b: Block, c: AdamaxStep) -> None:
         s, m, u = b.s, b.slots["momentum"], b.slots["norm"]
         np.subtract(b.g, m, out=s)
-        s *= c.one_minus_beta_1
+        s *= c["one_minus_beta_1"]
         m += s
         u *= self.beta_2
         np.abs(b.g, out=s)
         np.maximum(u, s, out=u)
         np.add(u, self.epsilon, out=s)
         np.divide(m, s, out=s)
-        s *= c.step_size
+        s *= c["step_size"]
         np.subtract(b.p, s, out=b.p)
 
 
@@ -347,7 +354,7 @@ def _nadam_u(beta_1: float, t: int) -> float:
     return beta_1 * (1.0 - 0.5 * 0.96**t)
 
 
-class NadamStep(NamedTuple):
+class NadamStep(TypedDict):
     """The scalars of one Nadam step."""
 
     momentum_coefficient: float
@@ -395,27 +402,28 @@ class Nadam(Optimizer):
         u_t, u_next = _nadam_u(b1, step), _nadam_u(b1, step + 1)
         product = self._u_product * u_t
         self._u_product, self._u_step = product, step
-        return NadamStep(
-            momentum_coefficient=learning_rate * u_next / (1 - product * u_next),
-            gradient_coefficient=learning_rate * (1 - u_t) / (1 - product),
-            one_minus_beta_1=1 - b1,
-            one_minus_beta_2=1 - self.beta_2,
-            velocity_correction=1 - self.beta_2**step,
-        )
+        scalars: NadamStep = {
+            "momentum_coefficient": learning_rate * u_next / (1 - product * u_next),
+            "gradient_coefficient": learning_rate * (1 - u_t) / (1 - product),
+            "one_minus_beta_1": 1 - b1,
+            "one_minus_beta_2": 1 - self.beta_2,
+            "velocity_correction": 1 - self.beta_2**step,
+        }
+        return scalars
 
     def update_block(self, b: Block, c: NadamStep) -> None:
         s, s2, m, v = b.s, b.s2, b.slots["momentum"], b.slots["velocity"]
         np.subtract(b.g, m, out=s)
-        s *= c.one_minus_beta_1
+        s *= c["one_minus_beta_1"]
         m += s
         np.square(b.g, out=s)
         s -= v
-        s *= c.one_minus_beta_2
+        s *= c["one_minus_beta_2"]
         v += s
-        np.multiply(m, c.momentum_coefficient, out=s)
-        np.multiply(b.g, c.gradient_coefficient, out=s2)
+        np.multiply(m, c["momentum_coefficient"], out=s)
+        np.multiply(b.g, c["gradient_coefficient"], out=s2)
         s += s2  # lr * m_hat
-        np.divide(v, c.velocity_correction, out=s2)
+        np.divide(v, c["velocity_correction"], out=s2)
         np.sqrt(s2, out=s2)
         s2 += self.epsilon
         s /= s2
