@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ class Parameter:
         grad: dL/dvalue, overwritten by each backward pass.
         trainable: False for state the optimizer never updates (moving statistics).
         regularizer: Adds a penalty on ``value`` to the loss, and its gradient to ``grad``.
+        constraint: Projects ``value`` after each optimizer step (``MaxNorm`` ...).
     """
 
     name: str
@@ -41,6 +43,7 @@ class Parameter:
     grad: FloatArray = field(repr=False)
     trainable: bool = True
     regularizer: Regularizer | None = None
+    constraint: Any = None
 
     @property
     def shape(self) -> Shape:
@@ -104,17 +107,21 @@ class Layer:
             self.input_shape = (int(self.input_dim),)
 
     def check_components(self) -> None:
-        """Resolve every ``*_initializer``/``*_regularizer`` argument once, at construction.
+        """Resolve every ``*_initializer``/``_regularizer``/``_constraint`` argument once.
 
         An unknown name then fails where the layer is written, not at the first fit.
         """
-        from loopkit import initializers, regularizers
+        from loopkit import constraints, initializers, regularizers
 
+        lookups = {
+            "_initializer": initializers.get,
+            "_regularizer": regularizers.get,
+            "_constraint": constraints.get,
+        }
         for a in attrs.fields(type(self)):
-            if a.init and a.name.endswith("_initializer"):
-                initializers.get(getattr(self, a.name))
-            elif a.init and a.name.endswith("_regularizer"):
-                regularizers.get(getattr(self, a.name))
+            suffix = a.name[a.name.rfind("_") :]
+            if a.init and suffix in lookups:
+                lookups[suffix](getattr(self, a.name))
 
     # --- building -------------------------------------------------------------------
 
@@ -163,9 +170,10 @@ class Layer:
         *,
         trainable: bool = True,
         regularizer: Any = None,
+        constraint: Any = None,
     ) -> Parameter:
         """Create, initialize and register a parameter of this layer."""
-        from loopkit import initializers, regularizers
+        from loopkit import constraints, initializers, regularizers
 
         init = initializers.get(initializer)
         assert self.rng is not None, "add_weight() is called from build()"
@@ -176,9 +184,22 @@ class Layer:
             grad=np.zeros_like(value),
             trainable=trainable,
             regularizer=regularizers.get(regularizer),
+            constraint=constraints.get(constraint),
         )
         self._parameters.append(param)
         return param
+
+    def apply_constraints(self) -> None:
+        """Project each trainable parameter with a constraint onto it, in place.
+
+        Keras applies constraints after every optimizer step; the model calls this
+        then. Frozen layers and non-trainable parameters are left alone.
+        """
+        if not self.trainable:
+            return
+        for param in self._parameters:
+            if param.constraint is not None and param.trainable:
+                param.value[...] = param.constraint(param.value)
 
     @property
     def parameters(self) -> list[Parameter]:
@@ -295,6 +316,30 @@ class ActivatedLayer(Layer):
     @property
     def pre_activation(self) -> FloatArray:
         return self._z
+
+    def add_kernel_and_bias(self, kernel_shape: Shape) -> Parameter:
+        """Add ``kernel`` and, with ``use_bias``, ``bias`` of the last axis's size.
+
+        Reads the layer's ``kernel_*``/``bias_*`` initializer, regularizer and
+        constraint arguments, and ``use_bias``. Returns the kernel.
+        """
+        arg = functools.partial(getattr, self)
+        kernel = self.add_weight(
+            "kernel",
+            kernel_shape,
+            arg("kernel_initializer"),
+            regularizer=arg("kernel_regularizer"),
+            constraint=arg("kernel_constraint"),
+        )
+        if arg("use_bias"):
+            self.bias = self.add_weight(
+                "bias",
+                kernel_shape[-1:],
+                arg("bias_initializer"),
+                regularizer=arg("bias_regularizer"),
+                constraint=arg("bias_constraint"),
+            )
+        return kernel
 
     def activate(self, z: FloatArray, training: bool) -> FloatArray:
         """Return ``activation(z + bias)``, adding the bias to ``z`` in place.

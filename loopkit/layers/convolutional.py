@@ -69,6 +69,9 @@ class Conv2D(ActivatedLayer):
             ``(kh, kw, in_channels, filters)``.
         bias_initializer: Initializer name or object for the bias ``(filters,)``.
         kernel_regularizer: Penalty on the kernel added to the loss ("l1", "l2", ...).
+        bias_regularizer: Penalty on the bias added to the loss.
+        kernel_constraint: Projection of the kernel after each step ("max_norm", ...).
+        bias_constraint: Projection of the bias after each step.
     """
 
     filters: int = field(validator=positive_int)
@@ -88,6 +91,9 @@ class Conv2D(ActivatedLayer):
     kernel_initializer: Any = field(default="glorot_uniform", kw_only=True)
     bias_initializer: Any = field(default="zeros", kw_only=True)
     kernel_regularizer: Any = field(default=None, kw_only=True)
+    bias_regularizer: Any = field(default=None, kw_only=True)
+    kernel_constraint: Any = field(default=None, kw_only=True)
+    bias_constraint: Any = field(default=None, kw_only=True)
     kernel: Parameter = field(init=False, repr=False)
     _plan: tuple[Pair, Pair, Pair] = field(init=False, repr=False)
     _x_shape: Shape = field(init=False, repr=False)
@@ -105,14 +111,9 @@ class Conv2D(ActivatedLayer):
 
     def build(self, input_shape: Shape) -> None:
         self._plan = self._spatial_plan(input_shape)
-        self.kernel = self.add_weight(
-            "kernel",
-            (*self.kernel_size, input_shape[2], self.filters),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
+        self.kernel = self.add_kernel_and_bias(
+            (*self.kernel_size, input_shape[2], self.filters)
         )
-        if self.use_bias:
-            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         (oh, ow), _, _ = self._spatial_plan(input_shape)

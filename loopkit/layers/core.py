@@ -29,6 +29,10 @@ class Dense(ActivatedLayer):
         kernel_initializer: Initializer name or object for the kernel.
         bias_initializer: Initializer name or object for the bias.
         kernel_regularizer: Penalty on the kernel added to the loss ("l1", "l2", ...).
+        bias_regularizer: Penalty on the bias added to the loss.
+        kernel_constraint: Projection of the kernel after each step ("max_norm", ...);
+            keyword-only.
+        bias_constraint: Projection of the bias after each step; keyword-only.
     """
 
     units: int = field(validator=positive_int)
@@ -39,6 +43,10 @@ class Dense(ActivatedLayer):
     kernel_initializer: Any = "glorot_uniform"
     bias_initializer: Any = "zeros"
     kernel_regularizer: Any = None
+    bias_regularizer: Any = None
+    # Keyword-only: Keras's activity_regularizer (not supported) comes first.
+    kernel_constraint: Any = field(default=None, kw_only=True)
+    bias_constraint: Any = field(default=None, kw_only=True)
     kernel: Parameter = field(init=False, repr=False)
     _x: FloatArray = field(init=False, repr=False)
 
@@ -48,14 +56,7 @@ class Dense(ActivatedLayer):
                 f"Dense layer {self.name!r} needs samples with at least one axis, got "
                 f"input_shape={input_shape}. Pass input_shape=(features,)."
             )
-        self.kernel = self.add_weight(
-            "kernel",
-            (input_shape[-1], self.units),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )
-        if self.use_bias:
-            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer)
+        self.kernel = self.add_kernel_and_bias((input_shape[-1], self.units))
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (*input_shape[:-1], self.units)

@@ -33,12 +33,14 @@ class Embedding(Layer):
         embeddings_initializer: Initializer for the ``(input_dim, output_dim)`` matrix;
             Keras's ``"uniform"`` is ``RandomUniform(-0.05, 0.05)``.
         embeddings_regularizer: Penalty on the matrix added to the loss.
+        embeddings_constraint: Projection of the matrix after each step.
     """
 
     input_dim: int = field(validator=positive_int)
     output_dim: int = field(validator=positive_int)
     embeddings_initializer: Any = "uniform"
     embeddings_regularizer: Any = None
+    embeddings_constraint: Any = None
     embeddings: Parameter = field(init=False, repr=False)
     _idx: IntArray = field(init=False, repr=False, factory=lambda: np.empty(0, np.intp))
     _last_idx: IntArray = field(
@@ -56,6 +58,7 @@ class Embedding(Layer):
             (self.input_dim, self.output_dim),
             self.embeddings_initializer,
             regularizer=self.embeddings_regularizer,
+            constraint=self.embeddings_constraint,
         )
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:

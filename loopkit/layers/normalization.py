@@ -76,11 +76,19 @@ def _add_gamma_and_beta(
     gamma = beta = None
     if layer.scale:
         gamma = layer.add_weight(
-            "gamma", shape, layer.gamma_initializer, regularizer=layer.gamma_regularizer
+            "gamma",
+            shape,
+            layer.gamma_initializer,
+            regularizer=layer.gamma_regularizer,
+            constraint=layer.gamma_constraint,
         )
     if layer.center:
         beta = layer.add_weight(
-            "beta", shape, layer.beta_initializer, regularizer=layer.beta_regularizer
+            "beta",
+            shape,
+            layer.beta_initializer,
+            regularizer=layer.beta_regularizer,
+            constraint=layer.beta_constraint,
         )
     return gamma, beta
 
@@ -129,6 +137,8 @@ class BatchNormalization(Layer):
         moving_variance_initializer: Initializer for ``moving_variance``.
         beta_regularizer: Penalty on ``beta`` added to the loss.
         gamma_regularizer: Penalty on ``gamma`` added to the loss.
+        beta_constraint: Projection of ``beta`` after each step.
+        gamma_constraint: Projection of ``gamma`` after each step.
     """
 
     axis: int = field(default=-1, validator=_check_int_axis)
@@ -142,6 +152,8 @@ class BatchNormalization(Layer):
     moving_variance_initializer: Any = "ones"
     beta_regularizer: Any = None
     gamma_regularizer: Any = None
+    beta_constraint: Any = None
+    gamma_constraint: Any = None
     gamma: Parameter | None = field(init=False, default=None, repr=False)
     beta: Parameter | None = field(init=False, default=None, repr=False)
     moving_mean: Parameter = field(init=False, repr=False)
@@ -277,6 +289,8 @@ class LayerNormalization(Layer):
         gamma_initializer: Initializer for ``gamma``.
         beta_regularizer: Penalty on ``beta`` added to the loss.
         gamma_regularizer: Penalty on ``gamma`` added to the loss.
+        beta_constraint: Projection of ``beta`` after each step.
+        gamma_constraint: Projection of ``gamma`` after each step.
     """
 
     axis: int | tuple[int, ...] = field(default=-1, converter=_axis_or_axes)
@@ -287,6 +301,8 @@ class LayerNormalization(Layer):
     gamma_initializer: Any = "ones"
     beta_regularizer: Any = None
     gamma_regularizer: Any = None
+    beta_constraint: Any = None
+    gamma_constraint: Any = None
     gamma: Parameter | None = field(init=False, default=None, repr=False)
     beta: Parameter | None = field(init=False, default=None, repr=False)
     _axes: tuple[int, ...] = field(init=False, default=(), repr=False)
