@@ -8,6 +8,7 @@ import numpy as np
 from attrs import define, field
 
 from loopkit import activations as _activations
+from loopkit.errors import ShapeError
 from loopkit.layers import _conv_kernels as conv_kernels
 from loopkit.layers._geometry import (
     Padding,
@@ -63,6 +64,9 @@ class Conv2D(ActivatedLayer):
             row/column at the bottom/right).
         data_format: None or ``"channels_last"``; loopkit is channels-last only.
         dilation_rate: Spacing between kernel taps: an int or a pair.
+        groups: Split the input channels and the filters into this many groups,
+            each group of filters seeing only its group of channels (``groups`` =
+            channels is a depthwise convolution). Both counts must divide by it.
         activation: Name or ActivationFunction applied to the output; None is linear.
         use_bias: Whether to add a bias per filter.
         kernel_initializer: Initializer name or object for the kernel
@@ -82,16 +86,16 @@ class Conv2D(ActivatedLayer):
     )
     data_format: str | None = field(default=None, validator=channels_last_only)
     dilation_rate: Pair = field(default=(1, 1), converter=to_pair, validator=positive_pair)
-    # Keyword-only from here: Keras's `groups` comes next positionally and is not
-    # supported, so a positional call fails loudly instead of shifting arguments.
+    groups: int = field(default=1, validator=positive_int)
     activation: _activations.ActivationFunction | None = field(
-        default=None, converter=activation_or_none, kw_only=True
+        default=None, converter=activation_or_none
     )
-    use_bias: bool = field(default=True, kw_only=True)
-    kernel_initializer: Any = field(default="glorot_uniform", kw_only=True)
-    bias_initializer: Any = field(default="zeros", kw_only=True)
-    kernel_regularizer: Any = field(default=None, kw_only=True)
-    bias_regularizer: Any = field(default=None, kw_only=True)
+    use_bias: bool = True
+    kernel_initializer: Any = "glorot_uniform"
+    bias_initializer: Any = "zeros"
+    kernel_regularizer: Any = None
+    bias_regularizer: Any = None
+    # Keyword-only: Keras's activity_regularizer (not supported) comes first.
     kernel_constraint: Any = field(default=None, kw_only=True)
     bias_constraint: Any = field(default=None, kw_only=True)
     kernel: Parameter = field(init=False, repr=False)
@@ -111,8 +115,15 @@ class Conv2D(ActivatedLayer):
 
     def build(self, input_shape: Shape) -> None:
         self._plan = self._spatial_plan(input_shape)
+        channels, groups = input_shape[2], self.groups
+        if channels % groups or self.filters % groups:
+            raise ShapeError(
+                f"Conv2D layer {self.name!r} with groups={groups} got {channels} input "
+                f"channels and filters={self.filters}; both must be divisible by groups. "
+                "Pick groups dividing both, e.g. groups=1."
+            )
         self.kernel = self.add_kernel_and_bias(
-            (*self.kernel_size, input_shape[2], self.filters)
+            (*self.kernel_size, channels // groups, self.filters)
         )
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -131,13 +142,13 @@ class Conv2D(ActivatedLayer):
             ``(batch, out_h, out_w, filters)``, valid until the next call.
         """
         (oh, ow), (pt, _), (pl, _) = self._plan
-        (kh, kw), c = self.kernel_size, self.kernel.value.shape[2]
+        (kh, kw), c = self.kernel_size, x.shape[-1]
         x = np.ascontiguousarray(x, self.dtype)  # no copy for a layer's output
         n = x.shape[0]
         m, taps = n * oh * ow, kh * kw * c
         self._x_shape = tuple(x.shape)
         geometry = (self.strides, self.dilation_rate, (pt, pl))
-        if c <= _FEW_CHANNELS:  # tap-major: a (taps, m) matrix
+        if c <= _FEW_CHANNELS and self.groups == 1:  # tap-major: a (taps, m) matrix
             cols = self.buffer("cols_t", (taps * m,))
             conv_kernels.im2col_transposed(x, *geometry, cols.reshape(kh, kw, c, n, oh, ow))
             self._cols = cols = cols.reshape(taps, m).T
@@ -146,12 +157,35 @@ class Conv2D(ActivatedLayer):
             conv_kernels.im2col(x, *geometry, cols)
             self._cols = cols = cols.reshape(m, taps)
         z = self.buffer("z", (n, oh, ow, self.filters))
-        np.matmul(
-            cols,
-            self.kernel.value.reshape(taps, self.filters),
-            out=z.reshape(m, self.filters),
-        )
+        if self.groups == 1:
+            np.matmul(
+                cols,
+                self.kernel.value.reshape(taps, self.filters),
+                out=z.reshape(m, self.filters),
+            )
+        else:
+            for g_cols, g_kernel, g_out in self._group_views(z.reshape(m, self.filters)):
+                np.matmul(g_cols, g_kernel, out=g_out)
         return self.activate(z, training)
+
+    def _group_views(self, per_filter: FloatArray) -> list[tuple[Any, Any, Any]]:
+        """Return each group's columns, kernel and slice of ``per_filter``.
+
+        The columns ``(m, taps/groups)`` are a copy; the kernel ``(taps/groups,
+        filters/groups)`` and the slice ``(m, filters/groups)`` are views.
+        """
+        m, groups = per_filter.shape[0], self.groups
+        kh, kw, cg, f = self.kernel.value.shape
+        cols = self._cols.reshape(m, kh * kw, cg * groups)
+        fg = f // groups
+        return [
+            (
+                cols[:, :, g * cg : (g + 1) * cg].reshape(m, kh * kw * cg),
+                self.kernel.value[..., g * fg : (g + 1) * fg].reshape(kh * kw * cg, fg),
+                per_filter[:, g * fg : (g + 1) * fg],
+            )
+            for g in range(groups)
+        ]
 
     def backward(self, dy: FloatArray) -> FloatArray | None:
         """Write dL/dkernel and dL/dbias; return dL/dx (None if not needed).
@@ -166,6 +200,8 @@ class Conv2D(ActivatedLayer):
         (kh, kw) = self.kernel_size
         taps = kh * kw * c
         dz = dy.reshape(n * oh * ow, self.filters)
+        if self.groups > 1:
+            return self._grouped_backward(dz, bias_grad)
         if self.trainable:
             np.matmul(
                 self._cols.T,  # (taps, m), C-contiguous in the tap-major layout
@@ -181,6 +217,31 @@ class Conv2D(ActivatedLayer):
         dcols = self.buffer("dcols", (n, oh, ow, kh, kw, c))
         kernel = self.kernel.value.reshape(taps, self.filters)
         np.matmul(dz, kernel.T, out=dcols.reshape(n * oh * ow, taps))
+        dx = self.buffer("dx", (n, h, w, c))
+        conv_kernels.col2im(dcols, self.strides, self.dilation_rate, (pt, pl), dx)
+        return dx
+
+    def _grouped_backward(
+        self, dz: FloatArray, bias_grad: FloatArray | None
+    ) -> FloatArray | None:
+        """``backward`` for ``groups > 1``: one product per group, then ``col2im``."""
+        n, h, w, c = self._x_shape
+        (oh, ow), (pt, _), (pl, _) = self._plan
+        kh, kw, cg, f = self.kernel.value.shape
+        fg, views = f // self.groups, self._group_views(dz)
+        if self.trainable:
+            for g, (g_cols, _, g_dz) in enumerate(views):
+                grad = self.kernel.grad[..., g * fg : (g + 1) * fg]
+                grad[...] = (g_cols.T @ g_dz).reshape(kh, kw, cg, fg)
+            if bias_grad is not None:
+                np.add.reduce(dz, axis=0, out=bias_grad)
+        if not self.input_grad_needed:
+            return None
+        dcols = self.buffer("dcols", (n, oh, ow, kh, kw, c))
+        per_tap = dcols.reshape(n * oh * ow, kh * kw, c)
+        for g, (_, g_kernel, g_dz) in enumerate(views):
+            block = (g_dz @ g_kernel.T).reshape(-1, kh * kw, cg)
+            per_tap[:, :, g * cg : (g + 1) * cg] = block
         dx = self.buffer("dx", (n, h, w, c))
         conv_kernels.col2im(dcols, self.strides, self.dilation_rate, (pt, pl), dx)
         return dx
