@@ -149,7 +149,11 @@ def test_dropout_rejects_a_noise_shape_that_is_not_a_tuple():
         Dropout(0.5, noise_shape=5)
 
 
-@pytest.mark.parametrize("noise_shape", [(None, 0), (None, "a"), (None, 2.5), (None, True), ()])
+@pytest.mark.parametrize(
+    "noise_shape", [(None, 0), (None, "a"), (None, 2.5), (None, True), ()]
+)
 def test_noise_shape_entries_must_be_none_or_positive_ints(noise_shape: tuple) -> None:
-    with pytest.raises(ConfigError, match=r"noise_shape=.*; expected a non-empty tuple whose"):
+    with pytest.raises(
+        ConfigError, match=r"noise_shape=.*; expected a non-empty tuple whose"
+    ):
         Dropout(0.5, noise_shape=noise_shape)
