@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from loopkit import optimizers
-from loopkit.errors import ConfigError
+from loopkit.errors import ConfigError, ShapeError
 from loopkit.optimizers import Adam, Ftrl, Lamb, Lion, Optimizer
 
 
@@ -184,3 +184,49 @@ def test_state_round_trips_so_training_continues_bit_for_bit() -> None:
             step(a, params_a, g)
             step(b, params_b, g)
         np.testing.assert_array_equal(params_a, params_b)
+
+
+# --- apply_gradients for hand-written loops ------------------------------------------
+
+
+def test_apply_gradients_updates_arrays_in_place_as_keras() -> None:
+    # keras/src/optimizers/sgd_test.py test_single_step: SGD(0.5) from [1, 2, 3, 4].
+    variable = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
+    optimizers.SGD(learning_rate=0.5).apply_gradients(
+        zip([np.array([1.0, 6.0, 7.0, 2.0])], [variable], strict=True)
+    )
+    np.testing.assert_allclose(variable, [0.5, -1.0, -0.5, 3.0])
+
+
+def test_apply_gradients_on_layer_parameters_matches_the_flat_update() -> None:
+    from loopkit.layers import Dense
+
+    rng = np.random.default_rng(1)
+    dense = Dense(3)
+    dense.setup((4,), rng=rng)
+    flat = np.concatenate([p.value.ravel() for p in dense.parameters])
+    grads = [rng.normal(size=p.shape).astype(np.float32) for p in dense.parameters]
+    looped, reference = Adam(learning_rate=0.1), Adam(learning_rate=0.1)
+    for _ in range(3):
+        looped.apply_gradients(zip(grads, dense.parameters, strict=True))
+        step(reference, flat, np.concatenate([g.ravel() for g in grads]))
+    np.testing.assert_array_equal(
+        np.concatenate([p.value.ravel() for p in dense.parameters]), flat
+    )
+    assert looped.iterations == 3
+
+
+def test_apply_gradients_refuses_mismatched_or_foreign_variables() -> None:
+    opt = Lion()
+    with pytest.raises(TypeError, match=r"got a variable \[1, 2\] of type list"):
+        opt.apply_gradients([(np.zeros(2), [1, 2])])
+    with pytest.raises(
+        ShapeError, match=r"gradient of shape \(3,\) for a variable of shape \(2,\)"
+    ):
+        opt.apply_gradients([(np.zeros(3), np.zeros(2, np.float32))])
+    with pytest.raises(ConfigError, match=r"got no \(gradient, variable\) pairs"):
+        opt.apply_gradients([])
+    with pytest.raises(ConfigError, match=r"dtypes \['float32', 'float64'\]"):
+        opt.apply_gradients(
+            [(np.zeros(2), np.zeros(2, np.float32)), (np.zeros(2), np.zeros(2))]
+        )

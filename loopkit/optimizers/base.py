@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
 import attrs
@@ -13,6 +13,7 @@ from attrs.validators import optional
 
 from loopkit import schedules
 from loopkit.errors import CheckpointError, ConfigError, ShapeError
+from loopkit.optimizers.custom_loops import GradientPairs
 from loopkit.schedules import LearningRateSchedule
 from loopkit.typing import FloatArray
 from loopkit.validators import non_negative, positive
@@ -167,6 +168,7 @@ class Optimizer:
     _pending: Slots | None = field(init=False, default=None, repr=False)
     _span_names: list[str] = field(init=False, factory=list, repr=False)
     _no_decay: tuple[str, ...] = field(init=False, default=(), repr=False)
+    _pairs: GradientPairs | None = field(init=False, default=None, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.name is None:
@@ -412,6 +414,21 @@ class Optimizer:
         if self.per_parameter_pass:
             self.finish_step(c)
         self.iterations += 1
+
+    def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, Any]]) -> None:
+        """Update variables in place from ``(gradient, variable)`` pairs (Keras's API).
+
+        For hand-written loops: ``opt.apply_gradients(zip(grads, model.weights))``.
+        Variables are Parameters or float NumPy arrays. A new set of variables rebuilds
+        the optimizer (fresh slots); ``fit`` uses the flat ``apply`` instead.
+
+        Raises:
+            TypeError: A variable is neither a Parameter nor a float array.
+            ShapeError: A gradient's shape differs from its variable's.
+        """
+        if self._pairs is None:
+            self._pairs = GradientPairs()
+        self._pairs.apply(self, grads_and_vars)
 
     def _clip_norms(self) -> float:
         """Clip per-parameter norms in place; return the global-norm factor (or 1)."""
