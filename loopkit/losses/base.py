@@ -13,7 +13,7 @@ from attrs import define, field
 from loopkit._naming import snake_case
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.typing import Array, FloatArray, Shape
-from loopkit.validators import one_of
+from loopkit.validators import dtype_name, float_dtype, one_of
 
 __all__ = ["EPSILON", "REDUCTIONS", "ElementwiseLoss", "Loss"]
 
@@ -23,29 +23,6 @@ EPSILON = 1e-7
 _Kernel = Callable[[Array, FloatArray, FloatArray], tuple[FloatArray, float]]
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", None, "none")
 """Keras 3's reductions: ``"mean"`` is ``"sum_over_batch_size"``, ``"none"`` is None."""
-
-
-def _check_dtype(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """Accept None, float32 or float64, the dtypes loopkit computes in (attrs validator)."""
-    try:
-        ok = value is None or np.dtype(value) in (np.float32, np.float64)
-    except TypeError:
-        ok = False
-    if not ok:
-        raise ConfigError(
-            f"{type(instance).__name__} got dtype={value!r}; expected None (the "
-            "predictions' float dtype), 'float32' or 'float64'."
-        )
-
-
-def _dtype_name(value: Any) -> Any:
-    """Write a NumPy dtype or type as its name, so configs stay JSON-ready (converter)."""
-    if isinstance(value, (np.dtype, type)):
-        try:
-            return np.dtype(value).name
-        except TypeError:
-            return value
-    return value
 
 
 def _default_name(loss: Loss) -> str:
@@ -86,7 +63,7 @@ class Loss:
         default="sum_over_batch_size", kw_only=True, validator=one_of(*REDUCTIONS)
     )
     dtype: str | None = field(
-        default=None, kw_only=True, converter=_dtype_name, validator=_check_dtype
+        default=None, kw_only=True, converter=dtype_name, validator=float_dtype
     )
     _buffers: dict[str, FloatArray] = field(init=False, factory=dict, repr=False)
     _min_ndim: ClassVar[int] = 1

@@ -13,13 +13,11 @@ from loopkit.metrics.base import (
     MeanMetricWrapper,
     ValuesFn,
     as_float,
-    check_dtype,
     check_name,
-    dtype_name,
     squeeze_or_expand_to_same_rank,
 )
 from loopkit.typing import Array, FloatArray
-from loopkit.validators import positive_int
+from loopkit.validators import dtype_name, float_dtype, positive_int
 
 __all__ = [
     "Accuracy",
@@ -185,7 +183,7 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
     k: int = field(default=5, validator=positive_int)
     # After k positionally, as in Keras: (k, name, dtype).
     name: str = field(default="", validator=check_name)
-    dtype: str | None = field(default=None, converter=dtype_name, validator=check_dtype)
+    dtype: str | None = field(default=None, converter=dtype_name, validator=float_dtype)
 
     def _make_values_fn(self) -> ValuesFn:
         return functools.partial(top_k_categorical_accuracy, k=self.k)
@@ -207,7 +205,7 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
     k: int = field(default=5, validator=positive_int)
     # After k positionally, as in Keras: (k, name, dtype).
     name: str = field(default="", validator=check_name)
-    dtype: str | None = field(default=None, converter=dtype_name, validator=check_dtype)
+    dtype: str | None = field(default=None, converter=dtype_name, validator=float_dtype)
 
     def _make_values_fn(self) -> ValuesFn:
         return functools.partial(sparse_top_k_categorical_accuracy, k=self.k)

@@ -9,17 +9,16 @@ import attrs
 import numpy as np
 from attrs import define, field
 
-from loopkit.errors import CheckpointError, ConfigError, LoopkitError, ShapeError
+from loopkit.errors import CheckpointError, LoopkitError, ShapeError
 from loopkit.typing import Array, FloatArray
+from loopkit.validators import dtype_name, float_dtype
 
 __all__ = [
     "Mean",
     "MeanMetricWrapper",
     "Metric",
     "as_float",
-    "check_dtype",
     "check_name",
-    "dtype_name",
     "squeeze_or_expand_to_same_rank",
 ]
 
@@ -33,30 +32,6 @@ def check_name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> No
             f"{type(instance).__name__} got name={value!r} of type "
             f"{type(value).__name__}; expected a str such as name='val_score'."
         )
-
-
-def check_dtype(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """Accept None, float32 or float64 for a metric's ``dtype`` (attrs validator)."""
-    try:
-        ok = value is None or np.dtype(value) in (np.float32, np.float64)
-    except TypeError:
-        ok = False
-    if not ok:
-        raise ConfigError(
-            f"{type(instance).__name__} got dtype={value!r}; expected None, 'float32' "
-            "or 'float64'. loopkit accumulates every metric in float64 and reports "
-            "a Python float; dtype only sets the dtype of metric(y_true, y_pred)'s inputs."
-        )
-
-
-def dtype_name(value: Any) -> Any:
-    """Write a NumPy dtype or type as its name, so configs stay JSON-ready (converter)."""
-    if isinstance(value, (np.dtype, type)):
-        try:
-            return np.dtype(value).name
-        except TypeError:
-            return value
-    return value
 
 
 def squeeze_or_expand_to_same_rank(x1: Array, x2: Array) -> tuple[Array, Array]:
@@ -109,7 +84,7 @@ class Metric:
     state_names: ClassVar[tuple[str, ...]] = ()
     default_name: ClassVar[str] = "metric"
     name: str = field(default="", validator=check_name)
-    dtype: str | None = field(default=None, converter=dtype_name, validator=check_dtype)
+    dtype: str | None = field(default=None, converter=dtype_name, validator=float_dtype)
 
     def __attrs_post_init__(self) -> None:
         if not self.name:
@@ -304,7 +279,7 @@ class MeanMetricWrapper(Mean):
     fn: Any
     # Redeclared to come after fn positionally: MeanMetricWrapper(fn, name, dtype).
     name: str = field(default="", validator=check_name)
-    dtype: str | None = field(default=None, converter=dtype_name, validator=check_dtype)
+    dtype: str | None = field(default=None, converter=dtype_name, validator=float_dtype)
     _values: ValuesFn = field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:

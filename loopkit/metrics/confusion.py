@@ -13,13 +13,11 @@ from loopkit.errors import ConfigError, ShapeError
 from loopkit.metrics.base import (
     Metric,
     as_float,
-    check_dtype,
     check_name,
-    dtype_name,
     squeeze_or_expand_to_same_rank,
 )
 from loopkit.typing import Array, FloatArray
-from loopkit.validators import one_of, positive_int
+from loopkit.validators import dtype_name, float_dtype, one_of, positive_int
 
 __all__ = [
     "AUC",
@@ -139,7 +137,7 @@ class Thresholded(Metric):
     # Keyword-only here: Keras's confusion metrics take their thresholds first.
     name: str = field(default="", kw_only=True, validator=check_name)
     dtype: str | None = field(
-        default=None, kw_only=True, converter=dtype_name, validator=check_dtype
+        default=None, kw_only=True, converter=dtype_name, validator=float_dtype
     )
 
     def _prepare(

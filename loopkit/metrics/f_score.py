@@ -11,12 +11,10 @@ from loopkit.errors import ConfigError, ShapeError
 from loopkit.metrics.base import (
     Metric,
     as_float,
-    check_dtype,
     check_name,
-    dtype_name,
 )
 from loopkit.typing import Array, FloatArray
-from loopkit.validators import one_of
+from loopkit.validators import dtype_name, float_dtype, one_of
 
 __all__ = ["F1Score", "FBetaScore"]
 
@@ -51,7 +49,7 @@ class FBetaScore(Metric):
     threshold: float | None = field(default=None)
     # After the arguments above positionally, as in Keras.
     name: str = field(default="", validator=check_name)
-    dtype: str | None = field(default=None, converter=dtype_name, validator=check_dtype)
+    dtype: str | None = field(default=None, converter=dtype_name, validator=float_dtype)
     _true_positives: FloatArray = field(init=False, repr=False)
     _false_positives: FloatArray = field(init=False, repr=False)
     _false_negatives: FloatArray = field(init=False, repr=False)
@@ -135,4 +133,4 @@ class F1Score(FBetaScore):
     beta: float = field(init=False, default=1.0)
     threshold: float | None = field(default=None)
     name: str = field(default="", validator=check_name)
-    dtype: str | None = field(default=None, converter=dtype_name, validator=check_dtype)
+    dtype: str | None = field(default=None, converter=dtype_name, validator=float_dtype)

@@ -15,13 +15,11 @@ from loopkit.metrics.base import (
     Metric,
     ValuesFn,
     as_float,
-    check_dtype,
     check_name,
-    dtype_name,
     squeeze_or_expand_to_same_rank,
 )
 from loopkit.typing import Array, FloatArray
-from loopkit.validators import boolean, in_closed_range, one_of
+from loopkit.validators import boolean, dtype_name, float_dtype, in_closed_range, one_of
 
 __all__ = [
     "BinaryCrossentropy",
@@ -236,7 +234,7 @@ class R2Score(Metric):
     num_regressors: int = field(default=0)
     # After the two above positionally, as in Keras.
     name: str = field(default="", validator=check_name)
-    dtype: str | None = field(default=None, converter=dtype_name, validator=check_dtype)
+    dtype: str | None = field(default=None, converter=dtype_name, validator=float_dtype)
     _sum: FloatArray = field(init=False, repr=False)
     _squared_sum: FloatArray = field(init=False, repr=False)
     _total_mse: FloatArray = field(init=False, repr=False)
