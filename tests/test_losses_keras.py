@@ -267,3 +267,10 @@ def test_added_losses_are_reachable_by_name_and_round_trip(name: str) -> None:
     assert loss is not None and loss.name == name
     config = losses.serialize(loss)
     assert losses.deserialize(config).get_config() == loss.get_config()
+
+
+def test_generalized_crossentropy_takes_no_logits() -> None:
+    with pytest.raises(TypeError, match=r"CategoricalGeneralizedCrossEntropy takes no logits"):
+        CategoricalGeneralizedCrossEntropy().value_and_grad_from_logits(
+            np.array([0, 1]), np.array([[2.0, 0.0], [0.0, 2.0]])
+        )

@@ -70,7 +70,7 @@ class HardShrink(ActivationFunction):
 
 
 @frozen
-class SoftShrink(ActivationFunction):
+class SoftShrink(HardShrink):
     """``x - t`` above ``t``, ``x + t`` below ``-t``, else 0 (``t`` the threshold).
 
     Args:
@@ -78,16 +78,11 @@ class SoftShrink(ActivationFunction):
     """
 
     name: ClassVar[str] = "soft_shrink"
-    threshold: float = field(default=0.5, validator=non_negative)
 
     def forward(self, x: FloatArray, out: FloatArray) -> FloatArray:
         t = self.threshold
-        shrunk = x - np.clip(x, -t, t)
-        np.copyto(out, shrunk)
+        np.copyto(out, x - np.clip(x, -t, t))
         return out
-
-    def derivative(self, x: FloatArray, y: FloatArray, out: FloatArray) -> FloatArray:
-        return _indicator(np.abs(x) > self.threshold, out)
 
 
 @frozen

@@ -15,7 +15,7 @@ from loopkit.errors import ConfigError, ShapeError
 from loopkit.typing import Array, FloatArray, Shape
 from loopkit.validators import dtype_name, float_dtype, one_of
 
-__all__ = ["EPSILON", "REDUCTIONS", "ElementwiseLoss", "Loss"]
+__all__ = ["EPSILON", "REDUCTIONS", "ElementwiseLoss", "JointGradient", "Loss"]
 
 EPSILON = 1e-7
 """Keras's ``backend.epsilon()``, the clipping bound of probabilities and denominators."""
@@ -352,3 +352,29 @@ class ElementwiseLoss(Loss):
             return out, 1.0
         axis = self.mean_axis
         return out.mean(axis=axis), 1.0 / out.shape[axis]
+
+
+class JointGradient:
+    """Mixin for a Loss whose values and gradient come from one formula.
+
+    The subclass implements ``values_and_grad(y_true, y_pred)``, returning the
+    per-sample values and dvalues/dy_pred together; ``call`` and ``call_and_grad``
+    follow. For formulas where sharing the intermediate terms is simplest
+    (normalizations, focal factors, overlaps).
+    """
+
+    def values_and_grad(
+        self, y_true: Array, y_pred: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """Return the per-sample values and their derivative w.r.t. ``y_pred``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement values_and_grad()")
+
+    def call(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
+        return self.values_and_grad(y_true, y_pred)[0]
+
+    def call_and_grad(
+        self, y_true: Array, y_pred: FloatArray, grad: FloatArray
+    ) -> tuple[FloatArray, float]:
+        values, derivative = self.values_and_grad(y_true, y_pred)
+        np.copyto(grad, derivative, casting="same_kind")
+        return values, 1.0

@@ -428,6 +428,7 @@ class SparseCategoricalCrossentropy(Loss):
         # (for the error message), takes the general path.
         if (
             sample_weight is None
+            and type(self) is SparseCategoricalCrossentropy  # subclasses change the loss
             and self.reduction in ("sum_over_batch_size", "mean", "mean_with_sample_weight")
             and self.dtype is None
             and self.ignore_class is None

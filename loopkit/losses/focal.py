@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 from attrs import define, field
 
 from loopkit.errors import ConfigError
-from loopkit.losses.base import EPSILON, ElementwiseLoss
+from loopkit.losses.base import EPSILON, ElementwiseLoss, JointGradient, Loss
 from loopkit.losses.crossentropy import (
     CategoricalCrossentropy,
     SparseCategoricalCrossentropy,
@@ -96,7 +95,7 @@ class BinaryFocalCrossentropy(ElementwiseLoss):
 
 
 @define(eq=False)
-class CategoricalFocalCrossentropy(CategoricalCrossentropy):
+class CategoricalFocalCrossentropy(JointGradient, CategoricalCrossentropy):
     """Categorical focal cross-entropy (Lin et al., 2017) over the class axis, as Keras's.
 
     ``sum(alpha (1 - o)^gamma * -y log(o))`` where ``o`` is ``y_pred`` renormalised to
@@ -121,7 +120,7 @@ class CategoricalFocalCrossentropy(CategoricalCrossentropy):
     def fuses_with(self) -> str | None:
         return None
 
-    def _values_and_grad(
+    def values_and_grad(
         self, y_true: Array, y_pred: FloatArray
     ) -> tuple[FloatArray, FloatArray]:
         t = self._smooth(y_true)
@@ -143,19 +142,9 @@ class CategoricalFocalCrossentropy(CategoricalCrossentropy):
             d_p = p * (d_p - np.sum(d_p * p, axis=-1, keepdims=True))
         return values, d_p
 
-    def call(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
-        return self._values_and_grad(y_true, y_pred)[0]
-
-    def call_and_grad(
-        self, y_true: Array, y_pred: FloatArray, grad: FloatArray
-    ) -> tuple[FloatArray, float]:
-        values, derivative = self._values_and_grad(y_true, y_pred)
-        np.copyto(grad, derivative, casting="same_kind")
-        return values, 1.0
-
 
 @define(eq=False)
-class CategoricalGeneralizedCrossEntropy(SparseCategoricalCrossentropy):
+class CategoricalGeneralizedCrossEntropy(JointGradient, SparseCategoricalCrossentropy):
     """Generalized cross-entropy (Zhang & Sabuncu, 2018) of integer labels, as Keras's.
 
     ``(1 - p[label]^q) / q``: near cross-entropy as ``q`` goes to 0, near the mean
@@ -186,32 +175,17 @@ class CategoricalGeneralizedCrossEntropy(SparseCategoricalCrossentropy):
     def fuses_with(self) -> str | None:
         return None
 
-    def _picked(self, labels: Array, y_pred: FloatArray) -> FloatArray:
-        index = labels.astype(np.intp)[..., None]
-        picked: FloatArray = np.take_along_axis(y_pred, index, axis=-1)[..., 0]
-        return picked
-
-    def call(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
-        out: FloatArray = (1 - np.power(self._picked(y_true, y_pred), self.q)) / self.q
-        return out
-
-    def call_and_grad(
-        self, y_true: Array, y_pred: FloatArray, grad: FloatArray
-    ) -> tuple[FloatArray, float]:
-        p = self._picked(y_true, y_pred)
-        grad.fill(0)
-        with np.errstate(divide="ignore"):
-            slope = -np.power(p, self.q - 1)
+    def values_and_grad(
+        self, y_true: Array, y_pred: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
         index = y_true.astype(np.intp)[..., None]
-        np.put_along_axis(grad, index, slope[..., None].astype(grad.dtype), axis=-1)
-        return (1 - np.power(p, self.q)) / self.q, 1.0
+        p = np.take_along_axis(y_pred, index, axis=-1)[..., 0]
+        grad = np.zeros_like(y_pred)
+        with np.errstate(divide="ignore"):
+            np.put_along_axis(grad, index, -np.power(p, self.q - 1)[..., None], axis=-1)
+        return (1 - np.power(p, self.q)) / self.q, grad
 
-    def value_and_grad_from_logits(
-        self,
-        y_true: npt.ArrayLike,
-        logits: npt.ArrayLike,
-        sample_weight: npt.ArrayLike | None = None,
-    ) -> tuple[float, FloatArray]:
-        return super(SparseCategoricalCrossentropy, self).value_and_grad_from_logits(
-            y_true, logits, sample_weight
-        )
+    def _logits_and_grad(
+        self, y_true: Array, logits: FloatArray, grad: FloatArray
+    ) -> tuple[FloatArray, float]:
+        return Loss._logits_and_grad(self, y_true, logits, grad)  # takes no logits

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from attrs import define, field
 
-from loopkit.losses.base import EPSILON, Loss
+from loopkit.losses.base import EPSILON, JointGradient, Loss
 from loopkit.typing import Array, FloatArray
 from loopkit.validators import non_negative
 
@@ -31,7 +31,7 @@ def _drop_summed(values: FloatArray, axis: Any) -> FloatArray:
 
 
 @define(eq=False)
-class Tversky(Loss):
+class Tversky(JointGradient, Loss):
     """Tversky loss (Salehi et al., 2017) as in Keras: ``1 - TP / (TP + a FP + b FN)``.
 
     With ``TP = sum(y p)``, ``FP = sum((1 - y) p)``, ``FN = sum(y (1 - p))`` over
@@ -49,7 +49,7 @@ class Tversky(Loss):
     beta: float = field(default=0.5, validator=non_negative)
     axis: int | tuple[int, ...] | None = field(default=None, converter=_axes)
 
-    def _values_and_grad(
+    def values_and_grad(
         self, y_true: Array, y_pred: FloatArray
     ) -> tuple[FloatArray, FloatArray]:
         t, p, axis = y_true, y_pred, self.axis
@@ -60,16 +60,6 @@ class Tversky(Loss):
         grad = -(t * denominator - tp * d_denominator) / denominator**2
         values = 1 - tp / denominator
         return _drop_summed(values, axis), grad
-
-    def call(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
-        return self._values_and_grad(y_true, y_pred)[0]
-
-    def call_and_grad(
-        self, y_true: Array, y_pred: FloatArray, grad: FloatArray
-    ) -> tuple[FloatArray, float]:
-        values, derivative = self._values_and_grad(y_true, y_pred)
-        np.copyto(grad, derivative, casting="same_kind")
-        return values, 1.0
 
 
 @define(eq=False)
@@ -87,7 +77,7 @@ class Dice(Tversky):
     beta: float = field(init=False, default=0.5)
     axis: int | tuple[int, ...] | None = field(default=None, converter=_axes)
 
-    def _values_and_grad(
+    def values_and_grad(
         self, y_true: Array, y_pred: FloatArray
     ) -> tuple[FloatArray, FloatArray]:
         t, p, axis = y_true, y_pred, self.axis

@@ -186,11 +186,11 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
     dtype: str | None = field(default=None, converter=dtype_name, validator=float_dtype)
 
     def _make_values_fn(self) -> ValuesFn:
-        return functools.partial(top_k_categorical_accuracy, k=self.k)
+        return functools.partial(self.fn, k=self.k)
 
 
 @define(eq=False)
-class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy):
     """How often the class index ``y_true`` is among the ``k`` highest predictions.
 
     ``y_true`` is ``(batch,)`` or ``(batch, 1)``; an index outside the classes
@@ -202,10 +202,3 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
     """
 
     fn: Any = field(init=False, default=sparse_top_k_categorical_accuracy, repr=False)
-    k: int = field(default=5, validator=positive_int)
-    # After k positionally, as in Keras: (k, name, dtype).
-    name: str = field(default="", validator=check_name)
-    dtype: str | None = field(default=None, converter=dtype_name, validator=float_dtype)
-
-    def _make_values_fn(self) -> ValuesFn:
-        return functools.partial(sparse_top_k_categorical_accuracy, k=self.k)

@@ -27,6 +27,7 @@ __all__ = [
     "check_class_id",
     "check_thresholds",
     "confusion_counts",
+    "threshold_values",
     "to_list",
 ]
 
@@ -49,6 +50,17 @@ def check_thresholds(instance: Any, attribute: attrs.Attribute[Any], value: Any)
             f"{type(instance).__name__} got {attribute.name}={value!r}; every "
             "threshold must be in [0, 1]. Pass probabilities (apply a sigmoid to logits)."
         )
+
+
+def threshold_values(thresholds: Any, default: float) -> tuple[FloatArray, Array]:
+    """Return the thresholds as a float64 array (``[default]`` for None) and their sort.
+
+    The counts are computed on sorted thresholds; ``values[order]`` is sorted, and
+    ``argsort(order)`` brings results back to the order the user gave.
+    """
+    given = [default] if thresholds is None else thresholds
+    values = np.array(given if isinstance(given, list) else [given], np.float64)
+    return values, np.argsort(values, kind="stable")
 
 
 def to_list(value: Any) -> Any:
@@ -206,14 +218,9 @@ class _PrecisionRecall(Thresholded):
     _false_negatives: FloatArray = field(init=False, repr=False)  # Recall's
 
     def __attrs_post_init__(self) -> None:
-        if self.thresholds is None:  # with top_k, every top-k prediction is positive
-            values = [0.5 if self.top_k is None else -np.inf]
-        elif isinstance(self.thresholds, list):
-            values = self.thresholds
-        else:
-            values = [self.thresholds]
-        self._values = np.array(values, np.float64)
-        self._order = np.argsort(self._values, kind="stable")
+        # With top_k and no thresholds, every top-k prediction is positive.
+        default = 0.5 if self.top_k is None else -np.inf
+        self._values, self._order = threshold_values(self.thresholds, default)
         super().__attrs_post_init__()
 
     def update_state(

@@ -14,6 +14,7 @@ from loopkit.metrics.confusion import (
     check_class_id,
     check_thresholds,
     confusion_counts,
+    threshold_values,
     to_list,
 )
 from loopkit.typing import Array, FloatArray
@@ -47,10 +48,7 @@ class _Count(Thresholded):
     _accumulator: FloatArray = field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        given = self.thresholds
-        values = [0.5] if given is None else (given if isinstance(given, list) else [given])
-        self._values = np.array(values, np.float64)
-        self._order = np.argsort(self._values, kind="stable")
+        self._values, self._order = threshold_values(self.thresholds, 0.5)
         super().__attrs_post_init__()
 
     def update_state(

@@ -10,6 +10,7 @@ from attrs import define, field
 
 from loopkit.errors import ConfigError
 from loopkit.optimizers.base import Block, Optimizer
+from loopkit.optimizers.rules import update_moments
 from loopkit.validators import in_closed_range, in_half_open_range, non_negative
 
 __all__ = ["Ftrl", "Lamb", "Lion"]
@@ -107,13 +108,7 @@ class Lamb(Optimizer):
 
     def update_block(self, b: Block, c: LambStep) -> None:
         m, v, u, s = b.slots["momentum"], b.slots["velocity"], b.slots["update"], b.s
-        np.subtract(b.g, m, out=s)
-        s *= c["one_minus_beta_1"]
-        m += s
-        np.square(b.g, out=s)
-        s -= v
-        s *= c["one_minus_beta_2"]
-        v += s
+        update_moments(b, c["one_minus_beta_1"], c["one_minus_beta_2"])
         np.divide(v, c["velocity_correction"], out=s)
         np.sqrt(s, out=s)
         s += self.epsilon

@@ -25,7 +25,17 @@ from loopkit.validators import (
     non_negative,
 )
 
-__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "Nadam", "RMSprop"]
+__all__ = [
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "Nadam",
+    "RMSprop",
+    "update_moments",
+]
 
 _unit = in_closed_range(0.0, 1.0)
 _beta = in_half_open_range(0.0, 1.0)  # beta = 1 would divide by zero in bias correction
@@ -209,6 +219,21 @@ class Adadelta(Optimizer):
 
 
 # --- the Adam family: bias-corrected moment estimates ----------------------------------
+
+
+def update_moments(b: Block, one_minus_beta_1: float, one_minus_beta_2: float) -> None:
+    """Update Adam's moments of block ``b`` in place, as NumPy ufuncs (scratch ``b.s``).
+
+    ``m += (g - m)(1 - beta_1)``, ``v += (g^2 - v)(1 - beta_2)``, Keras's form.
+    """
+    s, m, v = b.s, b.slots["momentum"], b.slots["velocity"]
+    np.subtract(b.g, m, out=s)
+    s *= one_minus_beta_1
+    m += s
+    np.square(b.g, out=s)
+    s -= v
+    s *= one_minus_beta_2
+    v += s
 
 
 class AdamStep(TypedDict):
@@ -413,13 +438,7 @@ class Nadam(Optimizer):
 
     def update_block(self, b: Block, c: NadamStep) -> None:
         s, s2, m, v = b.s, b.s2, b.slots["momentum"], b.slots["velocity"]
-        np.subtract(b.g, m, out=s)
-        s *= c["one_minus_beta_1"]
-        m += s
-        np.square(b.g, out=s)
-        s -= v
-        s *= c["one_minus_beta_2"]
-        v += s
+        update_moments(b, c["one_minus_beta_1"], c["one_minus_beta_2"])
         np.multiply(m, c["momentum_coefficient"], out=s)
         np.multiply(b.g, c["gradient_coefficient"], out=s2)
         s += s2  # lr * m_hat
