@@ -151,6 +151,11 @@ class Thresholded(Metric):
     dtype: str | None = field(
         default=None, kw_only=True, converter=dtype_name, validator=float_dtype
     )
+    # The counts a subclass accumulates, among these (state_names lists them).
+    _true_positives: FloatArray = field(init=False, repr=False)
+    _false_positives: FloatArray = field(init=False, repr=False)
+    _true_negatives: FloatArray = field(init=False, repr=False)
+    _false_negatives: FloatArray = field(init=False, repr=False)
 
     def _prepare(
         self,
@@ -213,9 +218,6 @@ class _PrecisionRecall(Thresholded):
     )
     _values: FloatArray = field(init=False, repr=False)
     _order: Array = field(init=False, repr=False)
-    _true_positives: FloatArray = field(init=False, repr=False)
-    _false_positives: FloatArray = field(init=False, repr=False)  # Precision's
-    _false_negatives: FloatArray = field(init=False, repr=False)  # Recall's
 
     def __attrs_post_init__(self) -> None:
         # With top_k and no thresholds, every top-k prediction is positive.
@@ -357,10 +359,6 @@ class AUC(Thresholded):
     )
     from_logits: bool = False
     _values: FloatArray = field(init=False, repr=False)
-    _true_positives: FloatArray = field(init=False, repr=False)
-    _false_positives: FloatArray = field(init=False, repr=False)
-    _true_negatives: FloatArray = field(init=False, repr=False)
-    _false_negatives: FloatArray = field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.thresholds is not None:

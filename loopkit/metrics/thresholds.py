@@ -116,10 +116,6 @@ class _AtRate(Thresholded):
         default=None, kw_only=True, validator=attrs.validators.optional(check_class_id)
     )
     _values: FloatArray = field(init=False, repr=False)
-    _true_positives: FloatArray = field(init=False, repr=False)
-    _false_positives: FloatArray = field(init=False, repr=False)
-    _true_negatives: FloatArray = field(init=False, repr=False)
-    _false_negatives: FloatArray = field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         n = self.num_thresholds
