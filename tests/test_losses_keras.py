@@ -84,7 +84,9 @@ def test_reduction_none_cannot_train_and_says_which_to_use() -> None:
 def test_an_unknown_reduction_or_dtype_is_refused_with_the_choices() -> None:
     with pytest.raises(ConfigError, match=r"reduction='avg'; expected one of \['sum_over"):
         MeanSquaredError(reduction="avg")
-    with pytest.raises(ConfigError, match=r"got dtype='bfloat16'; expected None, 'float32' or 'float64'"):
+    with pytest.raises(
+        ConfigError, match=r"got dtype='bfloat16'; expected None, 'float32' or 'float64'"
+    ):
         MeanSquaredError(dtype="bfloat16")
 
 
@@ -270,7 +272,23 @@ def test_added_losses_are_reachable_by_name_and_round_trip(name: str) -> None:
 
 
 def test_generalized_crossentropy_takes_no_logits() -> None:
-    with pytest.raises(TypeError, match=r"CategoricalGeneralizedCrossEntropy takes no logits"):
+    with pytest.raises(
+        TypeError, match=r"CategoricalGeneralizedCrossEntropy takes no logits"
+    ):
         CategoricalGeneralizedCrossEntropy().value_and_grad_from_logits(
             np.array([0, 1]), np.array([[2.0, 0.0], [0.0, 2.0]])
         )
+
+
+def test_binary_crossentropy_averages_over_the_axis_given() -> None:
+    from loopkit.losses import BinaryCrossentropy
+
+    rng = np.random.default_rng(3)
+    y_true = rng.integers(0, 2, (2, 3, 4)).astype(float)
+    y_pred = rng.uniform(0.05, 0.95, (2, 3, 4))
+    per_element = -(y_true * np.log(y_pred) + (1 - y_true) * np.log(1 - y_pred))
+    loss = BinaryCrossentropy(axis=1, reduction=None)
+    np.testing.assert_allclose(loss(y_true, y_pred), per_element.mean(axis=1), rtol=1e-6)
+    value, grad = BinaryCrossentropy(axis=1).value_and_grad(y_true, y_pred)
+    numeric = numerical_gradient(lambda: BinaryCrossentropy(axis=1)(y_true, y_pred), y_pred)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)

@@ -249,7 +249,7 @@ class Layer:
 
     def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
         """Return the layer's output for the batch ``x``; cache what backward needs."""
-        raise NotImplementedError
+        raise NotImplementedError(self._missing("forward(x, training=False)"))
 
     def backward(self, dy: FloatArray) -> FloatArray | None:
         """Write dL/dparam into each parameter's ``grad``; return dL/dx.
@@ -257,7 +257,24 @@ class Layer:
         Called after ``forward`` with ``dy`` = dL/d(output). Returns None when
         ``input_grad_needed`` is False. Skips parameter gradients when frozen.
         """
-        raise NotImplementedError
+        raise NotImplementedError(self._missing("backward(dy)"))
+
+    def _missing(self, method: str) -> str:
+        """The message for a subclass that lacks ``method``, Keras's ``call`` noted."""
+        kind = type(self).__name__
+        keras = (
+            f"{kind} defines Keras's call(), which loopkit does not run: loopkit has no "
+            "automatic differentiation, so a layer computes its output in forward() "
+            "and its gradients in backward(). "
+            if callable(getattr(type(self), "call", None))
+            else ""
+        )
+        return (
+            f"{keras}{kind} must implement {method}. Write forward(x, training) "
+            "returning the output and backward(dy) writing each parameter's grad and "
+            "returning dL/dx; see the loopkit.layers.Layer docstring and Dense in "
+            "loopkit/layers/core.py for an example."
+        )
 
     # --- output activation fusion ----------------------------------------------------
 

@@ -225,10 +225,12 @@ class BinaryCrossentropy(ElementwiseLoss):
     Args:
         from_logits: Whether ``y_pred`` holds logits rather than probabilities.
         label_smoothing: In ``[0, 1]``; targets become ``y (1 - ls) + 0.5 ls``.
+        axis: The axis averaged over, as in Keras.
     """
 
     from_logits: bool = False
     label_smoothing: float = field(default=0.0, validator=in_closed_range(0.0, 1.0))
+    axis: int = -1
 
     @property
     def fuses_with(self) -> str | None:
