@@ -290,5 +290,6 @@ def test_binary_crossentropy_averages_over_the_axis_given() -> None:
     loss = BinaryCrossentropy(axis=1, reduction=None)
     np.testing.assert_allclose(loss(y_true, y_pred), per_element.mean(axis=1), rtol=1e-6)
     value, grad = BinaryCrossentropy(axis=1).value_and_grad(y_true, y_pred)
+    assert value == pytest.approx(per_element.mean())
     numeric = numerical_gradient(lambda: BinaryCrossentropy(axis=1)(y_true, y_pred), y_pred)
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
