@@ -240,3 +240,9 @@ def test_added_metric_classes_round_trip_through_their_config(cls: type) -> None
     config = M.serialize(metric)
     assert config["class_name"] == cls.__name__
     assert M.deserialize(config).get_config() == metric.get_config()
+
+
+def test_the_cosine_similarity_metric_name_gives_the_positive_cosine() -> None:
+    metric = M.get("cosine_similarity")
+    assert isinstance(metric, M.CosineSimilarity)
+    assert metric([[0.0, 1.0]], [[0.0, 2.0]]) == pytest.approx(1.0)

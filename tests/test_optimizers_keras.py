@@ -230,3 +230,11 @@ def test_apply_gradients_refuses_mismatched_or_foreign_variables() -> None:
         opt.apply_gradients(
             [(np.zeros(2), np.zeros(2, np.float32)), (np.zeros(2), np.zeros(2))]
         )
+
+
+def test_schedules_are_reachable_where_keras_puts_them() -> None:
+    from loopkit import schedules
+    from loopkit.optimizers.schedules import ExponentialDecay
+
+    assert ExponentialDecay is schedules.ExponentialDecay
+    assert optimizers.schedules.CosineDecay is schedules.CosineDecay

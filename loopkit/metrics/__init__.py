@@ -117,6 +117,7 @@ _REGISTRY = Registry(
         "recall": Recall,
         "auc": AUC,
         "r2_score": R2Score,
+        "cosine_similarity": CosineSimilarity,  # the loss of that name is its negative
         "f1_score": F1Score,
         "fbeta_score": FBetaScore,
         "true_positives": TruePositives,

@@ -7,6 +7,7 @@ from typing import Any
 
 from loopkit._registry import Registry
 from loopkit.errors import ConfigError
+from loopkit.optimizers import schedules
 from loopkit.optimizers.base import Optimizer
 from loopkit.optimizers.more_rules import Ftrl, Lamb, Lion
 from loopkit.optimizers.rules import (
@@ -35,6 +36,7 @@ __all__ = [
     "RMSprop",
     "deserialize",
     "get",
+    "schedules",
     "serialize",
 ]
 
