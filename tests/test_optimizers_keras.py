@@ -12,7 +12,7 @@ import pytest
 
 from loopkit import optimizers
 from loopkit.errors import ConfigError, ShapeError
-from loopkit.optimizers import Adam, Ftrl, Lamb, Lion, Optimizer
+from loopkit.optimizers import Adafactor, Adam, Ftrl, Lamb, Lion, Optimizer
 
 
 def step(opt: Optimizer, params: np.ndarray, grads: np.ndarray) -> None:
@@ -238,3 +238,102 @@ def test_schedules_are_reachable_where_keras_puts_them() -> None:
 
     assert ExponentialDecay is schedules.ExponentialDecay
     assert optimizers.schedules.CosineDecay is schedules.CosineDecay
+
+
+# --- Adafactor (keras/src/optimizers/adafactor_test.py) ---------------------------------
+
+
+def test_adafactor_one_step_matches_keras_for_a_vector_and_a_matrix() -> None:
+    vector = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
+    Adafactor(learning_rate=0.5).apply_gradients([(np.array([1.0, 6.0, 7.0, 2.0]), vector)])
+    np.testing.assert_allclose(vector, [-0.3693, 0.6307, 1.6307, 2.6307], atol=1e-4)
+    matrix = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    Adafactor(learning_rate=0.5).apply_gradients(
+        [(np.array([[1.0, 6.0], [7.0, 2.0]]), matrix)]
+    )
+    np.testing.assert_allclose(matrix, [[0.7007, -0.0081], [1.2492, 3.4407]], atol=1e-4)
+
+
+def test_adafactor_golden_trajectory_matches_keras() -> None:
+    opt = Adafactor(
+        learning_rate=0.5,
+        beta_2_decay=-0.65,
+        epsilon_1=1e-15,
+        epsilon_2=1e-4,
+        clip_threshold=0.9,
+        relative_step=False,
+    )
+    golden = np.array(
+        [
+            [0.55] * 10,
+            [
+                0.3031,
+                0.3026,
+                0.3025,
+                0.3024,
+                0.3024,
+                0.3024,
+                0.3024,
+                0.3024,
+                0.3024,
+                0.3024,
+            ],
+            [
+                0.1671,
+                0.1665,
+                0.1663,
+                0.1663,
+                0.1663,
+                0.1663,
+                0.1663,
+                0.1663,
+                0.1663,
+                0.1663,
+            ],
+            [
+                0.0923,
+                0.0916,
+                0.0915,
+                0.0914,
+                0.0914,
+                0.0914,
+                0.0914,
+                0.0914,
+                0.0914,
+                0.0914,
+            ],
+            [
+                0.0554,
+                0.0548,
+                0.0546,
+                0.0546,
+                0.0546,
+                0.0546,
+                0.0546,
+                0.0545,
+                0.0545,
+                0.0545,
+            ],
+        ]
+    )
+    x = np.ones(10, np.float32)
+    opt.apply_gradients([(np.full(10, 0.01), x)])
+    for expected in golden:
+        np.testing.assert_allclose(x, expected, rtol=5e-4, atol=5e-4)
+        opt.apply_gradients([(np.arange(0.1, 1.1, 0.1), x)])
+
+
+def test_adafactor_weight_decay_spares_excluded_parameters() -> None:
+    opt = Adafactor(learning_rate=1.0, weight_decay=0.004)
+    opt.exclude_from_weight_decay(var_names=["exclude"])
+    params = np.array([2.0, 2.0], np.float32)
+    opt.build(2, np.float32, [slice(0, 1), slice(1, 2)], ["w", "exclude"], [(1,), (1,)])
+    opt.apply(params, np.zeros(2, np.float32))
+    np.testing.assert_allclose(params, [2.0 * 0.996, 2.0], rtol=1e-6)
+
+
+def test_adafactor_needs_the_parameters_shapes() -> None:
+    with pytest.raises(ConfigError, match=r"Adafactor\.build\(\) got no shapes"):
+        Adafactor().build(4, np.float32, [slice(0, 4)])
+    with pytest.raises(ConfigError, match=r"got shape \(3,\) for span 0:4 of 4 elements"):
+        Adafactor().build(4, np.float32, [slice(0, 4)], shapes=[(3,)])

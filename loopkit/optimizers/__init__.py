@@ -9,7 +9,7 @@ from loopkit._registry import Registry
 from loopkit.errors import ConfigError
 from loopkit.optimizers import schedules
 from loopkit.optimizers.base import Optimizer
-from loopkit.optimizers.more_rules import Ftrl, Lamb, Lion
+from loopkit.optimizers.more_rules import Adafactor, Ftrl, Lamb, Lion
 from loopkit.optimizers.rules import (
     SGD,
     Adadelta,
@@ -24,6 +24,7 @@ from loopkit.optimizers.rules import (
 __all__ = [
     "SGD",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",
@@ -41,7 +42,8 @@ __all__ = [
 ]
 
 _CLASSES: tuple[type[Optimizer], ...] = (
-    SGD, Adadelta, Adagrad, Adam, AdamW, Adamax, Ftrl, Lamb, Lion, Nadam, RMSprop,
+    SGD, Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Ftrl, Lamb, Lion, Nadam,
+    RMSprop,
 )  # fmt: skip
 _REGISTRY = Registry(
     kind="optimizer",

@@ -94,6 +94,17 @@ def _span_bounds(span: Any, size: int) -> tuple[int, int] | None:
     return (start, stop) if 0 <= start <= stop <= size else None
 
 
+def _checked_shape(call: str, shape: Any, bounds: tuple[int, int]) -> tuple[int, ...]:
+    """Return ``shape`` as a tuple of ints if it holds the span's number of elements."""
+    dims = tuple(int(d) for d in shape)
+    if math.prod(dims) != bounds[1] - bounds[0]:
+        raise ConfigError(
+            f"{call} got shape {dims} for span {bounds[0]}:{bounds[1]} of "
+            f"{bounds[1] - bounds[0]} elements; pass each parameter's own shape."
+        )
+    return dims
+
+
 def _owner(opt: Optimizer, call: str) -> str:
     return f"{type(opt).__name__}.{call}"
 
@@ -167,6 +178,7 @@ class Optimizer:
     _grad_segments: list[FloatArray] = field(init=False, factory=list, repr=False)
     _pending: Slots | None = field(init=False, default=None, repr=False)
     _span_names: list[str] = field(init=False, factory=list, repr=False)
+    _span_shapes: list[tuple[int, ...]] = field(init=False, factory=list, repr=False)
     _no_decay: tuple[str, ...] = field(init=False, default=(), repr=False)
     _pairs: GradientPairs | None = field(init=False, default=None, repr=False)
 
@@ -249,6 +261,7 @@ class Optimizer:
         dtype: Any,
         spans: Sequence[slice],
         names: Sequence[str] | None = None,
+        shapes: Sequence[tuple[int, ...]] | None = None,
     ) -> None:
         """Allocate the slots for a flat buffer of ``size`` and set the trainable spans.
 
@@ -259,6 +272,8 @@ class Optimizer:
                 parameters are in none. Adjacent spans merge into one segment.
             names: The parameters' names (``"dense/kernel"``), one per span, which
                 ``exclude_from_weight_decay(var_names=...)`` matches; optional.
+            shapes: The parameters' shapes, one per span; optional, needed by
+                rules that treat matrices apart (Adafactor).
 
         Calling ``build`` again with the same size and dtype (a layer was frozen or
         unfrozen) keeps the slots and only recomputes the segments; another size or
@@ -278,13 +293,15 @@ class Optimizer:
                 f"{call} got dtype={dtype!r}; expected float32 or float64. Build the "
                 "model in one of those."
             )
-        if names is not None and len(names) != len(spans):
-            raise ConfigError(
-                f"{call} got {len(names)} names for {len(spans)} spans; pass one name "
-                "per span, or none."
-            )
+        for label, given in (("names", names), ("shapes", shapes)):
+            if given is not None and len(given) != len(spans):
+                raise ConfigError(
+                    f"{call} got {len(given)} {label} for {len(spans)} spans; pass one "
+                    "per span, or none."
+                )
         ranges = []
         named: dict[tuple[int, int], str] = {}
+        shaped: dict[tuple[int, int], tuple[int, ...]] = {}
         for i, span in enumerate(spans):
             bounds = _span_bounds(span, size)
             if bounds is None:
@@ -296,8 +313,11 @@ class Optimizer:
                 ranges.append(bounds)
                 if names is not None:
                     named[bounds] = str(names[i])
+                if shapes is not None:
+                    shaped[bounds] = _checked_shape(call, shapes[i], bounds)
         ranges.sort()
         self._span_names = [named.get(r, "") for r in ranges]
+        self._span_shapes = [shaped[r] for r in ranges] if shapes is not None else []
         segments: list[tuple[int, int]] = []
         for start, stop in ranges:
             if segments and start < segments[-1][1]:

@@ -76,5 +76,5 @@ class GradientPairs:
         self.slices = [slice(a, b) for a, b in zip([0, *stops[:-1]], stops, strict=True)]
         dtype = arrays[0].dtype
         self.params, self.grads = np.empty(stops[-1], dtype), np.empty(stops[-1], dtype)
-        optimizer.build(stops[-1], dtype, self.slices)
+        optimizer.build(stops[-1], dtype, self.slices, shapes=[a.shape for a in arrays])
         self.key = tuple(id(a) for a in arrays)

@@ -1,9 +1,10 @@
-"""Three more of Keras 3's update rules on the flat buffers: Lion, Lamb and Ftrl."""
+"""Four more of Keras 3's update rules on the flat buffers: Lion, Lamb, Ftrl, Adafactor."""
 
 from __future__ import annotations
 
 import math
-from typing import ClassVar, TypedDict
+from collections.abc import Sequence
+from typing import Any, ClassVar, TypedDict
 
 import numpy as np
 from attrs import define, field
@@ -11,9 +12,11 @@ from attrs import define, field
 from loopkit.errors import ConfigError
 from loopkit.optimizers.base import Block, Optimizer
 from loopkit.optimizers.rules import update_moments
-from loopkit.validators import in_closed_range, in_half_open_range, non_negative
+from loopkit.schedules import LearningRateSchedule
+from loopkit.typing import FloatArray
+from loopkit.validators import boolean, in_closed_range, in_half_open_range, non_negative
 
-__all__ = ["Ftrl", "Lamb", "Lion"]
+__all__ = ["Adafactor", "Ftrl", "Lamb", "Lion"]
 
 _unit = in_closed_range(0.0, 1.0)
 
@@ -190,3 +193,101 @@ class Ftrl(Optimizer):
         np.clip(z, -l1, l1, out=s)
         s -= z
         np.divide(s, s2, out=p)
+
+
+class AdafactorStep(TypedDict):
+    """The scalars of one Adafactor step."""
+
+    relative_rate: float
+    """``rho_t = min(lr, 1 / sqrt(t))``, the step size relative to the weights' RMS."""
+    beta_2: float
+    """``1 - t^beta_2_decay``, the decay of the second moments at step ``t``."""
+
+
+def _rms(x: FloatArray) -> float:
+    return math.sqrt(float(np.mean(np.square(x)))) if x.size else 0.0
+
+
+@define(eq=False)
+class Adafactor(Optimizer):
+    """Adafactor (Shazeer & Stern, 2018), as in Keras 3: factored second moments.
+
+    For a weight of two or more dimensions the second moment is kept as a row
+    average ``r`` (over the last axis) and a column average ``c`` (over the one
+    before), ``v = r / mean(r) (x) c``; smaller weights keep the full ``v``. With
+    ``beta_t = 1 - t^beta_2_decay`` and ``rho_t = min(lr, 1 / sqrt(t))``:
+    ``u = g / sqrt(v)``, ``u /= max(1, rms(u) / clip_threshold)``,
+    ``w -= max(epsilon_2, rms(w)) rho_t u``. Needs the parameters' shapes, which
+    ``apply_gradients`` passes; ``build`` takes them as ``shapes=``.
+
+    Args:
+        learning_rate: Float or schedule; see ``Optimizer``.
+        beta_2_decay: Exponent of the second-moment decay, < 0.
+        epsilon_1: Added to ``g^2``.
+        epsilon_2: Lower bound of the weights' RMS in the step size.
+        clip_threshold: Bound on the RMS of the normalized update, > 0.
+        relative_step: Cap a float learning rate at ``1 / sqrt(t)``.
+    """
+
+    beta_2_decay: float = field(default=-0.8)
+    epsilon_1: float = field(default=1e-30, validator=non_negative)
+    epsilon_2: float = field(default=1e-3, validator=non_negative)
+    clip_threshold: float = field(default=1.0, validator=non_negative)
+    relative_step: bool = field(default=True, validator=boolean)
+    per_parameter_pass: ClassVar[bool] = True
+
+    def slot_names(self) -> tuple[str, ...]:
+        # "row"/"column" hold each factored weight's r and c at the weight's offset.
+        return ("velocity", "row", "column")
+
+    def build(
+        self,
+        size: int,
+        dtype: Any,
+        spans: Sequence[slice],
+        names: Sequence[str] | None = None,
+        shapes: Sequence[tuple[int, ...]] | None = None,
+    ) -> None:
+        if shapes is None and spans:
+            raise ConfigError(
+                "Adafactor.build() got no shapes: Adafactor factors each matrix's "
+                "second moments, so it needs the parameters' shapes. Pass "
+                "build(..., shapes=[p.shape for p in params]), or use "
+                "apply_gradients(zip(grads, variables)), which passes them."
+            )
+        super().build(size, dtype, spans, names, shapes)
+
+    def coefficients(self, learning_rate: float, step: int) -> AdafactorStep:
+        if self.relative_step and not isinstance(self.learning_rate, LearningRateSchedule):
+            learning_rate = min(learning_rate, 1 / math.sqrt(step))
+        scalars: AdafactorStep = {
+            "relative_rate": min(learning_rate, 1 / math.sqrt(step)),
+            "beta_2": 1 - step**self.beta_2_decay,
+        }
+        return scalars
+
+    def update_block(self, b: Block, c: AdafactorStep) -> None:
+        """Nothing per block: Adafactor's moments are per weight (``finish_step``)."""
+
+    def finish_step(self, c: AdafactorStep) -> None:
+        params, grads = self._params, self._grads
+        assert params is not None and grads is not None  # bound by apply
+        beta, slots = c["beta_2"], self._slots
+        for (a, b), shape in zip(self._spans, self._span_shapes, strict=True):
+            w, g = params[a:b].reshape(shape), grads[a:b].reshape(shape)
+            v = slots["velocity"][a:b].reshape(shape)
+            step_size = max(self.epsilon_2, _rms(w)) * c["relative_rate"]
+            squared = np.square(g) + self.epsilon_1
+            if len(shape) >= 2:
+                rows = shape[:-1]
+                cols = (*shape[:-2], shape[-1])
+                r = slots["row"][a : a + math.prod(rows)].reshape(rows)
+                col = slots["column"][a : a + math.prod(cols)].reshape(cols)
+                r[...] = beta * r + (1 - beta) * squared.mean(axis=-1)
+                col[...] = beta * col + (1 - beta) * squared.mean(axis=-2)
+                v[...] = (r / r.mean(axis=-1, keepdims=True))[..., None] * col[..., None, :]
+            else:
+                v[...] = beta * v + (1 - beta) * squared
+            u = g / np.sqrt(v)
+            u /= max(1.0, _rms(u) / self.clip_threshold)
+            w -= step_size * u
