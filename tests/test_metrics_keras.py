@@ -246,3 +246,30 @@ def test_the_cosine_similarity_metric_name_gives_the_positive_cosine() -> None:
     metric = M.get("cosine_similarity")
     assert isinstance(metric, M.CosineSimilarity)
     assert metric([[0.0, 1.0]], [[0.0, 2.0]]) == pytest.approx(1.0)
+
+
+# --- AUC's precision-recall gain curve (AUCTest in confusion_metrics_test.py) ------------
+
+AUC_TRUE = np.array([0, 0, 1, 1])
+AUC_PRED = np.array([0, 0.5, 0.3, 0.9], dtype="float32")
+AUC_WEIGHTS = [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("summation", "expected"),
+    [("majoring", 1.0), ("minoring", 0.0), ("interpolation", 0.5)],
+)
+def test_auc_prgain_matches_keras_weighted(summation: str, expected: float) -> None:
+    auc = M.AUC(num_thresholds=3, curve="PRGAIN", summation_method=summation)
+    assert auc(AUC_TRUE, AUC_PRED, sample_weight=AUC_WEIGHTS) == pytest.approx(
+        expected, abs=1e-3
+    )
+
+
+def test_auc_prgain_interpolation_matches_keras() -> None:
+    y_true = np.array([0, 0, 0, 1, 0, 1, 0, 1, 1, 1])
+    y_pred = np.array([0.1, 0.2, 0.3, 0.3, 0.4, 0.4, 0.6, 0.6, 0.8, 0.9])
+    expected = 0.666666 * 0.333333 + 0.333333 * 0.833333
+    assert M.AUC(num_thresholds=3, curve="PRGAIN")(y_true, y_pred) == pytest.approx(
+        expected, abs=1e-3
+    )

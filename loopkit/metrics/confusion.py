@@ -305,9 +305,24 @@ def _at_least_two(instance: Any, attribute: attrs.Attribute[Any], value: Any) ->
         )
 
 
+def _precision_recall_gains(
+    tp: FloatArray, fp: FloatArray, tn: FloatArray, fn: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Return recall gain and precision gain (Flach & Kull, 2015), as Keras bounds them.
+
+    ``gain = 1 - (P / N) * other / tp`` for recall (other = FN) and precision (FP).
+    Where ``tp`` is 0 the recall gain is 0 and the precision gain 1; a negative
+    recall gain (recall below the positive rate) is 0.
+    """
+    scale = _divide(tp + fn, tn + fp)
+    recall_gain = np.where(tp == 0, 0.0, 1.0 - scale * _divide(fn, tp))
+    precision_gain = np.where(tp == 0, 1.0, 1.0 - scale * _divide(fp, tp))
+    return np.maximum(recall_gain, 0.0), precision_gain
+
+
 @define(eq=False)
 class AUC(Thresholded):
-    """Area under the ROC or precision-recall curve, from thresholded confusion counts.
+    """Area under the ROC, precision-recall or PR-gain curve, from thresholded counts.
 
     As in Keras, predictions are compared against ``num_thresholds`` thresholds
     (``-1e-7``, evenly spaced points of (0, 1), and ``1 + 1e-7``); the curve through
@@ -322,7 +337,8 @@ class AUC(Thresholded):
 
     Args:
         num_thresholds: Number of thresholds (more is finer and slower), > 1.
-        curve: ``"ROC"`` or ``"PR"``.
+        curve: ``"ROC"``, ``"PR"`` or ``"PRGAIN"`` (precision-recall gain, Flach &
+            Kull, 2015).
         summation_method: ``"interpolation"``, ``"minoring"`` or ``"majoring"``.
         thresholds: Inner thresholds in [0, 1] to use instead of evenly spaced
             ones; ``num_thresholds`` then becomes ``len(thresholds) + 2``.
@@ -342,8 +358,8 @@ class AUC(Thresholded):
     )
     default_name: ClassVar[str] = "auc"
     num_thresholds: int = field(default=200, validator=_at_least_two)
-    curve: Literal["ROC", "PR"] = field(
-        default="ROC", converter=_upper, validator=one_of("ROC", "PR")
+    curve: Literal["ROC", "PR", "PRGAIN"] = field(
+        default="ROC", converter=_upper, validator=one_of("ROC", "PR", "PRGAIN")
     )
     summation_method: Literal["interpolation", "minoring", "majoring"] = field(
         default="interpolation",
@@ -413,8 +429,10 @@ class AUC(Thresholded):
         else:
             if self.curve == "ROC":
                 x, y = _divide(fp, fp + tn), _divide(tp, tp + fn)
-            else:
+            elif self.curve == "PR":
                 x, y = _divide(tp, tp + fn), _divide(tp, tp + fp)
+            else:
+                x, y = _precision_recall_gains(tp, fp, tn, fn)
             if self.summation_method == "interpolation":
                 heights = (y[:-1] + y[1:]) / 2
             elif self.summation_method == "minoring":
