@@ -455,7 +455,8 @@ def test_constructors_reject_bad_settings_with_the_fix() -> None:
         M.Recall(thresholds="high")
     with pytest.raises(
         ConfigError,
-        match=r"curve='ROCC'; expected one of \['ROC', 'PR', 'PRGAIN'\]\. Did you mean 'ROC'\?",
+        match=r"curve='ROCC'; expected one of \['ROC', 'PR', 'PRGAIN'\]\. "
+        r"Did you mean 'ROC'\?",
     ):
         M.AUC(curve="ROCC")
     with pytest.raises(ConfigError, match=r"num_thresholds=1; expected an int > 1"):
