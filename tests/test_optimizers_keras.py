@@ -337,3 +337,14 @@ def test_adafactor_needs_the_parameters_shapes() -> None:
         Adafactor().build(4, np.float32, [slice(0, 4)])
     with pytest.raises(ConfigError, match=r"got shape \(3,\) for span 0:4 of 4 elements"):
         Adafactor().build(4, np.float32, [slice(0, 4)], shapes=[(3,)])
+
+
+def test_kerass_apply_takes_gradients_then_variables() -> None:
+    variable = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
+    opt = optimizers.SGD(learning_rate=0.5)
+    opt.apply([np.array([1.0, 6.0, 7.0, 2.0])], [variable])
+    np.testing.assert_allclose(variable, [0.5, -1.0, -0.5, 3.0])
+    opt.apply([np.ones(4)])  # the variables of the previous call
+    np.testing.assert_allclose(variable, [0.0, -1.5, -1.0, 2.5])
+    with pytest.raises(ConfigError, match=r"got gradients but no variables"):
+        optimizers.SGD().apply([np.ones(4)])

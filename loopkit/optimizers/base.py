@@ -396,13 +396,20 @@ class Optimizer:
         value = float(lr(self.iterations)) if isinstance(lr, LearningRateSchedule) else lr
         return value * self.learning_rate_multiplier
 
-    def apply(self, params: FloatArray, grads: FloatArray) -> None:
+    def apply(self, params: Any, grads: Any = None) -> None:
         """Apply one update to the trainable segments of ``params``, in place.
+
+        Also Keras's ``apply(grads, trainable_variables=None)`` for hand-written loops:
+        given a list of gradients (not a flat array) first, it updates the variables
+        given second, or those of the previous such call, as ``apply_gradients`` does.
 
         Args:
             params: (size,) the model's flat parameter buffer.
             grads: (size,) its gradients; clipping overwrites them in place.
         """
+        if not isinstance(params, np.ndarray):
+            self._apply_to_variables(params, grads)
+            return
         if not self.built:
             raise ConfigError(
                 f"{_owner(self, 'apply()')}: the optimizer is not built. Call "
@@ -449,6 +456,17 @@ class Optimizer:
         if self._pairs is None:
             self._pairs = GradientPairs()
         self._pairs.apply(self, grads_and_vars)
+
+    def _apply_to_variables(self, grads: Any, variables: Any) -> None:
+        """Keras's ``apply(grads, trainable_variables)``; see ``apply``."""
+        if variables is None:
+            if self._pairs is None or not self._pairs.variables:
+                raise ConfigError(
+                    f"{_owner(self, 'apply()')} got gradients but no variables, and "
+                    "has none from an earlier call. Pass apply(grads, variables)."
+                )
+            variables = self._pairs.variables
+        self.apply_gradients(zip(list(grads), list(variables), strict=True))
 
     def _clip_norms(self) -> float:
         """Clip per-parameter norms in place; return the global-norm factor (or 1)."""

@@ -38,10 +38,13 @@ class GradientPairs:
         self.params: FloatArray = np.empty(0)
         self.grads: FloatArray = np.empty(0)
         self.slices: list[slice] = []
+        self.variables: list[Any] = []
+        """The variables of the last call, for Keras's ``apply(grads)``."""
 
     def apply(self, optimizer: Any, pairs: Iterable[tuple[Any, Any]]) -> None:
         """Apply one step of ``optimizer`` to the variables of ``pairs``."""
         call = f"{type(optimizer).__name__}.apply_gradients()"
+        pairs = list(pairs)
         grads_and_arrays = [(g, _array(v, call)) for g, v in pairs]
         if not grads_and_arrays:
             raise ConfigError(
@@ -62,6 +65,7 @@ class GradientPairs:
             self.params[span] = array.reshape(-1)
             self.grads[span] = g.reshape(-1)
         optimizer.apply(self.params, self.grads)
+        self.variables = [v for _, v in pairs]
         for array, span in zip(arrays, self.slices, strict=True):
             array[...] = self.params[span].reshape(array.shape)
 
