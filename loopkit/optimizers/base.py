@@ -220,6 +220,8 @@ class Optimizer:
 
     per_parameter_pass: ClassVar[bool] = False
     """Whether ``apply`` calls ``finish_step`` after the blocks (Lamb's norms)."""
+    needs_shapes: ClassVar[bool] = False
+    """Whether ``build`` must be given the parameters' shapes (Adafactor)."""
 
     def finish_step(self, c: Any) -> None:
         """Finish an update after every block: per-parameter work, as Lamb's norms."""
@@ -292,6 +294,13 @@ class Optimizer:
             raise ConfigError(
                 f"{call} got dtype={dtype!r}; expected float32 or float64. Build the "
                 "model in one of those."
+            )
+        if shapes is None and spans and self.needs_shapes:
+            raise ConfigError(
+                f"{call} got no shapes: {type(self).__name__} treats each matrix on its "
+                "own, so it needs the parameters' shapes. Pass build(..., shapes=[p.shape "
+                "for p in params]), or use apply_gradients(zip(grads, variables)), which "
+                "passes them."
             )
         for label, given in (("names", names), ("shapes", shapes)):
             if given is not None and len(given) != len(spans):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any, ClassVar, TypedDict
+from typing import ClassVar, TypedDict
 
 import numpy as np
 from attrs import define, field
@@ -235,27 +234,11 @@ class Adafactor(Optimizer):
     clip_threshold: float = field(default=1.0, validator=non_negative)
     relative_step: bool = field(default=True, validator=boolean)
     per_parameter_pass: ClassVar[bool] = True
+    needs_shapes: ClassVar[bool] = True
 
     def slot_names(self) -> tuple[str, ...]:
         # "row"/"column" hold each factored weight's r and c at the weight's offset.
         return ("velocity", "row", "column")
-
-    def build(
-        self,
-        size: int,
-        dtype: Any,
-        spans: Sequence[slice],
-        names: Sequence[str] | None = None,
-        shapes: Sequence[tuple[int, ...]] | None = None,
-    ) -> None:
-        if shapes is None and spans:
-            raise ConfigError(
-                "Adafactor.build() got no shapes: Adafactor factors each matrix's "
-                "second moments, so it needs the parameters' shapes. Pass "
-                "build(..., shapes=[p.shape for p in params]), or use "
-                "apply_gradients(zip(grads, variables)), which passes them."
-            )
-        super().build(size, dtype, spans, names, shapes)
 
     def coefficients(self, learning_rate: float, step: int) -> AdafactorStep:
         if self.relative_step and not isinstance(self.learning_rate, LearningRateSchedule):
