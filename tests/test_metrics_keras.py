@@ -273,3 +273,27 @@ def test_auc_prgain_interpolation_matches_keras() -> None:
     assert M.AUC(num_thresholds=3, curve="PRGAIN")(y_true, y_pred) == pytest.approx(
         expected, abs=1e-3
     )
+
+
+def test_sum_adds_the_weighted_values_as_kerass_example() -> None:
+    total = M.Sum()
+    total.update_state([1, 3, 5, 7])
+    assert total.result() == 16.0  # keras.metrics.Sum's docstring example
+    total.reset_state()
+    total.update_state([1, 3, 5, 7], sample_weight=[1, 0, 0, 1])
+    assert total.result() == 8.0
+    assert M.Sum()([[1.0, 2.0], [3.0, 4.0]], sample_weight=[1.0, 0.5]) == pytest.approx(6.5)
+    with pytest.raises(ShapeError, match=r"Sum\(name='sum'\) got sample_weight with shape"):
+        M.Sum()([[1.0, 2.0]], sample_weight=[[1.0, 2.0, 3.0]])
+
+
+def test_the_metric_functions_keras_exports_are_here() -> None:
+    from loopkit import losses
+
+    assert M.mean_squared_error is losses.mean_squared_error
+    np.testing.assert_array_equal(
+        M.binary_accuracy([[1], [0]], [[0.9], [0.8]]), [[1.0], [0.0]]
+    )
+    np.testing.assert_array_equal(
+        M.sparse_categorical_accuracy([1, 0], [[0.2, 0.8], [0.3, 0.7]]), [1.0, 0.0]
+    )

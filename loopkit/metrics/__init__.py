@@ -5,8 +5,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from loopkit import losses
 from loopkit._registry import Registry
 from loopkit.errors import ConfigError
+from loopkit.losses import (
+    binary_crossentropy,
+    binary_focal_crossentropy,
+    categorical_crossentropy,
+    categorical_focal_crossentropy,
+    categorical_hinge,
+    hinge,
+    huber,
+    kl_divergence,
+    log_cosh,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    mean_squared_logarithmic_error,
+    poisson,
+    sparse_categorical_crossentropy,
+    squared_hinge,
+)
 from loopkit.metrics.accuracy import (
     Accuracy,
     BinaryAccuracy,
@@ -14,8 +33,13 @@ from loopkit.metrics.accuracy import (
     SparseCategoricalAccuracy,
     SparseTopKCategoricalAccuracy,
     TopKCategoricalAccuracy,
+    binary_accuracy,
+    categorical_accuracy,
+    sparse_categorical_accuracy,
+    sparse_top_k_categorical_accuracy,
+    top_k_categorical_accuracy,
 )
-from loopkit.metrics.base import Mean, MeanMetricWrapper, Metric
+from loopkit.metrics.base import Mean, MeanMetricWrapper, Metric, Sum
 from loopkit.metrics.confusion import AUC, Precision, Recall
 from loopkit.metrics.f_score import F1Score, FBetaScore
 from loopkit.metrics.regression_metrics import (
@@ -84,12 +108,34 @@ __all__ = [
     "SparseTopKCategoricalAccuracy",
     "SpecificityAtSensitivity",
     "SquaredHinge",
+    "Sum",
     "TopKCategoricalAccuracy",
     "TrueNegatives",
     "TruePositives",
+    "binary_accuracy",
+    "binary_crossentropy",
+    "binary_focal_crossentropy",
+    "categorical_accuracy",
+    "categorical_crossentropy",
+    "categorical_focal_crossentropy",
+    "categorical_hinge",
     "deserialize",
     "get",
+    "hinge",
+    "huber",
+    "kl_divergence",
+    "log_cosh",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_error",
+    "mean_squared_logarithmic_error",
+    "poisson",
     "serialize",
+    "sparse_categorical_accuracy",
+    "sparse_categorical_crossentropy",
+    "sparse_top_k_categorical_accuracy",
+    "squared_hinge",
+    "top_k_categorical_accuracy",
 ]
 
 _CLASSES: tuple[type[Metric], ...] = (
@@ -101,7 +147,7 @@ _CLASSES: tuple[type[Metric], ...] = (
     SparseCategoricalCrossentropy, SparseTopKCategoricalAccuracy, SquaredHinge,
     TopKCategoricalAccuracy, F1Score, FBetaScore, FalseNegatives, FalsePositives,
     PrecisionAtRecall, RecallAtPrecision, SensitivityAtSpecificity,
-    SpecificityAtSensitivity, TrueNegatives, TruePositives,
+    SpecificityAtSensitivity, TrueNegatives, TruePositives, Sum,
 )  # fmt: skip
 _REGISTRY = Registry(
     kind="metric",
@@ -139,8 +185,6 @@ _NOT_LOSSES = ("deserialize", "get", "serialize")
 def _loss_name(loss: Any) -> str | None:
     """Return the canonical name of a loss given by name, alias or object, or None."""
     if isinstance(loss, str):
-        from loopkit import losses  # lazily, so metrics never depends on losses at import
-
         given: str = loss
         try:
             loss = losses.get(given)  # "bce" or "BinaryCrossentropy" -> its Keras name
@@ -204,8 +248,6 @@ def get(identifier: Any, *, loss: Any = None, output_shape: Shape | None = None)
 
 
 def _loss_metric(name: str) -> Metric:
-    from loopkit import losses
-
     try:
         return MeanMetricWrapper(name, name=name)  # resolved by loopkit.losses.get
     except ConfigError as err:

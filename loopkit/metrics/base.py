@@ -17,6 +17,7 @@ __all__ = [
     "Mean",
     "MeanMetricWrapper",
     "Metric",
+    "Sum",
     "as_float",
     "check_name",
     "squeeze_or_expand_to_same_rank",
@@ -226,6 +227,47 @@ class Mean(Metric):
             w = w.reshape(len(w), -1).mean(axis=1)
         self._total += float(np.sum(weighted))
         self._count += float(np.sum(w))
+
+
+@define(eq=False)
+class Sum(Metric):
+    """Weighted sum of every value passed to ``update_state(values, sample_weight)``.
+
+    Weights of shape ``(batch,)`` weigh every value of their sample, as in Keras.
+
+    Args:
+        name: Log key.
+        dtype: See ``Metric``.
+    """
+
+    state_names: ClassVar[tuple[str, ...]] = ("total",)
+    default_name: ClassVar[str] = "sum"
+    _total: float = field(init=False, default=0.0, repr=False)
+
+    def update_state(  # type: ignore[override]  # Keras's Sum takes values, not y
+        self, values: Array, sample_weight: Array | None = None
+    ) -> None:
+        """Add ``values`` (any shape), times their weights, to the total."""
+        v = np.asarray(values, np.float64)
+        if sample_weight is not None:
+            w = np.asarray(sample_weight, np.float64)
+            v, w = squeeze_or_expand_to_same_rank(v, w)
+            w = w.reshape(w.shape + (1,) * (v.ndim - w.ndim))
+            try:
+                v = v * w
+            except ValueError as err:
+                raise ShapeError(
+                    f"Sum(name={self.name!r}) got sample_weight with shape "
+                    f"{np.shape(sample_weight)} for values of shape {v.shape}; pass one "
+                    "weight per sample, shape (batch,), or one per value."
+                ) from err
+        self._total += float(v.sum())
+
+    def result(self) -> float:
+        return self._total
+
+    def reset_state(self) -> None:
+        self._total = 0.0
 
 
 def _fn_name(fn: Any) -> str:
