@@ -10,8 +10,9 @@ from typing import Any, cast
 import attrs
 from attrs import field, frozen
 
+from loopkit._registry import Registry
 from loopkit.errors import ConfigError
-from loopkit.validators import boolean, in_closed_range, non_negative, positive, suggest
+from loopkit.validators import boolean, in_closed_range, non_negative, positive
 
 __all__ = [
     "CosineDecay",
@@ -57,6 +58,14 @@ class LearningRateSchedule:
         }
 
 
+def _check_name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{type(instance).__name__} got name={value!r} of type {type(value).__name__}; "
+            "expected a str."
+        )
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, LearningRateSchedule):
         return serialize(value)
@@ -79,12 +88,14 @@ class ExponentialDecay(LearningRateSchedule):
         decay_steps: Steps over which the rate is multiplied by ``decay_rate`` once.
         decay_rate: Factor applied every ``decay_steps`` steps.
         staircase: Decay at whole multiples of ``decay_steps`` (``floor`` the exponent).
+        name: The schedule's name, as in Keras.
     """
 
     initial_learning_rate: float = field(validator=positive)
     decay_steps: float = field(validator=positive)
     decay_rate: float = field(validator=positive)
     staircase: bool = field(default=False, validator=boolean)
+    name: str = field(default="ExponentialDecay", validator=_check_name)
 
     def __call__(self, step: int) -> float:
         p = step / self.decay_steps
@@ -102,12 +113,14 @@ class InverseTimeDecay(LearningRateSchedule):
         decay_steps: Step count that ``decay_rate`` refers to.
         decay_rate: How fast the rate falls.
         staircase: Use ``floor(step / decay_steps)``.
+        name: The schedule's name, as in Keras.
     """
 
     initial_learning_rate: float = field(validator=positive)
     decay_steps: float = field(validator=positive)
     decay_rate: float = field(validator=non_negative)
     staircase: bool = field(default=False, validator=boolean)
+    name: str = field(default="InverseTimeDecay", validator=_check_name)
 
     def __call__(self, step: int) -> float:
         p = step / self.decay_steps
@@ -129,6 +142,7 @@ class PolynomialDecay(LearningRateSchedule):
         end_learning_rate: Final learning rate, kept after ``decay_steps``.
         power: Exponent of the polynomial (1.0 is linear).
         cycle: Restart the decay after each multiple of ``decay_steps``.
+        name: The schedule's name, as in Keras.
     """
 
     initial_learning_rate: float = field(validator=positive)
@@ -136,6 +150,7 @@ class PolynomialDecay(LearningRateSchedule):
     end_learning_rate: float = field(default=0.0001, validator=non_negative)
     power: float = field(default=1.0, validator=positive)
     cycle: bool = field(default=False, validator=boolean)
+    name: str = field(default="PolynomialDecay", validator=_check_name)
 
     def __call__(self, step: int) -> float:
         decay_steps, done = self.decay_steps, float(step)
@@ -162,10 +177,12 @@ class PiecewiseConstantDecay(LearningRateSchedule):
     Args:
         boundaries: Strictly increasing steps.
         values: Learning rates, one more than ``boundaries``.
+        name: The schedule's name, as in Keras.
     """
 
     boundaries: tuple[float, ...] = field(converter=_tuple)
     values: tuple[float, ...] = field(converter=_tuple)
+    name: str = field(default="PiecewiseConstantDecay", validator=_check_name)
 
     def __attrs_post_init__(self) -> None:
         call = "PiecewiseConstantDecay("
@@ -206,6 +223,7 @@ class CosineDecay(LearningRateSchedule):
         warmup_target: Learning rate reached at the end of the warmup; None: no warmup.
         warmup_steps: Length of the warmup; needs ``warmup_target`` (Keras silently
             ignores it without one, loopkit raises).
+        name: The schedule's name, as in Keras.
     """
 
     initial_learning_rate: float = field(validator=non_negative)
@@ -215,6 +233,7 @@ class CosineDecay(LearningRateSchedule):
         default=None, validator=attrs.validators.optional(non_negative)
     )
     warmup_steps: float = field(default=0, validator=non_negative)
+    name: str = field(default="CosineDecay", validator=_check_name)
 
     def __attrs_post_init__(self) -> None:
         if self.warmup_target is None and self.warmup_steps:
@@ -251,6 +270,7 @@ class CosineDecayRestarts(LearningRateSchedule):
         t_mul: Growth factor of the period length (>= 1).
         m_mul: Factor applied to the starting learning rate at each restart.
         alpha: Minimum learning rate as a fraction of ``initial_learning_rate``.
+        name: The schedule's name, as in Keras.
     """
 
     initial_learning_rate: float = field(validator=positive)
@@ -258,6 +278,7 @@ class CosineDecayRestarts(LearningRateSchedule):
     t_mul: float = field(default=2.0, validator=positive)
     m_mul: float = field(default=1.0, validator=non_negative)
     alpha: float = field(default=0.0, validator=in_closed_range(0.0, 1.0))
+    name: str = field(default="CosineDecayRestarts", validator=_check_name)
 
     def __attrs_post_init__(self) -> None:
         if self.t_mul < 1.0:
@@ -331,6 +352,7 @@ class LinearWarmup(LearningRateSchedule):
         schedule: The schedule to warm up into, or a constant float learning rate.
         warmup_steps: Length of the ramp in steps; 0 means no warmup.
         initial_learning_rate: Learning rate at step 0.
+        name: The schedule's name, as in Keras.
     """
 
     schedule: LearningRateSchedule | float = field(
@@ -338,6 +360,7 @@ class LinearWarmup(LearningRateSchedule):
     )
     warmup_steps: int = field(validator=_non_negative_int)
     initial_learning_rate: float = field(default=0.0, validator=non_negative)
+    name: str = field(default="LinearWarmup", validator=_check_name)
 
     def _target(self, step: int) -> float:
         if isinstance(self.schedule, LearningRateSchedule):
@@ -351,9 +374,12 @@ class LinearWarmup(LearningRateSchedule):
         return self._target(step - self.warmup_steps)
 
 
-_SCHEDULES: dict[str, type[LearningRateSchedule]] = {
-    cls.__name__: cls
-    for cls in (
+_REGISTRY = Registry(
+    kind="learning rate schedule",
+    module="schedules",
+    base=LearningRateSchedule,
+    names={},
+    classes=(
         CosineDecay,
         CosineDecayRestarts,
         ExponentialDecay,
@@ -361,47 +387,40 @@ _SCHEDULES: dict[str, type[LearningRateSchedule]] = {
         LinearWarmup,
         PiecewiseConstantDecay,
         PolynomialDecay,
-    )
-}
+    ),
+    instead="the schedule object itself (for a custom schedule)",
+    accepts="a LearningRateSchedule or a {'class_name': ..., 'config': {...}} dict, "
+    "e.g. ExponentialDecay(0.01, decay_steps=1000, decay_rate=0.9)",
+    write_names=False,
+)
 
 
 def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
     """Return ``{"class_name": ..., "config": ...}`` for ``schedule`` (JSON-ready)."""
-    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+    return _REGISTRY.config_of(schedule)
 
 
-def deserialize(config: Mapping[str, Any]) -> LearningRateSchedule:
+def deserialize(
+    config: Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None
+) -> LearningRateSchedule:
     """Build a schedule from ``{"class_name": ..., "config": {...}}`` (Keras's format).
 
-    A Keras ``"name"`` entry in the config is ignored.
+    Raises:
+        ConfigError: The class name is unknown, or the config has an unknown key.
+        TypeError: ``config`` is not such a dict.
     """
-    class_name = config.get("class_name")
-    cls = _SCHEDULES.get(class_name) if isinstance(class_name, str) else None
-    if cls is None:
-        raise ConfigError(
-            f"schedules.deserialize() got class_name={class_name!r}; expected one of "
-            f"{sorted(_SCHEDULES)}.{suggest(class_name, _SCHEDULES)} For a custom "
-            "schedule, pass the schedule object itself instead of its config."
-        )
-    kwargs = {k: v for k, v in dict(config.get("config") or {}).items() if k != "name"}
-    names = [a.alias or a.name for a in attrs.fields(cast(Any, cls)) if a.init]
-    for key in kwargs:
-        if key not in names:
-            raise ConfigError(
-                f"schedules.deserialize(): {class_name} takes no argument {key!r}; its "
-                f"arguments are {names}.{suggest(key, names)} Fix or remove it."
-            )
-    return cls(**kwargs)
+    return _REGISTRY.deserialize(config, custom_objects)
 
 
 def get(identifier: Any) -> LearningRateSchedule:
-    """Return the schedule for a schedule object or a ``{"class_name", "config"}`` dict."""
-    if isinstance(identifier, LearningRateSchedule):
-        return identifier
-    if isinstance(identifier, Mapping):
-        return deserialize(identifier)
-    raise TypeError(
-        f"schedules.get() got {identifier!r} of type {type(identifier).__name__}; "
-        "expected a LearningRateSchedule or a {'class_name': ..., 'config': {...}} "
-        "dict, e.g. ExponentialDecay(0.01, decay_steps=1000, decay_rate=0.9)."
-    )
+    """Return the schedule for a schedule object or a ``{"class_name", "config"}`` dict.
+
+    Raises:
+        ConfigError: The class name is unknown, or the config has an unknown key.
+        TypeError: ``identifier`` is of another kind (a name or None included).
+    """
+    if identifier is None or isinstance(identifier, str):
+        raise _REGISTRY.wrong_kind("get", identifier)
+    schedule = _REGISTRY.get(identifier)
+    assert schedule is not None
+    return schedule

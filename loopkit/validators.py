@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
+import numpy as np
 
 from loopkit.errors import ConfigError
 
@@ -26,6 +27,8 @@ __all__ = [
     "boolean",
     "check_config_keys",
     "finite",
+    "dtype_name",
+    "float_dtype",
     "in_closed_range",
     "in_half_open_range",
     "in_open_range",
@@ -227,3 +230,26 @@ def positive_int_or(*words: str) -> Validator:
             )
 
     return check
+
+
+def float_dtype(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept None, float32 or float64 (a name, type or dtype): loopkit's dtypes."""
+    try:
+        ok = value is None or np.dtype(value) in (np.float32, np.float64)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ConfigError(
+            f"{_owner(instance)} got {attribute.name}={value!r}; expected None, "
+            "'float32' or 'float64'."
+        )
+
+
+def dtype_name(value: Any) -> Any:
+    """Write a NumPy dtype or type as its name, so configs stay JSON-ready (converter)."""
+    if isinstance(value, (np.dtype, type)):
+        try:
+            return np.dtype(value).name
+        except TypeError:
+            return value
+    return value

@@ -56,6 +56,21 @@ CASES = [
     (Exponential(), []),
     (HardSigmoid(), [-3.0, 3.0]),
     (ReLU6(), [0.0, 6.0]),
+    (Softmax(axis=(0, 1)), []),
+    (activations.CELU(alpha=0.7), []),
+    (activations.Softsign(), [0.0]),
+    (activations.Squareplus(), []),
+    (activations.TanhShrink(), []),
+    (activations.LogSigmoid(), []),
+    (activations.LogSoftmax(), []),
+    (activations.LogSoftmax(axis=(0, 1)), []),
+    (activations.HardTanh(), [-1.0, 1.0]),
+    (activations.HardShrink(), [-0.5, 0.5]),
+    (activations.SoftShrink(threshold=1.0), [-1.0, 1.0]),
+    (activations.Threshold(threshold=0.3, default_value=-1.0), [0.3]),
+    (activations.SparseSigmoid(), [-1.0, 1.0]),
+    (activations.SparsePlus(), [-1.0, 1.0]),
+    (activations.HardSilu(), [-3.0, 3.0]),
 ]
 IDS = [f"{type(fn).__name__}{fn.get_config()}" for fn, _ in CASES]
 
@@ -337,3 +352,66 @@ def test_softmax_has_no_elementwise_derivative() -> None:
         NotImplementedError, match=r"Softmax is not element-wise: call backward"
     ):
         Softmax().derivative(x, x, np.empty_like(x))
+
+
+# --- Keras 3's added activations: values of keras/src/activations/activations_test.py ---
+
+
+def test_added_activations_match_kerass_formulas_at_known_points() -> None:
+    x = np.array([-3.5, -1.0, -0.25, 0.0, 0.4, 2.0])
+    np.testing.assert_allclose(activations.hard_tanh(x), np.clip(x, -1, 1))
+    np.testing.assert_allclose(activations.softsign(x), x / (1 + np.abs(x)))
+    np.testing.assert_allclose(activations.squareplus(x), (x + np.sqrt(x**2 + 4)) / 2)
+    np.testing.assert_allclose(activations.tanh_shrink(x), x - np.tanh(x))
+    np.testing.assert_allclose(activations.log_sigmoid(x), np.log(1 / (1 + np.exp(-x))))
+    np.testing.assert_allclose(
+        activations.celu(x), np.maximum(x, 0) + np.expm1(np.minimum(x, 0))
+    )
+    np.testing.assert_allclose(activations.hard_shrink(x), [-3.5, -1.0, 0, 0, 0, 2.0])
+    np.testing.assert_allclose(activations.soft_shrink(x), [-3.0, -0.5, 0, 0, 0, 1.5])
+    np.testing.assert_allclose(
+        activations.threshold(x, 0.1, 9.0), [9.0, 9.0, 9.0, 9.0, 0.4, 2.0]
+    )
+    np.testing.assert_allclose(activations.sparse_sigmoid(x), [0, 0, 0.375, 0.5, 0.7, 1])
+    np.testing.assert_allclose(activations.sparse_plus(x), [0, 0, 0.140625, 0.25, 0.49, 2])
+    np.testing.assert_allclose(activations.hard_silu(x), x * np.clip((x + 3) / 6, 0, 1))
+    log_probs = activations.log_softmax(np.array([[1.0, 2.0, 3.0]]))
+    np.testing.assert_allclose(np.exp(log_probs).sum(), 1.0)
+    np.testing.assert_allclose(log_probs, [[-2.40760596, -1.40760596, -0.40760596]])
+
+
+def test_softmax_over_a_tuple_of_axes_sums_to_one_over_them() -> None:
+    x = np.arange(24.0).reshape(2, 3, 4) / 10
+    y = activations.softmax(x, axis=(1, 2))
+    np.testing.assert_allclose(y.sum(axis=(1, 2)), [1.0, 1.0])
+    flat = activations.softmax(x.reshape(2, 12))
+    np.testing.assert_allclose(y.reshape(2, 12), flat)
+    assert Softmax(axis=[1, 2]).axis == (1, 2)
+    with pytest.raises(TypeError, match=r"axis=\(1, 'x'\) of type tuple; expected an int"):
+        Softmax(axis=(1, "x"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "celu",
+        "hard_shrink",
+        "hard_silu",
+        "hard_swish",
+        "hard_tanh",
+        "log_sigmoid",
+        "log_softmax",
+        "soft_shrink",
+        "softsign",
+        "sparse_plus",
+        "sparse_sigmoid",
+        "squareplus",
+        "tanh_shrink",
+        "threshold",
+    ],
+)
+def test_added_activations_are_reachable_by_name(name: str) -> None:
+    fn = activations.get(name)
+    assert fn is not None
+    assert activations.get(activations.serialize(fn)) == fn
+    assert getattr(activations, name) == fn

@@ -431,3 +431,40 @@ def test_conv2d_takes_activation_and_later_arguments_by_keyword_only():
     # Keras's unsupported `groups` sits before activation positionally.
     with pytest.raises(TypeError):
         Conv2D(4, 3, 1, "valid", None, 1, "relu")
+
+
+# --- groups ------------------------------------------------------------------------------
+
+
+def test_grouped_convolution_equals_one_convolution_per_group(rng):
+    x = rng.standard_normal((2, 6, 6, 4))
+    grouped = Conv2D(6, 3, groups=2, padding="same")
+    grouped.setup(x.shape[1:], dtype=np.float64, rng=rng)
+    y = grouped.forward(x).copy()
+    for g in range(2):
+        alone = Conv2D(3, 3, padding="same")
+        alone.setup((6, 6, 2), dtype=np.float64, rng=rng)
+        alone.kernel.value[...] = grouped.kernel.value[..., 3 * g : 3 * (g + 1)]
+        assert grouped.bias is not None and alone.bias is not None
+        alone.bias.value[...] = grouped.bias.value[3 * g : 3 * (g + 1)]
+        expected = alone.forward(x[..., 2 * g : 2 * (g + 1)])
+        np.testing.assert_allclose(y[..., 3 * g : 3 * (g + 1)], expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("groups", [2, 4])
+def test_grouped_convolution_gradients_match_finite_differences(groups, rng):
+    layer = Conv2D(4, 2, strides=2, groups=groups, activation="tanh", padding="same")
+    check_layer_gradients(layer, (5, 5, 4), rng=rng)
+    assert layer.kernel.value.shape == (2, 2, 4 // groups, 4)
+
+
+def test_groups_must_divide_the_channels_and_the_filters():
+    with pytest.raises(ShapeError, match=r"groups=3 got 4 input channels and filters=6"):
+        Conv2D(6, 3, groups=3).setup((5, 5, 4))
+    with pytest.raises(ConfigError, match=r"groups"):
+        Conv2D(6, 3, groups=0)
+
+
+def test_conv2d_takes_kerass_arguments_positionally_through_bias_regularizer():
+    layer = Conv2D(8, 3, 1, "same", None, 1, 2, "relu", False)
+    assert (layer.groups, layer.activation.name, layer.use_bias) == (2, "relu", False)

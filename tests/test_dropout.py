@@ -147,3 +147,13 @@ def test_dropout_rejects_a_noise_shape_that_does_not_fit_the_input(rng):
 def test_dropout_rejects_a_noise_shape_that_is_not_a_tuple():
     with pytest.raises(TypeError, match=r"noise_shape=5 of type int; expected a tuple"):
         Dropout(0.5, noise_shape=5)
+
+
+@pytest.mark.parametrize(
+    "noise_shape", [(None, 0), (None, "a"), (None, 2.5), (None, True), ()]
+)
+def test_noise_shape_entries_must_be_none_or_positive_ints(noise_shape: tuple) -> None:
+    with pytest.raises(
+        ConfigError, match=r"noise_shape=.*; expected a non-empty tuple whose"
+    ):
+        Dropout(0.5, noise_shape=noise_shape)

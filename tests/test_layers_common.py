@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pytest
 
 from loopkit import ConfigError
@@ -24,3 +27,24 @@ def test_unknown_initializer_or_regularizer_fails_when_the_layer_is_written(
 ) -> None:
     with pytest.raises(ConfigError, match=pattern):
         make()
+
+
+def test_a_layer_written_the_keras_way_says_what_loopkit_needs() -> None:
+    from attrs import define
+
+    from loopkit.layers import Layer
+
+    @define(eq=False, slots=False)
+    class Scale(Layer):
+        def call(self, x: Any) -> Any:
+            return 2 * x
+
+    layer = Scale()
+    with pytest.raises(
+        NotImplementedError,
+        match=r"^Scale defines Keras's call\(\), which loopkit does not run: .* Scale must "
+        r"implement forward\(x, training=False\)\. .*loopkit\.layers\.Layer docstring",
+    ):
+        layer.forward(np.zeros((1, 2)))
+    with pytest.raises(NotImplementedError, match=r"Scale must implement backward\(dy\)"):
+        layer.backward(np.zeros((1, 2)))

@@ -768,8 +768,9 @@ def test_get_passes_instances_through_and_instantiates_classes_and_functions() -
 def test_get_rejects_an_unknown_name_listing_the_options() -> None:
     with pytest.raises(
         ConfigError,
-        match=r"unknown loss name 'mean_sqared_error'; expected one of \[.*'mse'.*\].*"
-        r"Did you mean 'mean_squared_error'\?",
+        match=r"^losses\.get\('mean_sqared_error'\): unknown loss 'mean_sqared_error'; "
+        r"expected one of \[.*'mse'.*\]\. Pass one of those names or a Loss instance "
+        r"such as MeanSquaredError\(\)\. Did you mean 'mean_squared_error'\?$",
     ):
         losses.get("mean_sqared_error")
 
@@ -782,7 +783,7 @@ def test_get_rejects_plain_functions_and_says_to_subclass_loss() -> None:
         TypeError, match=r"got <function .*my_loss.*subclass loopkit\.losses\.Loss"
     ):
         losses.get(my_loss)
-    with pytest.raises(TypeError, match=r"got 42 of type int; pass a loss name"):
+    with pytest.raises(TypeError, match=r"got 42 of type int; expected None, a loss name"):
         losses.get(42)
 
 
@@ -794,7 +795,14 @@ def test_serialize_round_trips_through_get() -> None:
 
     assert config == {
         "class_name": "CategoricalCrossentropy",
-        "config": {"name": "cce", "from_logits": True, "label_smoothing": 0.1, "axis": 1},
+        "config": {
+            "name": "cce",
+            "reduction": "sum_over_batch_size",
+            "dtype": None,
+            "from_logits": True,
+            "label_smoothing": 0.1,
+            "axis": 1,
+        },
     }
     restored = losses.get(config)
     assert (
@@ -805,25 +813,32 @@ def test_serialize_round_trips_through_get() -> None:
     assert type(losses.deserialize("kld")) is KLDivergence
     assert losses.serialize("mse") == {
         "class_name": "MeanSquaredError",
-        "config": {"name": "mean_squared_error"},
+        "config": {
+            "name": "mean_squared_error",
+            "reduction": "sum_over_batch_size",
+            "dtype": None,
+        },
     }
 
 
 def test_deserialize_rejects_anything_but_a_config_or_name() -> None:
     with pytest.raises(
-        TypeError, match=r"deserialize\(\) got 3 of type int; expected a dict"
+        TypeError,
+        match=r"^losses\.deserialize\(\) got 3 of type int; expected None, a loss",
     ):
         losses.deserialize(3)  # type: ignore[arg-type]
 
 
 def test_get_rejects_configs_with_unknown_classes_or_keys() -> None:
     with pytest.raises(
-        ConfigError, match=r"class_name='MeanSquaredErr'.*Did you mean 'MeanSquaredError'"
+        ConfigError,
+        match=r"unknown loss 'MeanSquaredErr'.*Did you mean 'mean_squared_error'",
     ):
         losses.get({"class_name": "MeanSquaredErr", "config": {}})
     with pytest.raises(
         ConfigError,
-        match=r"config keys \['delt'\] for Huber, which takes \['delta', 'name'\]",
+        match=r"Huber takes no argument 'delt'; it takes \['reduction', 'dtype', 'delta', "
+        r"'name'\]\. Fix the config\. Did you mean 'delta'\?",
     ):
         losses.get({"class_name": "Huber", "config": {"delt": 2.0}})
 

@@ -603,7 +603,9 @@ def test_get_builds_an_optimizer_by_name(name: str) -> None:
 
 def test_get_suggests_the_closest_name() -> None:
     with pytest.raises(
-        ConfigError, match=r"got 'adamm'.*\['adadelta', .*\]\. Did you mean 'adam'"
+        ConfigError,
+        match=r"^optimizers\.get\('adamm'\): unknown optimizer 'adamm'; expected one of "
+        r"\['adadelta', .*\]\. Pass one of those names.*Did you mean 'adam'\?$",
     ):
         optimizers.get("adamm")
 

@@ -1,15 +1,16 @@
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 import pytest
-from attrs import frozen
+from attrs import define, frozen
 
-from loopkit import ConfigError
-from loopkit._registry import Registry, from_class_config, to_config
+from loopkit import ConfigError, Sequential
+from loopkit._registry import Registry, to_config
 
 
 @frozen
@@ -165,30 +166,122 @@ def test_to_config_gives_the_class_name_and_get_config() -> None:
     assert to_config(Hello(word="yo")) == {"class_name": "Hello", "config": {"word": "yo"}}
 
 
-def test_from_class_config_builds_the_class_a_dict_names() -> None:
-    classes = {"Hello": Hello, "hey": Hello}
-    assert from_class_config("f()", {"class_name": "Hello"}, classes) == Hello()
-    assert from_class_config("f()", to_config(Hello("yo")), classes) == Hello("yo")
-    assert from_class_config("f()", {"class_name": "hey"}, classes) == Hello()
+def test_get_instantiates_a_class_of_the_kind_with_its_defaults() -> None:
+    assert REGISTRY.get(Wave) == Wave()
+    with pytest.raises(TypeError, match=r"^greetings\.get\(\) got <class 'int'> of type"):
+        REGISTRY.get(int)
 
 
-def test_from_class_config_rejects_an_unknown_class_listing_the_classes() -> None:
+def test_ignore_case_finds_names_in_any_case_and_suggests_in_lower_case() -> None:
+    loose = attrs.evolve(REGISTRY, ignore_case=True)
+    assert loose.get("HELLO") == Hello()
+    with pytest.raises(
+        ConfigError, match=r"unknown greeting 'HELO'; .*Did you mean 'hello'"
+    ):
+        loose.get("HELO")
+
+
+def test_without_write_names_serialize_always_writes_the_config() -> None:
+    configs = attrs.evolve(REGISTRY, write_names=False)
+    assert configs.serialize(Hello()) == {"class_name": "Hello", "config": {"word": "hi"}}
+
+
+def test_deserialize_takes_names_configs_and_custom_objects_first() -> None:
+    @frozen
+    class Hello2(Greeting):
+        word: str = "custom"
+
+    assert REGISTRY.deserialize("wave") == Wave()
+    assert REGISTRY.deserialize({"class_name": "Wave", "config": {"times": 2}}) == Wave(2)
+    custom = {"Hello": Hello2}
+    assert REGISTRY.deserialize({"class_name": "Hello"}, custom) == Hello2()
+    assert REGISTRY.deserialize("Hello", custom) == Hello2()
+
+
+def test_deserialize_rejects_unknown_names_and_other_kinds_in_the_one_shape() -> None:
     with pytest.raises(
         ConfigError,
-        match=r"^f\(\) got class_name='Helo'; expected one of \['Hello', 'Wave'\]\. "
-        r"Did you mean 'Hello'\? Pass a dict made by serialize\(\)\.$",
+        match=r"^greetings\.deserialize\('wav'\): unknown greeting 'wav'; expected one "
+        r"of \['hello', 'loud', 'wave'\]\. Pass one of those names or a Greeting such "
+        r"as Hello\(\)\. Did you mean 'wave'\?$",
     ):
-        from_class_config("f()", {"class_name": "Helo"}, {"Hello": Hello, "Wave": Wave})
-    with pytest.raises(ConfigError, match=r"^f\(\) got class_name=None; expected"):
-        from_class_config("f()", {"config": {}}, {"Hello": Hello})
+        REGISTRY.deserialize("wav")
+    with pytest.raises(TypeError, match=r"^greetings\.deserialize\(\) got 3 of type int"):
+        REGISTRY.deserialize(3)
 
 
-def test_from_class_config_rejects_every_unknown_key_at_once() -> None:
+def test_unknown_lists_the_given_names_and_suggests_among_them() -> None:
+    error = REGISTRY.unknown("acuracy", "f()", ["accuracy", "hello"])
+    assert str(error) == (
+        "f(): unknown greeting 'acuracy'; expected one of ['accuracy', 'hello']. Pass "
+        "one of those names or a Greeting such as Hello(). Did you mean 'accuracy'?"
+    )
+
+
+def test_a_registry_without_names_lists_its_class_names() -> None:
+    by_class = attrs.evolve(REGISTRY, names={}, aliases={})
+    assert by_class.get("Wave") == Wave()
+    with pytest.raises(ConfigError, match=r"expected one of \['Hello', 'Wave'\]"):
+        by_class.get("Wav")
+
+
+# --- the seven kinds share the registry and its message ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("get", "name", "kind", "close"),
+    [
+        ("activations", "rleu", "activation", "relu"),
+        ("initializers", "zeroes", "initializer", "zeros"),
+        ("regularizers", "l1l2", "regularizer", "l1_l2"),
+        ("losses", "msee", "loss", "mse"),
+        ("metrics", "recal", "metric", "recall"),
+        ("optimizers", "adamm", "optimizer", "adam"),
+        ("layers", "Flaten", "layer", "Flatten"),
+    ],
+)
+def test_every_kind_rejects_an_unknown_name_in_one_shape(
+    get: str, name: str, kind: str, close: str
+) -> None:
+    module = importlib.import_module(f"loopkit.{get}")
     with pytest.raises(
         ConfigError,
-        match=r"^f\(\) got config keys \['wird', 'x'\] for Hello, which takes "
-        r"\['word'\]\. Remove or rename them\.$",
+        match=rf"^{get}\.\w+\('{name}'\): unknown {kind} '{name}'; expected one of "
+        rf"\[.*'{close}'.*\]\. Pass one of those names or .*\. Did you mean '{close}'\?$",
     ):
-        from_class_config(
-            "f()", {"class_name": "Hello", "config": {"x": 1, "wird": 2}}, {"Hello": Hello}
-        )
+        module.get(name)
+
+
+def test_layers_serialize_and_deserialize_round_trip_through_json() -> None:
+    from loopkit import layers
+    from loopkit.saving.model_files import model_config
+
+    dense = layers.Dense(3, activation="relu", kernel_regularizer="l2", input_shape=(4,))
+    config = layers.serialize(dense)
+    assert config["class_name"] == "Dense" and config["config"]["units"] == 3
+    rebuilt = layers.deserialize(config)
+    assert isinstance(rebuilt, layers.Dense) and rebuilt.get_config() == dense.get_config()
+    written = model_config(Sequential([dense]))["layers"][0]  # as model.save writes it
+    from_json = layers.deserialize(json.loads(json.dumps(written)))
+    assert from_json.get_config() == dense.get_config()
+    assert layers.get("Flatten").get_config() == layers.Flatten().get_config()
+    assert layers.get(dense) is dense and layers.get(None) is None
+
+
+def test_layers_deserialize_takes_custom_classes_and_rejects_other_kinds() -> None:
+    from loopkit import layers
+
+    @define(eq=False, slots=False)
+    class Double(layers.Layer):
+        factor: float = 2.0
+
+    built = layers.deserialize(
+        {"class_name": "Double", "config": {"factor": 3.0}}, {"Double": Double}
+    )
+    assert isinstance(built, Double) and built.factor == 3.0
+    with pytest.raises(ConfigError, match=r"unknown layer 'Double'; .*custom_objects="):
+        layers.deserialize({"class_name": "Double", "config": {}})
+    with pytest.raises(TypeError, match=r"^layers\.deserialize\(\) got 3 of type int"):
+        layers.deserialize(3)
+    with pytest.raises(TypeError, match=r"^layers\.serialize\(\) got 'Dense' of type str"):
+        layers.serialize("Dense")  # type: ignore[arg-type]

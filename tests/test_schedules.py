@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from loopkit import schedules
 from loopkit.errors import ConfigError
 from loopkit.schedules import (
     CosineDecay,
@@ -251,3 +252,23 @@ def test_deserialize_names_the_arguments_when_the_config_does_not_fit() -> None:
         ConfigError, match=r"no argument 'decay_rat'.*Did you mean 'decay_rate'"
     ):
         deserialize({"class_name": "ExponentialDecay", "config": {"decay_rat": 0.5}})
+
+
+def test_schedules_take_a_name_and_keep_it_through_their_config() -> None:
+    schedule = ExponentialDecay(0.1, 100, 0.5, name="decay")
+    assert schedule.name == "decay"
+    assert ExponentialDecay(0.1, 100, 0.5).name == "ExponentialDecay"  # Keras's default
+    restored = schedules.deserialize(schedules.serialize(schedule))
+    assert restored == schedule and restored.name == "decay"
+
+
+def test_an_unknown_schedule_class_gets_the_registrys_message() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^schedules\.deserialize\(.*\): unknown learning rate schedule "
+        r"'ExponentialDekay'; expected one of \['CosineDecay', .*\]\. .*"
+        r"Did you mean 'ExponentialDecay'\?$",
+    ):
+        schedules.deserialize({"class_name": "ExponentialDekay", "config": {}})
+    with pytest.raises(TypeError, match=r"^schedules\.get\(\) got 'cosine' of type str"):
+        schedules.get("cosine")

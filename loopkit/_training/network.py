@@ -16,6 +16,7 @@ from loopkit._training.summary import format_summary
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.layers.base import Parameter
 from loopkit.random import new_generator
+from loopkit.saving.weights import weight_keys
 from loopkit.typing import Array, FloatArray, Shape
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ class Network:
     _trainable_key: tuple[bool, ...] | None = field(init=False, default=None, repr=False)
     _trainable_spans: list[slice] = field(init=False, factory=list, repr=False)
     _regularized: list[Parameter] = field(init=False, factory=list, repr=False)
+    _constrained: list[Parameter] = field(init=False, factory=list, repr=False)
     _outputs: list[FloatArray] = field(init=False, factory=list, repr=False)
     _fused: list[bool] = field(init=False, factory=list, repr=False)
     _logits_pending: list[bool] = field(init=False, factory=list, repr=False)
@@ -223,14 +225,26 @@ class Network:
         self._trainable_spans = flat.spans_of(trainable)
         assert self.graph is not None
         self.graph.refresh_gradient_flags()  # dL/dx only below something trainable
+        self._constrained = [p for p in trainable if p.constraint is not None]
         if self.optimizer is not None:
             chosen = {id(p) for p in trainable}
-            per_param = [
-                s
+            pairs = [
+                (p, s)
                 for p, s in zip(flat.parameters, flat.slices, strict=True)
                 if id(p) in chosen
             ]
-            self.optimizer.build(flat.values.size, self.dtype, per_param)
+            keys = dict(
+                zip((id(p) for p in flat.parameters), weight_keys(self), strict=True)
+            )
+            self.optimizer.build(
+                flat.values.size,
+                self.dtype,
+                [s for _, s in pairs],
+                names=[
+                    keys[id(p)] for p, _ in pairs
+                ],  # exclude_from_weight_decay, Adafactor
+                shapes=[p.shape for p, _ in pairs],
+            )
 
     def count_params(self) -> int:
         """Return the number of scalars in every weight."""

@@ -287,6 +287,9 @@ class Objective(Network):
         assert self.optimizer is not None
         self.trainable_spans  # noqa: B018 - rebuilds the optimizer if flags changed
         self.optimizer.apply(self.flat_weights, self.flat_gradients)
+        for param in self._constrained:  # Keras projects constrained weights after a step
+            assert param.constraint is not None
+            param.value[...] = param.constraint(param.value)
 
     def test_loss(self, y: Any, sample_weight: Any) -> float:
         """Return the loss of the last ``forward`` (with penalties), without backward."""

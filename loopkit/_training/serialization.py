@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from loopkit import layers as _layers
 from loopkit.errors import ConfigError
-from loopkit.validators import suggest
 
 if TYPE_CHECKING:
     from loopkit._training.model import Model
@@ -44,16 +43,6 @@ def layer_config(layer: Any) -> dict[str, Any]:
     return {"class_name": type(layer).__name__, "config": layer.get_config()}
 
 
-def _known_classes(custom_objects: Mapping[str, Any] | None) -> dict[str, Any]:
-    from loopkit._training.model import Model
-    from loopkit._training.sequential import Sequential
-
-    known: dict[str, Any] = {name: getattr(_layers, name) for name in _layers.__all__}
-    known.update({"Model": Model, "Functional": Model, "Sequential": Sequential})
-    known.update(custom_objects or {})
-    return known
-
-
 def layer_from_config(
     entry: Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None
 ) -> Any:
@@ -62,20 +51,17 @@ def layer_from_config(
     Raises:
         ConfigError: the class is unknown; pass it in ``custom_objects``.
     """
-    known = _known_classes(custom_objects)
-    name = entry.get("class_name")
-    cls = known.get(str(name))
-    if cls is None:
-        raise ConfigError(
-            f"from_config(): layer class {name!r} is not a loopkit layer."
-            f"{suggest(str(name), known)} Pass it in custom_objects={{{name!r}: ...}}."
-        )
-    config = dict(entry.get("config") or {})
-    if hasattr(cls, "from_config") and isinstance(cls, type) and _is_model(cls):
+    from loopkit._training.model import Model
+    from loopkit._training.sequential import Sequential
+
+    models: dict[str, Any] = {"Model": Model, "Functional": Model, "Sequential": Sequential}
+    cls = (custom_objects or {}).get(str(entry.get("class_name"))) or models.get(
+        str(entry.get("class_name"))
+    )
+    if isinstance(cls, type) and _is_model(cls):
+        config = dict(entry.get("config") or {})
         return cls.from_config(config, custom_objects=custom_objects)  # type: ignore[attr-defined]
-    if config.get("input_shape") is not None:
-        config["input_shape"] = tuple(config["input_shape"])
-    return cls(**config)
+    return _layers.deserialize(dict(entry), custom_objects)
 
 
 def _is_model(cls: type) -> bool:

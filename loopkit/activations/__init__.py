@@ -25,31 +25,68 @@ from loopkit.activations.smooth import (
     Swish,
     Tanh,
 )
+from loopkit.activations.smooth_variants import (
+    CELU,
+    LogSigmoid,
+    LogSoftmax,
+    Softsign,
+    Squareplus,
+    TanhShrink,
+)
+from loopkit.activations.thresholded import (
+    HardShrink,
+    HardSilu,
+    HardTanh,
+    SoftShrink,
+    SparsePlus,
+    SparseSigmoid,
+    Threshold,
+)
 
 __all__ = [
-    "ELU",
-    "GELU",
-    "SELU",
     "ActivationFunction",
+    "CELU",
+    "ELU",
     "Exponential",
+    "GELU",
+    "HardShrink",
     "HardSigmoid",
+    "HardSilu",
+    "HardTanh",
     "LeakyReLU",
     "Linear",
+    "LogSigmoid",
+    "LogSoftmax",
     "Mish",
     "ReLU",
     "ReLU6",
+    "SELU",
     "Sigmoid",
+    "SoftShrink",
     "Softmax",
     "Softplus",
+    "Softsign",
+    "SparsePlus",
+    "SparseSigmoid",
+    "Squareplus",
     "Swish",
     "Tanh",
+    "TanhShrink",
+    "Threshold",
+    "celu",
     "elu",
     "exponential",
     "gelu",
     "get",
+    "hard_shrink",
     "hard_sigmoid",
+    "hard_silu",
+    "hard_swish",
+    "hard_tanh",
     "leaky_relu",
     "linear",
+    "log_sigmoid",
+    "log_softmax",
     "mish",
     "relu",
     "relu6",
@@ -57,16 +94,25 @@ __all__ = [
     "serialize",
     "sigmoid",
     "silu",
+    "soft_shrink",
     "softmax",
     "softplus",
+    "softsign",
+    "sparse_plus",
+    "sparse_sigmoid",
+    "squareplus",
     "swish",
     "tanh",
+    "tanh_shrink",
+    "threshold",
 ]
 
 
 _CLASSES: tuple[type[ActivationFunction], ...] = (
     ELU, Exponential, GELU, HardSigmoid, LeakyReLU, Linear, Mish, ReLU, ReLU6, SELU,
-    Sigmoid, Softmax, Softplus, Swish, Tanh,
+    Sigmoid, Softmax, Softplus, Swish, Tanh, CELU, HardShrink, HardSilu, HardTanh,
+    LogSigmoid, LogSoftmax, SoftShrink, Softsign, SparsePlus, SparseSigmoid, Squareplus,
+    TanhShrink, Threshold,
 )  # fmt: skip
 _REGISTRY = Registry(
     kind="activation",
@@ -77,7 +123,7 @@ _REGISTRY = Registry(
     instead="an ActivationFunction",
     accepts="None, an activation name such as 'relu', an ActivationFunction, or a dict "
     "{'class_name': 'ReLU', 'config': {...}} from activations.serialize()",
-    aliases={"silu": Swish},
+    aliases={"silu": Swish, "hard_swish": HardSilu},
 )
 
 
@@ -128,3 +174,16 @@ silu = swish = Swish()
 softmax = Softmax()
 softplus = Softplus()
 tanh = Tanh()
+celu = CELU()
+hard_shrink = HardShrink()
+hard_silu = hard_swish = HardSilu()
+hard_tanh = HardTanh()
+log_sigmoid = LogSigmoid()
+log_softmax = LogSoftmax()
+soft_shrink = SoftShrink()
+softsign = Softsign()
+sparse_plus = SparsePlus()
+sparse_sigmoid = SparseSigmoid()
+squareplus = Squareplus()
+tanh_shrink = TanhShrink()
+threshold = Threshold()

@@ -23,14 +23,24 @@ __all__ = [
     "Softplus",
     "Swish",
     "Tanh",
+    "axes",
+    "check_axes",
 ]
 
 
-def _integer(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
+def axes(value: Any) -> Any:
+    """Turn a list of axes into a tuple (converter); anything else stays as it is."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def check_axes(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept an int axis or a non-empty tuple of them (attrs validator)."""
+    items = value if isinstance(value, tuple) and value else (value,)
+    if any(isinstance(a, bool) or not isinstance(a, int) for a in items):
         raise TypeError(
             f"{type(instance).__name__} got {attribute.name}={value!r} of type "
-            f"{type(value).__name__}; expected an int such as -1."
+            f"{type(value).__name__}; expected an int such as -1, or a tuple of them "
+            "such as (-2, -1)."
         )
 
 
@@ -78,11 +88,11 @@ class Softmax(ActivationFunction):
     """``exp(x) / sum(exp(x))`` along ``axis``, shifted by the maximum against overflow.
 
     Args:
-        axis: The axis that sums to 1.
+        axis: The axis that sums to 1, or a tuple of axes that sum to 1 together.
     """
 
     name: ClassVar[str] = "softmax"
-    axis: int = field(default=-1, validator=_integer)
+    axis: int | tuple[int, ...] = field(default=-1, converter=axes, validator=check_axes)
 
     def forward(self, x: FloatArray, out: FloatArray) -> FloatArray:
         np.subtract(x, np.max(x, axis=self.axis, keepdims=True), out=out)
@@ -94,10 +104,18 @@ class Softmax(ActivationFunction):
         self, dy: FloatArray, x: FloatArray, y: FloatArray, out: FloatArray
     ) -> FloatArray:
         # dx = y * (dy - sum(dy * y)); einsum forms the row sums without a full product.
-        rows: FloatArray = np.einsum(
-            "...i,...i->...", np.moveaxis(dy, self.axis, -1), np.moveaxis(y, self.axis, -1)
-        )
-        d = np.subtract(dy, np.expand_dims(rows, self.axis), out=scratch(out, y))
+        axis = self.axis
+        rows: FloatArray
+        if isinstance(axis, tuple):
+            rows = np.sum(dy * y, axis=axis, keepdims=True)
+        else:
+            rows = np.expand_dims(
+                np.einsum(
+                    "...i,...i->...", np.moveaxis(dy, axis, -1), np.moveaxis(y, axis, -1)
+                ),
+                axis,
+            )
+        d: FloatArray = np.subtract(dy, rows, out=scratch(out, y))
         return np.multiply(d, y, out=out)
 
 

@@ -44,6 +44,7 @@ from loopkit.layers.recurrent import GRU, LSTM, SimpleRNN
 from loopkit.layers.regularization import Dropout
 from loopkit.layers.reshaping import Flatten, Reshape
 from loopkit.layers.reshaping1d import Cropping1D, UpSampling1D, ZeroPadding1D
+from loopkit.layers.serialization import deserialize, get, serialize
 from loopkit.layers.wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
@@ -88,9 +89,12 @@ __all__ = [
     "add",
     "average",
     "concatenate",
+    "deserialize",
     "dot",
+    "get",
     "maximum",
     "minimum",
     "multiply",
+    "serialize",
     "subtract",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from loopkit.activations import ActivationFunction
     from loopkit.regularizers import Regularizer
 
-__all__ = ["Layer", "Parameter"]
+__all__ = ["ActivatedLayer", "Layer", "Parameter", "activation_or_none"]
 
 
 @define(eq=False)
@@ -34,6 +35,7 @@ class Parameter:
         grad: dL/dvalue, overwritten by each backward pass.
         trainable: False for state the optimizer never updates (moving statistics).
         regularizer: Adds a penalty on ``value`` to the loss, and its gradient to ``grad``.
+        constraint: Projects ``value`` after each optimizer step (``MaxNorm`` ...).
     """
 
     name: str
@@ -41,6 +43,7 @@ class Parameter:
     grad: FloatArray = field(repr=False)
     trainable: bool = True
     regularizer: Regularizer | None = None
+    constraint: Any = None
 
     @property
     def shape(self) -> Shape:
@@ -131,17 +134,21 @@ class Layer:
             self.input_shape = (int(self.input_dim),)
 
     def check_components(self) -> None:
-        """Resolve every ``*_initializer``/``*_regularizer`` argument once, at construction.
+        """Resolve every ``*_initializer``/``_regularizer``/``_constraint`` argument once.
 
         An unknown name then fails where the layer is written, not at the first fit.
         """
-        from loopkit import initializers, regularizers
+        from loopkit import constraints, initializers, regularizers
 
+        lookups = {
+            "_initializer": initializers.get,
+            "_regularizer": regularizers.get,
+            "_constraint": constraints.get,
+        }
         for a in attrs.fields(type(self)):
-            if a.init and a.name.endswith("_initializer"):
-                initializers.get(getattr(self, a.name))
-            elif a.init and a.name.endswith("_regularizer"):
-                regularizers.get(getattr(self, a.name))
+            suffix = a.name[a.name.rfind("_") :]
+            if a.init and suffix in lookups:
+                lookups[suffix](getattr(self, a.name))
 
     # --- building -------------------------------------------------------------------
 
@@ -193,9 +200,10 @@ class Layer:
         *,
         trainable: bool = True,
         regularizer: Any = None,
+        constraint: Any = None,
     ) -> Parameter:
         """Create, initialize and register a parameter of this layer."""
-        from loopkit import initializers, regularizers
+        from loopkit import constraints, initializers, regularizers
 
         init = initializers.get(initializer)
         assert self.rng is not None, "add_weight() is called from build()"
@@ -206,9 +214,22 @@ class Layer:
             grad=np.zeros_like(value),
             trainable=trainable,
             regularizer=regularizers.get(regularizer),
+            constraint=constraints.get(constraint),
         )
         self._parameters.append(param)
         return param
+
+    def apply_constraints(self) -> None:
+        """Project each trainable parameter with a constraint onto it, in place.
+
+        Keras applies constraints after every optimizer step; the model calls this
+        then. Frozen layers and non-trainable parameters are left alone.
+        """
+        if not self.trainable:
+            return
+        for param in self._parameters:
+            if param.constraint is not None and param.trainable:
+                param.value[...] = param.constraint(param.value)
 
     @property
     def parameters(self) -> list[Parameter]:
@@ -258,7 +279,7 @@ class Layer:
 
     def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
         """Return the layer's output for the batch ``x``; cache what backward needs."""
-        raise NotImplementedError
+        raise NotImplementedError(self._missing("forward(x, training=False)"))
 
     def backward(self, dy: FloatArray) -> FloatArray | None:
         """Write dL/dparam into each parameter's ``grad``; return dL/dx.
@@ -266,7 +287,24 @@ class Layer:
         Called after ``forward`` with ``dy`` = dL/d(output). Returns None when
         ``input_grad_needed`` is False. Skips parameter gradients when frozen.
         """
-        raise NotImplementedError
+        raise NotImplementedError(self._missing("backward(dy)"))
+
+    def _missing(self, method: str) -> str:
+        """The message for a subclass that lacks ``method``, Keras's ``call`` noted."""
+        kind = type(self).__name__
+        keras = (
+            f"{kind} defines Keras's call(), which loopkit does not run: loopkit has no "
+            "automatic differentiation, so a layer computes its output in forward() "
+            "and its gradients in backward(). "
+            if callable(getattr(type(self), "call", None))
+            else ""
+        )
+        return (
+            f"{keras}{kind} must implement {method}. Write forward(x, training) "
+            "returning the output and backward(dy) writing each parameter's grad and "
+            "returning dL/dx; see the loopkit.layers.Layer docstring and Dense in "
+            "loopkit/layers/core.py for an example."
+        )
 
     # --- output activation fusion ----------------------------------------------------
 
@@ -293,3 +331,92 @@ class Layer:
             for a in attrs.fields(type(self))
             if a.init and a.name != "input_dim"  # folded into input_shape
         }
+
+
+def activation_or_none(identifier: Any) -> ActivationFunction | None:
+    """Resolve an ``activation`` argument: None and ``"linear"`` give None (converter)."""
+    from loopkit import activations
+
+    fn = activations.get(identifier)
+    return None if fn is None or fn.name == "linear" else fn
+
+
+@define(eq=False, slots=False)
+class ActivatedLayer(Layer):
+    """A layer whose output is ``activation(z + bias)``, the loss may fuse with.
+
+    Dense and Conv2D compute ``z``, Activation takes it as its input; this class
+    does the rest in one place: the bias and the activation in one pass where the
+    activation can (ReLU), their backward, and the logits the model hands a fused
+    loss (``fuse_output_activation``). A subclass declares ``activation`` (an
+    ActivationFunction or None for linear) and, if it has one, sets ``bias``.
+    """
+
+    activation: ActivationFunction | None = field(init=False, default=None)
+    bias: Parameter | None = field(init=False, default=None, repr=False)
+    _z: FloatArray = field(init=False, repr=False)
+
+    @property
+    def output_activation(self) -> ActivationFunction | None:
+        return self.activation
+
+    @property
+    def pre_activation(self) -> FloatArray:
+        return self._z
+
+    def add_kernel_and_bias(self, kernel_shape: Shape) -> Parameter:
+        """Add ``kernel`` and, with ``use_bias``, ``bias`` of the last axis's size.
+
+        Reads the layer's ``kernel_*``/``bias_*`` initializer, regularizer and
+        constraint arguments, and ``use_bias``. Returns the kernel.
+        """
+        arg = functools.partial(getattr, self)
+        kernel = self.add_weight(
+            "kernel",
+            kernel_shape,
+            arg("kernel_initializer"),
+            regularizer=arg("kernel_regularizer"),
+            constraint=arg("kernel_constraint"),
+        )
+        if arg("use_bias"):
+            self.bias = self.add_weight(
+                "bias",
+                kernel_shape[-1:],
+                arg("bias_initializer"),
+                regularizer=arg("bias_regularizer"),
+                constraint=arg("bias_constraint"),
+            )
+        return kernel
+
+    def activate(self, z: FloatArray, training: bool) -> FloatArray:
+        """Return ``activation(z + bias)``, adding the bias to ``z`` in place.
+
+        In training with ``fuse_output_activation`` set, return ``z + bias``: the
+        loss reads the logits, and the model applies the activation only if a metric
+        needs the probabilities (``Network.update_metrics``).
+        """
+        self._z = z
+        bias = None if self.bias is None else self.bias.value
+        if self.activation is None or (training and self.fuse_output_activation):
+            if bias is not None:
+                z += bias
+            return z
+        y = self.buffer("y", z.shape)
+        if bias is not None:  # one pass for both where the activation can fuse
+            return self.activation.forward_with_bias(z, bias, y)
+        return self.activation.forward(z, y)
+
+    def backward_activation(self, dy: FloatArray) -> tuple[FloatArray, FloatArray | None]:
+        """Return dL/dz and the bias gradient still to write (None if none is).
+
+        Where the activation can, its backward writes the bias gradient in the same
+        pass; the second value is then None, else the layer's ``bias.grad`` still to
+        fill (None too without a trainable bias).
+        """
+        bias_grad = self.bias.grad if self.trainable and self.bias is not None else None
+        if self.activation is None or self.fuse_output_activation:
+            return dy, bias_grad
+        y, dz = self._buffers["y"][: len(dy)], self.buffer("dz", dy.shape)
+        if bias_grad is None:
+            return self.activation.backward(dy, self._z, y, dz), None
+        return self.activation.backward_with_bias_grad(dy, self._z, y, dz, bias_grad), None

@@ -2,160 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-import attrs
 import numpy as np
 from attrs import define, field
 
 from loopkit import activations as _activations
-from loopkit.errors import ConfigError, ShapeError
+from loopkit.errors import ShapeError
 from loopkit.layers import _conv_kernels as conv_kernels
-from loopkit.layers.base import Layer, Parameter
-from loopkit.layers.core import _activation_or_none, _backward_through_activation
+from loopkit.layers._geometry import (
+    Padding,
+    Pair,
+    channels_last_only,
+    lower_if_str,
+    plan_2d,
+    positive_pair,
+    to_pair,
+)
+from loopkit.layers.base import ActivatedLayer, Parameter, activation_or_none
 from loopkit.typing import FloatArray, Shape
-from loopkit.validators import one_of, positive_int, suggest
+from loopkit.validators import one_of, positive_int
 
 __all__ = ["Conv2D"]
-
-Pair = tuple[int, int]
-Padding = Literal["valid", "same"]
-
-
-# --- argument helpers shared with the pooling layers ---------------------------------
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _to_pair(value: Any) -> Any:
-    """Turn a positive int into ``(v, v)`` and a list into a tuple; leave the rest as is.
-
-    Integers become Python ints (the compiled kernels then see one argument type).
-    Anything else is left for ``_positive_pair`` to reject with the value as given.
-    """
-    if _is_int(value) and value > 0:
-        return (int(value), int(value))
-    if isinstance(value, (list, tuple)):
-        items = tuple(value)
-        return tuple(int(v) for v in items) if all(_is_int(v) for v in items) else items
-    return value
-
-
-def _positive_pair(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """Accept a pair of positive ints (what ``_to_pair`` makes of an int or a sequence)."""
-    owner, arg = type(instance).__name__, attribute.name
-    if _is_int(value):
-        items: tuple[Any, ...] = (value,)
-    elif isinstance(value, tuple) and len(value) == 2 and all(_is_int(v) for v in value):
-        items = value
-    else:
-        raise TypeError(
-            f"{owner} got {arg}={value!r}; expected an int or a pair of ints, "
-            f"e.g. {arg}=3 or {arg}=(3, 3)."
-        )
-    if min(items) <= 0:
-        raise ConfigError(
-            f"{owner} got {arg}={value!r}; expected ints > 0, e.g. {arg}=(1, 1)."
-        )
-
-
-def _lower_if_str(value: Any) -> Any:
-    """Lower-case a string option as Keras does (``"SAME"`` is ``"same"``)."""
-    return value.lower() if isinstance(value, str) else value
-
-
-def _channels_last_only(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """Accept ``data_format`` None or ``"channels_last"``, the only layout loopkit runs."""
-    if value is None or value == "channels_last":
-        return
-    owner = type(instance).__name__
-    if value == "channels_first":
-        raise ConfigError(
-            f"{owner} got data_format='channels_first'; loopkit layers are channels-last "
-            "only (batch, height, width, channels). Transpose the data once with "
-            "x.transpose(0, 2, 3, 1) and drop data_format."
-        )
-    raise ConfigError(
-        f"{owner} got data_format={value!r}; expected None or 'channels_last'."
-        + suggest(value, ["channels_last", "channels_first"])
-    )
-
-
-def _axis_plan(size: int, window: int, stride: int, padding: str) -> tuple[int, int, int]:
-    """Return ``(output length, pad before, pad after)`` along one spatial axis.
-
-    ``"valid"``: ``floor((size - window) / stride) + 1`` (zero or less when the window
-    does not fit). ``"same"``: ``ceil(size / stride)``, with TensorFlow's padding
-    ``max((out - 1) * stride + window - size, 0)`` split with the extra row or column
-    after (bottom/right).
-    """
-    if padding == "valid":
-        return (size - window) // stride + 1, 0, 0
-    out = -(-size // stride)
-    total = max((out - 1) * stride + window - size, 0)
-    return out, total // 2, total - total // 2
-
-
-def _plan_2d(
-    layer: Layer,
-    input_shape: Shape,
-    window: Pair,
-    strides: Pair,
-    padding: str,
-    window_args: str,
-) -> tuple[Pair, Pair, Pair]:
-    """Check an image ``input_shape`` and return output size, row pads and column pads.
-
-    Args:
-        layer: The layer asking, named in error messages.
-        input_shape: ``(height, width, channels)`` of one sample.
-        window: Effective window extent (dilation included) along rows and columns.
-        strides: Step between windows along rows and columns.
-        padding: ``"valid"`` or ``"same"``.
-        window_args: The layer's window arguments as text, for error messages.
-
-    Raises:
-        ShapeError: ``input_shape`` is not of rank 3, or "valid" windows do not fit.
-    """
-    kind, name = type(layer).__name__, layer.name
-    _check_image_shape(layer, input_shape)
-    h, w, _ = input_shape
-    oh, pt, pb = _axis_plan(h, window[0], strides[0], padding)
-    ow, pl, pr = _axis_plan(w, window[1], strides[1], padding)
-    if oh <= 0 or ow <= 0:
-        raise ShapeError(
-            f"{kind} layer {name!r} with {window_args}, padding={padding!r} got "
-            f"input_shape={input_shape}: the {window[0]}x{window[1]} window does not fit "
-            f"in the {h}x{w} image, so the output would be {oh}x{ow}. Use "
-            "padding='same', a smaller window, or larger images (at least "
-            f"{window[0]}x{window[1]})."
-        )
-    return (oh, ow), (pt, pb), (pl, pr)
-
-
-def _check_image_shape(layer: Layer, input_shape: Shape) -> None:
-    """Raise ShapeError unless ``input_shape`` is ``(height, width, channels)``."""
-    if len(input_shape) == 3:
-        return
-    if len(input_shape) == 2:
-        fix = (
-            f"For single-channel images add Reshape({(*input_shape, 1)}) before it "
-            f"(or pass input_shape={(*input_shape, 1)})."
-        )
-    elif len(input_shape) == 4:
-        fix = (
-            "input_shape excludes the batch axis: pass "
-            f"input_shape={tuple(input_shape[1:])}."
-        )
-    else:
-        fix = "Add Reshape((height, width, channels)) before it, e.g. Reshape((28, 28, 1))."
-    raise ShapeError(
-        f"{type(layer).__name__} layer {layer.name!r} expects samples of shape "
-        f"(height, width, channels), got input_shape={input_shape}. {fix}"
-    )
-
 
 # --- Conv2D --------------------------------------------------------------------------
 
@@ -167,7 +35,7 @@ _FEW_CHANNELS = 3
 
 
 @define(eq=False, slots=False)
-class Conv2D(Layer):
+class Conv2D(ActivatedLayer):
     """2-D convolution over ``(batch, height, width, channels)`` images, as Keras's.
 
     ``y[n, i, j, f] = activation(bias[f] + sum_{a, b, c} xp[n, i*sh + a*dh, j*sw + b*dw, c]
@@ -196,39 +64,44 @@ class Conv2D(Layer):
             row/column at the bottom/right).
         data_format: None or ``"channels_last"``; loopkit is channels-last only.
         dilation_rate: Spacing between kernel taps: an int or a pair.
+        groups: Split the input channels and the filters into this many groups,
+            each group of filters seeing only its group of channels (``groups`` =
+            channels is a depthwise convolution). Both counts must divide by it.
         activation: Name or ActivationFunction applied to the output; None is linear.
         use_bias: Whether to add a bias per filter.
         kernel_initializer: Initializer name or object for the kernel
             ``(kh, kw, in_channels, filters)``.
         bias_initializer: Initializer name or object for the bias ``(filters,)``.
         kernel_regularizer: Penalty on the kernel added to the loss ("l1", "l2", ...).
+        bias_regularizer: Penalty on the bias added to the loss.
+        kernel_constraint: Projection of the kernel after each step ("max_norm", ...).
+        bias_constraint: Projection of the bias after each step.
     """
 
     filters: int = field(validator=positive_int)
-    kernel_size: Pair = field(converter=_to_pair, validator=_positive_pair)
-    strides: Pair = field(default=(1, 1), converter=_to_pair, validator=_positive_pair)
+    kernel_size: Pair = field(converter=to_pair, validator=positive_pair)
+    strides: Pair = field(default=(1, 1), converter=to_pair, validator=positive_pair)
     padding: Padding = field(
-        default="valid", converter=_lower_if_str, validator=one_of("valid", "same")
+        default="valid", converter=lower_if_str, validator=one_of("valid", "same")
     )
-    data_format: str | None = field(default=None, validator=_channels_last_only)
-    dilation_rate: Pair = field(
-        default=(1, 1), converter=_to_pair, validator=_positive_pair
-    )
-    # Keyword-only from here: Keras's `groups` comes next positionally and is not
-    # supported, so a positional call fails loudly instead of shifting arguments.
+    data_format: str | None = field(default=None, validator=channels_last_only)
+    dilation_rate: Pair = field(default=(1, 1), converter=to_pair, validator=positive_pair)
+    groups: int = field(default=1, validator=positive_int)
     activation: _activations.ActivationFunction | None = field(
-        default=None, converter=_activation_or_none, kw_only=True
+        default=None, converter=activation_or_none
     )
-    use_bias: bool = field(default=True, kw_only=True)
-    kernel_initializer: Any = field(default="glorot_uniform", kw_only=True)
-    bias_initializer: Any = field(default="zeros", kw_only=True)
-    kernel_regularizer: Any = field(default=None, kw_only=True)
+    use_bias: bool = True
+    kernel_initializer: Any = "glorot_uniform"
+    bias_initializer: Any = "zeros"
+    kernel_regularizer: Any = None
+    bias_regularizer: Any = None
+    # Keyword-only: Keras's activity_regularizer (not supported) comes first.
+    kernel_constraint: Any = field(default=None, kw_only=True)
+    bias_constraint: Any = field(default=None, kw_only=True)
     kernel: Parameter = field(init=False, repr=False)
-    bias: Parameter | None = field(init=False, default=None, repr=False)
     _plan: tuple[Pair, Pair, Pair] = field(init=False, repr=False)
     _x_shape: Shape = field(init=False, repr=False)
     _cols: FloatArray = field(init=False, repr=False)
-    _z: FloatArray = field(init=False, repr=False)
 
     def _window(self) -> Pair:
         (kh, kw), (dh, dw) = self.kernel_size, self.dilation_rate
@@ -238,30 +111,24 @@ class Conv2D(Layer):
         args = f"kernel_size={self.kernel_size}, strides={self.strides}"
         if self.dilation_rate != (1, 1):
             args += f", dilation_rate={self.dilation_rate}"
-        return _plan_2d(self, input_shape, self._window(), self.strides, self.padding, args)
+        return plan_2d(self, input_shape, self._window(), self.strides, self.padding, args)
 
     def build(self, input_shape: Shape) -> None:
         self._plan = self._spatial_plan(input_shape)
-        self.kernel = self.add_weight(
-            "kernel",
-            (*self.kernel_size, input_shape[2], self.filters),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
+        channels, groups = input_shape[2], self.groups
+        if channels % groups or self.filters % groups:
+            raise ShapeError(
+                f"Conv2D layer {self.name!r} with groups={groups} got {channels} input "
+                f"channels and filters={self.filters}; both must be divisible by groups. "
+                "Pick groups dividing both, e.g. groups=1."
+            )
+        self.kernel = self.add_kernel_and_bias(
+            (*self.kernel_size, channels // groups, self.filters)
         )
-        if self.use_bias:
-            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         (oh, ow), _, _ = self._spatial_plan(input_shape)
         return (oh, ow, self.filters)
-
-    @property
-    def output_activation(self) -> _activations.ActivationFunction | None:
-        return self.activation
-
-    @property
-    def pre_activation(self) -> FloatArray:
-        return self._z
 
     def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
         """Return ``activation(conv(x, kernel) + bias)`` in a layer-owned buffer.
@@ -275,13 +142,13 @@ class Conv2D(Layer):
             ``(batch, out_h, out_w, filters)``, valid until the next call.
         """
         (oh, ow), (pt, _), (pl, _) = self._plan
-        (kh, kw), c = self.kernel_size, self.kernel.value.shape[2]
+        (kh, kw), c = self.kernel_size, x.shape[-1]
         x = np.ascontiguousarray(x, self.dtype)  # no copy for a layer's output
         n = x.shape[0]
         m, taps = n * oh * ow, kh * kw * c
         self._x_shape = tuple(x.shape)
         geometry = (self.strides, self.dilation_rate, (pt, pl))
-        if c <= _FEW_CHANNELS:  # tap-major: a (taps, m) matrix
+        if c <= _FEW_CHANNELS and self.groups == 1:  # tap-major: a (taps, m) matrix
             cols = self.buffer("cols_t", (taps * m,))
             conv_kernels.im2col_transposed(x, *geometry, cols.reshape(kh, kw, c, n, oh, ow))
             self._cols = cols = cols.reshape(taps, m).T
@@ -290,21 +157,35 @@ class Conv2D(Layer):
             conv_kernels.im2col(x, *geometry, cols)
             self._cols = cols = cols.reshape(m, taps)
         z = self.buffer("z", (n, oh, ow, self.filters))
-        np.matmul(
-            cols,
-            self.kernel.value.reshape(taps, self.filters),
-            out=z.reshape(m, self.filters),
-        )
-        self._z = z
-        bias = None if self.bias is None else self.bias.value
-        if self.activation is None or (training and self.fuse_output_activation):
-            if bias is not None:
-                z += bias
-            return z
-        y = self.buffer("y", z.shape)
-        if bias is not None:  # one pass for both where the activation can fuse
-            return self.activation.forward_with_bias(z, bias, y)
-        return self.activation.forward(z, y)
+        if self.groups == 1:
+            np.matmul(
+                cols,
+                self.kernel.value.reshape(taps, self.filters),
+                out=z.reshape(m, self.filters),
+            )
+        else:
+            for g_cols, g_kernel, g_out in self._group_views(z.reshape(m, self.filters)):
+                np.matmul(g_cols, g_kernel, out=g_out)
+        return self.activate(z, training)
+
+    def _group_views(self, per_filter: FloatArray) -> list[tuple[Any, Any, Any]]:
+        """Return each group's columns, kernel and slice of ``per_filter``.
+
+        The columns ``(m, taps/groups)`` are a copy; the kernel ``(taps/groups,
+        filters/groups)`` and the slice ``(m, filters/groups)`` are views.
+        """
+        m, groups = per_filter.shape[0], self.groups
+        kh, kw, cg, f = self.kernel.value.shape
+        cols = self._cols.reshape(m, kh * kw, cg * groups)
+        fg = f // groups
+        return [
+            (
+                cols[:, :, g * cg : (g + 1) * cg].reshape(m, kh * kw * cg),
+                self.kernel.value[..., g * fg : (g + 1) * fg].reshape(kh * kw * cg, fg),
+                per_filter[:, g * fg : (g + 1) * fg],
+            )
+            for g in range(groups)
+        ]
 
     def backward(self, dy: FloatArray) -> FloatArray | None:
         """Write dL/dkernel and dL/dbias; return dL/dx (None if not needed).
@@ -313,12 +194,14 @@ class Conv2D(Layer):
             dy: ``(batch, out_h, out_w, filters)``, dL/d(output), or dL/d(pre-activation)
                 when ``fuse_output_activation`` is set.
         """
-        dy, bias_grad = _backward_through_activation(self, dy)
+        dy, bias_grad = self.backward_activation(dy)
         n, h, w, c = self._x_shape
         (oh, ow), (pt, _), (pl, _) = self._plan
         (kh, kw) = self.kernel_size
         taps = kh * kw * c
         dz = dy.reshape(n * oh * ow, self.filters)
+        if self.groups > 1:
+            return self._grouped_backward(dz, bias_grad)
         if self.trainable:
             np.matmul(
                 self._cols.T,  # (taps, m), C-contiguous in the tap-major layout
@@ -334,6 +217,31 @@ class Conv2D(Layer):
         dcols = self.buffer("dcols", (n, oh, ow, kh, kw, c))
         kernel = self.kernel.value.reshape(taps, self.filters)
         np.matmul(dz, kernel.T, out=dcols.reshape(n * oh * ow, taps))
+        dx = self.buffer("dx", (n, h, w, c))
+        conv_kernels.col2im(dcols, self.strides, self.dilation_rate, (pt, pl), dx)
+        return dx
+
+    def _grouped_backward(
+        self, dz: FloatArray, bias_grad: FloatArray | None
+    ) -> FloatArray | None:
+        """``backward`` for ``groups > 1``: one product per group, then ``col2im``."""
+        n, h, w, c = self._x_shape
+        (oh, ow), (pt, _), (pl, _) = self._plan
+        kh, kw, cg, f = self.kernel.value.shape
+        fg, views = f // self.groups, self._group_views(dz)
+        if self.trainable:
+            for g, (g_cols, _, g_dz) in enumerate(views):
+                grad = self.kernel.grad[..., g * fg : (g + 1) * fg]
+                grad[...] = (g_cols.T @ g_dz).reshape(kh, kw, cg, fg)
+            if bias_grad is not None:
+                np.add.reduce(dz, axis=0, out=bias_grad)
+        if not self.input_grad_needed:
+            return None
+        dcols = self.buffer("dcols", (n, oh, ow, kh, kw, c))
+        per_tap = dcols.reshape(n * oh * ow, kh * kw, c)
+        for g, (_, g_kernel, g_dz) in enumerate(views):
+            block = (g_dz @ g_kernel.T).reshape(-1, kh * kw, cg)
+            per_tap[:, :, g * cg : (g + 1) * cg] = block
         dx = self.buffer("dx", (n, h, w, c))
         conv_kernels.col2im(dcols, self.strides, self.dilation_rate, (pt, pl), dx)
         return dx

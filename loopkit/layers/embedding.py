@@ -36,6 +36,7 @@ class Embedding(Layer):
         mask_zero: Treat index 0 as padding: ``compute_mask`` then gives ``x != 0``
             for the layers after it (see ``loopkit.layers.masking``). Index 0 still
             has an embedding row, so ``input_dim`` counts it, as in Keras.
+        embeddings_constraint: Projection of the matrix after each step.
     """
 
     input_dim: int = field(validator=positive_int)
@@ -43,6 +44,7 @@ class Embedding(Layer):
     embeddings_initializer: Any = "uniform"
     embeddings_regularizer: Any = None
     mask_zero: bool = field(default=False, kw_only=True)
+    embeddings_constraint: Any = None
     embeddings: Parameter = field(init=False, repr=False)
     _idx: IntArray = field(init=False, repr=False, factory=lambda: np.empty(0, np.intp))
     _last_idx: IntArray = field(
@@ -60,6 +62,7 @@ class Embedding(Layer):
             (self.input_dim, self.output_dim),
             self.embeddings_initializer,
             regularizer=self.embeddings_regularizer,
+            constraint=self.embeddings_constraint,
         )
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:

@@ -69,6 +69,30 @@ def _resolve_axes(
     return tuple(sorted(resolved))
 
 
+def _add_gamma_and_beta(
+    layer: BatchNormalization | LayerNormalization, shape: Shape
+) -> tuple[Parameter | None, Parameter | None]:
+    """Add the ``gamma`` (if ``scale``) and ``beta`` (if ``center``) weights."""
+    gamma = beta = None
+    if layer.scale:
+        gamma = layer.add_weight(
+            "gamma",
+            shape,
+            layer.gamma_initializer,
+            regularizer=layer.gamma_regularizer,
+            constraint=layer.gamma_constraint,
+        )
+    if layer.center:
+        beta = layer.add_weight(
+            "beta",
+            shape,
+            layer.beta_initializer,
+            regularizer=layer.beta_regularizer,
+            constraint=layer.beta_constraint,
+        )
+    return gamma, beta
+
+
 def _scale_and_shift(
     xhat: FloatArray,
     gamma: Parameter | None,
@@ -113,6 +137,8 @@ class BatchNormalization(Layer):
         moving_variance_initializer: Initializer for ``moving_variance``.
         beta_regularizer: Penalty on ``beta`` added to the loss.
         gamma_regularizer: Penalty on ``gamma`` added to the loss.
+        beta_constraint: Projection of ``beta`` after each step.
+        gamma_constraint: Projection of ``gamma`` after each step.
     """
 
     axis: int = field(default=-1, validator=_check_int_axis)
@@ -126,6 +152,8 @@ class BatchNormalization(Layer):
     moving_variance_initializer: Any = "ones"
     beta_regularizer: Any = None
     gamma_regularizer: Any = None
+    beta_constraint: Any = None
+    gamma_constraint: Any = None
     gamma: Parameter | None = field(init=False, default=None, repr=False)
     beta: Parameter | None = field(init=False, default=None, repr=False)
     moving_mean: Parameter = field(init=False, repr=False)
@@ -142,14 +170,7 @@ class BatchNormalization(Layer):
         self._reduce = tuple(a for a in range(ndim) if a != axis)
         self._bshape = tuple(features if a == axis else 1 for a in range(ndim))
         shape = (features,)
-        if self.scale:
-            self.gamma = self.add_weight(
-                "gamma", shape, self.gamma_initializer, regularizer=self.gamma_regularizer
-            )
-        if self.center:
-            self.beta = self.add_weight(
-                "beta", shape, self.beta_initializer, regularizer=self.beta_regularizer
-            )
+        self.gamma, self.beta = _add_gamma_and_beta(self, shape)
         self.moving_mean = self.add_weight(
             "moving_mean", shape, self.moving_mean_initializer, trainable=False
         )
@@ -268,6 +289,8 @@ class LayerNormalization(Layer):
         gamma_initializer: Initializer for ``gamma``.
         beta_regularizer: Penalty on ``beta`` added to the loss.
         gamma_regularizer: Penalty on ``gamma`` added to the loss.
+        beta_constraint: Projection of ``beta`` after each step.
+        gamma_constraint: Projection of ``gamma`` after each step.
     """
 
     axis: int | tuple[int, ...] = field(default=-1, converter=_axis_or_axes)
@@ -278,6 +301,8 @@ class LayerNormalization(Layer):
     gamma_initializer: Any = "ones"
     beta_regularizer: Any = None
     gamma_regularizer: Any = None
+    beta_constraint: Any = None
+    gamma_constraint: Any = None
     gamma: Parameter | None = field(init=False, default=None, repr=False)
     beta: Parameter | None = field(init=False, default=None, repr=False)
     _axes: tuple[int, ...] = field(init=False, default=(), repr=False)
@@ -291,14 +316,7 @@ class LayerNormalization(Layer):
         self._others = tuple(a for a in range(len(full)) if a not in self._axes)
         self._bshape = tuple(d if a in self._axes else 1 for a, d in enumerate(full))
         shape = tuple(full[a] for a in self._axes)
-        if self.scale:
-            self.gamma = self.add_weight(
-                "gamma", shape, self.gamma_initializer, regularizer=self.gamma_regularizer
-            )
-        if self.center:
-            self.beta = self.add_weight(
-                "beta", shape, self.beta_initializer, regularizer=self.beta_regularizer
-            )
+        self.gamma, self.beta = _add_gamma_and_beta(self, shape)
 
     def _stat_shape(self, x_shape: Shape) -> Shape:
         return tuple(1 if a in self._axes else d for a, d in enumerate(x_shape))

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from attrs import define, field
 
 from loopkit.errors import ShapeError
 from loopkit.layers import _conv_kernels as conv_kernels
-from loopkit.layers.base import Layer
-from loopkit.layers.convolutional import (
+from loopkit.layers._geometry import (
     Padding,
     Pair,
-    _axis_plan,
-    _channels_last_only,
-    _check_image_shape,
-    _lower_if_str,
-    _plan_2d,
-    _positive_pair,
-    _to_pair,
+    axis_plan,
+    channels_last_only,
+    check_image_shape,
+    lower_if_str,
+    optional_pair,
+    optional_positive_pair,
+    plan_2d,
+    positive_pair,
+    to_pair,
 )
+from loopkit.layers.base import Layer
 from loopkit.typing import FloatArray, IntArray, Shape
 from loopkit.validators import one_of
 
@@ -68,15 +68,6 @@ def _unpadded(
     return dx
 
 
-def _optional_pair(value: Any) -> Any:
-    return None if value is None else _to_pair(value)
-
-
-def _optional_positive_pair(instance: Any, attribute: Any, value: Any) -> None:
-    if value is not None:
-        _positive_pair(instance, attribute, value)
-
-
 @define(eq=False, slots=False)
 class _Pooling2D(Layer):
     """Shared arguments, shape checks and window walking of the windowed poolings.
@@ -90,14 +81,14 @@ class _Pooling2D(Layer):
         data_format: None or ``"channels_last"``; loopkit is channels-last only.
     """
 
-    pool_size: Pair = field(default=(2, 2), converter=_to_pair, validator=_positive_pair)
+    pool_size: Pair = field(default=(2, 2), converter=to_pair, validator=positive_pair)
     strides: Pair | None = field(
-        default=None, converter=_optional_pair, validator=_optional_positive_pair
+        default=None, converter=optional_pair, validator=optional_positive_pair
     )
     padding: Padding = field(
-        default="valid", converter=_lower_if_str, validator=one_of("valid", "same")
+        default="valid", converter=lower_if_str, validator=one_of("valid", "same")
     )
-    data_format: str | None = field(default=None, validator=_channels_last_only)
+    data_format: str | None = field(default=None, validator=channels_last_only)
     _plan: tuple[Pair, Pair, Pair] = field(init=False, repr=False)
     _x_shape: Shape = field(init=False, repr=False)
 
@@ -107,7 +98,7 @@ class _Pooling2D(Layer):
 
     def _spatial_plan(self, input_shape: Shape) -> tuple[Pair, Pair, Pair]:
         args = f"pool_size={self.pool_size}, strides={self._steps}"
-        return _plan_2d(self, input_shape, self.pool_size, self._steps, self.padding, args)
+        return plan_2d(self, input_shape, self.pool_size, self._steps, self.padding, args)
 
     def build(self, input_shape: Shape) -> None:
         self._plan = self._spatial_plan(input_shape)
@@ -223,7 +214,7 @@ class AveragePooling2D(_Pooling2D):
         h, w, _ = input_shape
         per_axis = []
         for size, window, stride in ((h, ph, sh), (w, pw, sw)):
-            out, before, _ = _axis_plan(size, window, stride, self.padding)
+            out, before, _ = axis_plan(size, window, stride, self.padding)
             start = np.arange(out) * stride - before
             per_axis.append(np.minimum(start + window, size) - np.maximum(start, 0))
         counts = np.multiply.outer(per_axis[0], per_axis[1])[:, :, None]
@@ -269,15 +260,15 @@ class _GlobalPooling2D(Layer):
             of ``(batch, channels)``.
     """
 
-    data_format: str | None = field(default=None, validator=_channels_last_only)
+    data_format: str | None = field(default=None, validator=channels_last_only)
     keepdims: bool = False
     _x_shape: Shape = field(init=False, repr=False)
 
     def build(self, input_shape: Shape) -> None:
-        _check_image_shape(self, input_shape)
+        check_image_shape(self, input_shape)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
-        _check_image_shape(self, input_shape)
+        check_image_shape(self, input_shape)
         return (1, 1, input_shape[2]) if self.keepdims else (input_shape[2],)
 
     def _output(self, x: FloatArray) -> FloatArray:

@@ -24,7 +24,19 @@ def _noise_shape(value: Any) -> tuple[int | None, ...] | None:
             f"Dropout got noise_shape={value!r} of type {type(value).__name__}; expected "
             "a tuple with one entry per input axis, batch included, e.g. (None, 1, 64)."
         )
-    return tuple(None if d is None else int(d) for d in value)
+    entries = tuple(value)
+    bad = [d for d in entries if d is not None and not _positive_int(d)]
+    if bad or not entries:
+        raise ConfigError(
+            f"Dropout got noise_shape={value!r}; expected a non-empty tuple whose entries "
+            "are None or ints > 0, one per input axis, batch included, e.g. (None, 1, 64)."
+        )
+    return tuple(None if d is None else int(d) for d in entries)
+
+
+def _positive_int(value: Any) -> bool:
+    is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    return is_int and value > 0
 
 
 def _check_seed(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

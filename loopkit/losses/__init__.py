@@ -7,16 +7,22 @@ from typing import Any
 
 import numpy.typing as npt
 
-from loopkit._registry import from_class_config, to_config
-from loopkit.errors import ConfigError
+from loopkit._registry import Registry, to_config
 from loopkit.losses.base import ElementwiseLoss, Loss
 from loopkit.losses.crossentropy import (
     BinaryCrossentropy,
     CategoricalCrossentropy,
     SparseCategoricalCrossentropy,
 )
+from loopkit.losses.focal import (
+    BinaryFocalCrossentropy,
+    CategoricalFocalCrossentropy,
+    CategoricalGeneralizedCrossEntropy,
+)
+from loopkit.losses.overlap import Dice, Tversky
 from loopkit.losses.regression import (
     CategoricalHinge,
+    CosineSimilarity,
     Hinge,
     Huber,
     KLDivergence,
@@ -29,12 +35,16 @@ from loopkit.losses.regression import (
     SquaredHinge,
 )
 from loopkit.typing import FloatArray
-from loopkit.validators import suggest
 
 __all__ = [
     "BinaryCrossentropy",
+    "BinaryFocalCrossentropy",
     "CategoricalCrossentropy",
+    "CategoricalFocalCrossentropy",
+    "CategoricalGeneralizedCrossEntropy",
     "CategoricalHinge",
+    "CosineSimilarity",
+    "Dice",
     "ElementwiseLoss",
     "Hinge",
     "Huber",
@@ -48,10 +58,16 @@ __all__ = [
     "Poisson",
     "SparseCategoricalCrossentropy",
     "SquaredHinge",
+    "Tversky",
     "binary_crossentropy",
+    "binary_focal_crossentropy",
     "categorical_crossentropy",
+    "categorical_focal_crossentropy",
+    "categorical_generalized_cross_entropy",
     "categorical_hinge",
+    "cosine_similarity",
     "deserialize",
+    "dice",
     "get",
     "hinge",
     "huber",
@@ -65,30 +81,19 @@ __all__ = [
     "serialize",
     "sparse_categorical_crossentropy",
     "squared_hinge",
+    "tversky",
 ]
 
-_CLASSES: tuple[type[Loss], ...] = (
-    BinaryCrossentropy,
-    CategoricalCrossentropy,
-    CategoricalHinge,
-    Hinge,
-    Huber,
-    KLDivergence,
-    LogCosh,
-    MeanAbsoluteError,
-    MeanAbsolutePercentageError,
-    MeanSquaredError,
-    MeanSquaredLogarithmicError,
-    Poisson,
-    SparseCategoricalCrossentropy,
-    SquaredHinge,
-)
-_BY_NAME: dict[str, type[Loss]] = {cls.__name__: cls for cls in _CLASSES}
+_NAMES: dict[str, type[Loss]] = {}
+_ALIASES: dict[str, type[Loss]] = {}
 _BY_FUNCTION: dict[Callable[..., FloatArray], type[Loss]] = {}
 
 
 def _functional(cls: type[Loss], name: str, *aliases: str) -> Callable[..., FloatArray]:
-    """Make Keras's functional form of ``cls`` and register its names for ``get``."""
+    """Make Keras's functional form of ``cls`` and register its names for ``get``.
+
+    Lower-case names are listed in messages; upper-case aliases (``"MSE"``) are not.
+    """
 
     def function(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, **config: Any) -> FloatArray:
         return cls(**config).per_sample(y_true, y_pred)
@@ -101,7 +106,7 @@ def _functional(cls: type[Loss], name: str, *aliases: str) -> Callable[..., Floa
     _BY_FUNCTION[function] = cls
     default_name = cls().name  # Huber's is "huber_loss", as in Keras
     for key in (name, default_name, *aliases):
-        _BY_NAME[key] = cls
+        (_NAMES if key.islower() else _ALIASES)[key] = cls
     return function
 
 
@@ -127,6 +132,33 @@ sparse_categorical_crossentropy = _functional(
     SparseCategoricalCrossentropy, "sparse_categorical_crossentropy"
 )
 squared_hinge = _functional(SquaredHinge, "squared_hinge")
+binary_focal_crossentropy = _functional(
+    BinaryFocalCrossentropy, "binary_focal_crossentropy"
+)
+categorical_focal_crossentropy = _functional(
+    CategoricalFocalCrossentropy, "categorical_focal_crossentropy"
+)
+categorical_generalized_cross_entropy = _functional(
+    CategoricalGeneralizedCrossEntropy, "categorical_generalized_cross_entropy"
+)
+cosine_similarity = _functional(CosineSimilarity, "cosine_similarity")
+dice = _functional(Dice, "dice")
+tversky = _functional(Tversky, "tversky")
+
+
+_REGISTRY = Registry(
+    kind="loss",
+    module="losses",
+    base=Loss,
+    names=_NAMES,
+    classes=_BY_FUNCTION.values(),
+    instead="a Loss instance such as MeanSquaredError()",
+    accepts="None, a loss name such as 'mse', a Loss class or instance, a functional "
+    "form such as losses.mean_squared_error, or a dict {'class_name': ..., 'config': "
+    "{...}} from losses.serialize()",
+    aliases=_ALIASES,
+    write_names=False,
+)
 
 
 def get(identifier: Any) -> Loss | None:
@@ -143,51 +175,31 @@ def get(identifier: Any) -> Loss | None:
         TypeError: Any other kind of object, such as a plain function, which cannot
             give the gradient.
     """
-    if identifier is None or isinstance(identifier, Loss):
-        return identifier
-    if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier)
-        if cls is None:
-            names = sorted(n for n in _BY_NAME if n.islower())
-            raise ConfigError(
-                f"losses.get() got an unknown loss name {identifier!r}; expected one of "
-                f"{names}, or a class name such as 'MeanSquaredError'."
-                f"{suggest(identifier, _BY_NAME)}"
-            )
+    cls = next((c for f, c in _BY_FUNCTION.items() if identifier is f), None)
+    if cls is not None:
         return cls()
-    if isinstance(identifier, type) and issubclass(identifier, Loss):
-        return identifier()
-    if isinstance(identifier, Mapping):
-        return from_class_config("losses.get()", identifier, _BY_NAME)
-    for function, cls in _BY_FUNCTION.items():
-        if identifier is function:
-            return cls()
-    hint = (
-        "a plain function gives no gradient: subclass loopkit.losses.Loss and implement "
-        "call() and call_and_grad() (or ElementwiseLoss's elementwise() and "
-        "elementwise_and_grad())."
-        if callable(identifier)
-        else "pass a loss name such as 'mse', a Loss instance or a config dict."
-    )
-    raise TypeError(
-        f"losses.get() got {identifier!r} of type {type(identifier).__name__}; {hint}"
-    )
+    if callable(identifier) and not isinstance(identifier, (Loss, type)):
+        raise TypeError(
+            f"losses.get() got {identifier!r} of type {type(identifier).__name__}; a "
+            "plain function gives no gradient: subclass loopkit.losses.Loss and "
+            "implement call() and call_and_grad() (or ElementwiseLoss's elementwise() "
+            "and elementwise_and_grad())."
+        )
+    return _REGISTRY.get(identifier)
 
 
-def deserialize(config: Mapping[str, Any] | str) -> Loss:
+def deserialize(config: Mapping[str, Any] | str, custom_objects: Any = None) -> Loss:
     """Return the loss a ``serialize`` config (or a loss name) describes.
+
+    Args:
+        config: ``{"class_name": ..., "config": {...}}`` or a name.
+        custom_objects: Loss classes by class name, tried first.
 
     Raises:
         ConfigError: An unknown class name, loss name or config key.
+        TypeError: ``config`` is neither.
     """
-    if not isinstance(config, (Mapping, str)):
-        raise TypeError(
-            f"deserialize() got {config!r} of type {type(config).__name__}; expected a "
-            "dict {'class_name': ..., 'config': {...}} as serialize() returns, or a name."
-        )
-    loss = get(config)
-    assert loss is not None
-    return loss
+    return _REGISTRY.deserialize(config, custom_objects)
 
 
 def serialize(loss: Any) -> dict[str, Any]:
@@ -198,5 +210,5 @@ def serialize(loss: Any) -> dict[str, Any]:
     """
     resolved = get(loss)
     if resolved is None:
-        raise TypeError("serialize() got None; pass a Loss instance or a loss name.")
+        raise TypeError("losses.serialize() got None; pass a Loss instance or a loss name.")
     return to_config(resolved)

@@ -11,15 +11,18 @@ import numpy.typing as npt
 from attrs import define, field
 
 from loopkit._naming import snake_case
-from loopkit.errors import ShapeError
+from loopkit.errors import ConfigError, ShapeError
 from loopkit.typing import Array, FloatArray, Shape
+from loopkit.validators import dtype_name, float_dtype, one_of
 
-__all__ = ["EPSILON", "ElementwiseLoss", "Loss"]
+__all__ = ["EPSILON", "REDUCTIONS", "ElementwiseLoss", "JointGradient", "Loss"]
 
 EPSILON = 1e-7
 """Keras's ``backend.epsilon()``, the clipping bound of probabilities and denominators."""
 
 _Kernel = Callable[[Array, FloatArray, FloatArray], tuple[FloatArray, float]]
+REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", None, "none")
+"""Keras 3's reductions: ``"mean"`` is ``"sum_over_batch_size"``, ``"none"`` is None."""
 
 
 def _default_name(loss: Loss) -> str:
@@ -30,7 +33,7 @@ def _default_name(loss: Loss) -> str:
 class Loss:
     """Base class of every loss: per-sample values, Keras's reduction, and the gradient.
 
-    The reduced loss is Keras 3's ``"sum_over_batch_size"``:
+    The reduced loss is by default Keras 3's ``"sum_over_batch_size"``:
     ``sum(per_sample * sample_weight) / per_sample.size``. The divisor counts values,
     not weights: weights summing to something other than the batch size scale the loss.
     ``sample_weight`` is ``(batch,)`` (broadcast over the other per-sample axes) or has
@@ -46,9 +49,22 @@ class Loss:
 
     Args:
         name: Keras's snake-case name; defaults to the class name in snake case.
+        reduction: ``"sum_over_batch_size"`` (or its synonym ``"mean"``) divides the
+            weighted sum by the number of per-sample values, ``"sum"`` does not
+            divide, ``"mean_with_sample_weight"`` divides by the sum of the weights,
+            and None (or ``"none"``) returns the weighted per-sample values, which
+            ``__call__`` gives but training cannot use.
+        dtype: Compute in this float dtype (``"float32"`` or ``"float64"``); None
+            keeps the predictions' float dtype.
     """
 
     name: str = field(kw_only=True, default=attrs.Factory(_default_name, takes_self=True))
+    reduction: str | None = field(
+        default="sum_over_batch_size", kw_only=True, validator=one_of(*REDUCTIONS)
+    )
+    dtype: str | None = field(
+        default=None, kw_only=True, converter=dtype_name, validator=float_dtype
+    )
     _buffers: dict[str, FloatArray] = field(init=False, factory=dict, repr=False)
     _min_ndim: ClassVar[int] = 1
 
@@ -99,17 +115,24 @@ class Loss:
         y_true: npt.ArrayLike,
         y_pred: npt.ArrayLike,
         sample_weight: npt.ArrayLike | None = None,
-    ) -> float:
-        """Return the loss reduced by ``sum_over_batch_size``.
+    ) -> Any:
+        """Return the loss reduced by ``reduction``: a float, or per-sample values.
 
         Args:
             y_true: Targets of ``y_pred``'s shape (a missing trailing axis of size 1 is
                 fine); integer labels ``(batch, ...)`` for sparse losses.
             y_pred: ``(batch, ..., features)`` predictions.
             sample_weight: ``(batch,)`` or per-sample-shaped weights, or None.
+
+        Returns:
+            A float; with ``reduction=None``, the weighted per-sample values.
         """
         y_true, y_pred = self._prepare(y_true, y_pred)
         values = self.call(y_true, y_pred)
+        if self.reduction in (None, "none"):
+            if sample_weight is None:
+                return values
+            return values * self._weights(sample_weight, values.shape, values.dtype)
         return self._reduce(values, sample_weight, self._count(y_true, values))
 
     def value_and_grad(
@@ -159,6 +182,12 @@ class Loss:
         sample_weight: npt.ArrayLike | None,
         kernel: _Kernel,
     ) -> tuple[float, FloatArray]:
+        if self.reduction in (None, "none"):
+            raise ConfigError(
+                f"{type(self).__name__}(reduction={self.reduction!r}) gives per-sample "
+                "values, not the one number training needs. Use reduction="
+                "'sum_over_batch_size' (the default) or 'sum' to train with it."
+            )
         yt, yp = self._prepare(y_true, y_pred)
         grad = self._buffer("grad", yp.shape, yp.dtype)
         values, factor = kernel(yt, yp, grad)
@@ -176,6 +205,8 @@ class Loss:
     ) -> tuple[Array, FloatArray]:
         """Convert once; give ``y_true`` the shape and dtype of ``y_pred``."""
         yp = self._as_float(y_pred)
+        if self.dtype is not None and yp.dtype != self.dtype:
+            yp = yp.astype(self.dtype)
         yt = np.asarray(y_true, dtype=yp.dtype)
         if yt.shape != yp.shape:
             trailing_one = (yt.shape[:-1] == yp.shape and yt.shape[-1:] == (1,)) or (
@@ -230,20 +261,30 @@ class Loss:
         self,
         values: FloatArray,
         sample_weight: npt.ArrayLike | None,
-        count: int,
+        count: float,
         grad: FloatArray | None = None,
         factor: float = 1.0,
     ) -> float:
-        """Return ``sum(values * weights) / count``; scale ``grad`` to match."""
+        """Return ``sum(values * weights) / divisor``; scale ``grad`` to match.
+
+        The divisor is ``count`` for the averaging reductions, 1 for ``"sum"``, and
+        the sum of the weights for ``"mean_with_sample_weight"`` given weights.
+        """
+        w = None
+        if sample_weight is not None:
+            w = self._weights(sample_weight, values.shape, values.dtype)
+        if self.reduction == "sum":
+            count = 1
+        elif self.reduction == "mean_with_sample_weight" and w is not None:
+            count = float(np.sum(w))
         if count == 0:  # an empty batch, or every label ignored: Keras's divide_no_nan
             if grad is not None:
                 grad.fill(0)
             return 0.0
-        if sample_weight is None:
+        if w is None:
             if grad is not None:
                 grad *= factor / count
             return float(values.sum()) / count
-        w = self._weights(sample_weight, values.shape, values.dtype)
         if grad is not None:
             scale = w * (factor / count)
             grad *= scale.reshape(scale.shape + (1,) * (grad.ndim - scale.ndim))
@@ -283,9 +324,15 @@ class ElementwiseLoss(Loss):
             f"{type(self).__name__} has no gradient: implement elementwise_and_grad()."
         )
 
+    @property
+    def mean_axis(self) -> int:
+        """The axis the element-wise values are averaged over: ``axis`` if set, else -1."""
+        axis = getattr(self, "axis", -1)
+        return axis if isinstance(axis, int) else -1
+
     def call(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
         values = self.elementwise(y_true, y_pred)
-        return values if values.ndim == 1 else values.mean(axis=-1)
+        return values if values.ndim == 1 else values.mean(axis=self.mean_axis)
 
     def call_and_grad(
         self, y_true: Array, y_pred: FloatArray, grad: FloatArray
@@ -303,4 +350,31 @@ class ElementwiseLoss(Loss):
         fill(y_true, y_pred, out, grad)
         if out.ndim == 1:  # one value per sample: nothing to average
             return out, 1.0
-        return out.mean(axis=-1), 1.0 / out.shape[-1]
+        axis = self.mean_axis
+        return out.mean(axis=axis), 1.0 / out.shape[axis]
+
+
+class JointGradient:
+    """Mixin for a Loss whose values and gradient come from one formula.
+
+    The subclass implements ``values_and_grad(y_true, y_pred)``, returning the
+    per-sample values and dvalues/dy_pred together; ``call`` and ``call_and_grad``
+    follow. For formulas where sharing the intermediate terms is simplest
+    (normalizations, focal factors, overlaps).
+    """
+
+    def values_and_grad(
+        self, y_true: Array, y_pred: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """Return the per-sample values and their derivative w.r.t. ``y_pred``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement values_and_grad()")
+
+    def call(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
+        return self.values_and_grad(y_true, y_pred)[0]
+
+    def call_and_grad(
+        self, y_true: Array, y_pred: FloatArray, grad: FloatArray
+    ) -> tuple[FloatArray, float]:
+        values, derivative = self.values_and_grad(y_true, y_pred)
+        np.copyto(grad, derivative, casting="same_kind")
+        return values, 1.0

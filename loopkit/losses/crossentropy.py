@@ -225,10 +225,12 @@ class BinaryCrossentropy(ElementwiseLoss):
     Args:
         from_logits: Whether ``y_pred`` holds logits rather than probabilities.
         label_smoothing: In ``[0, 1]``; targets become ``y (1 - ls) + 0.5 ls``.
+        axis: The axis averaged over, as in Keras.
     """
 
     from_logits: bool = False
     label_smoothing: float = field(default=0.0, validator=in_closed_range(0.0, 1.0))
+    axis: int = -1
 
     @property
     def fuses_with(self) -> str | None:
@@ -428,6 +430,9 @@ class SparseCategoricalCrossentropy(Loss):
         # (for the error message), takes the general path.
         if (
             sample_weight is None
+            and type(self) is SparseCategoricalCrossentropy  # subclasses change the loss
+            and self.reduction in ("sum_over_batch_size", "mean", "mean_with_sample_weight")
+            and self.dtype is None
             and self.ignore_class is None
             and type(y_true) is np.ndarray
             and type(logits) is np.ndarray

@@ -14,6 +14,7 @@ from loopkit.validators import positive
 
 __all__ = [
     "CategoricalHinge",
+    "CosineSimilarity",
     "Hinge",
     "Huber",
     "KLDivergence",
@@ -302,3 +303,38 @@ class KLDivergence(Loss):
         np.negative(grad, out=grad)  # d/dp of yt log(yt / p) is -yt / p
         np.copyto(grad, 0, where=(y_pred < EPSILON) | (y_pred > 1))
         return values, 1.0
+
+
+@define(eq=False)
+class CosineSimilarity(Loss):
+    """Negative cosine similarity along ``axis``, as Keras's: ``-sum(l2n(y) * l2n(p))``.
+
+    ``l2n(x) = x / sqrt(max(sum(x^2), 1e-14))`` (Keras's ``normalize``), so a zero
+    vector gives 0. Values lie in [-1, 1]; -1 is a perfect match.
+
+    Args:
+        axis: The axis the vectors lie along.
+    """
+
+    axis: int = -1
+
+    def _normalized(self, x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Return ``l2n(x)``, ``1 / norm`` and where the norm was not clamped."""
+        squared = np.sum(np.square(x), axis=self.axis, keepdims=True)
+        inverse = 1 / np.sqrt(np.maximum(squared, EPSILON * EPSILON))
+        return x * inverse, inverse, squared > EPSILON * EPSILON
+
+    def call(self, y_true: Array, y_pred: FloatArray) -> FloatArray:
+        true_n = self._normalized(y_true)[0]
+        out: FloatArray = -np.sum(true_n * self._normalized(y_pred)[0], axis=self.axis)
+        return out
+
+    def call_and_grad(
+        self, y_true: Array, y_pred: FloatArray, grad: FloatArray
+    ) -> tuple[FloatArray, float]:
+        true_n = self._normalized(y_true)[0]
+        pred_n, inverse, unclamped = self._normalized(y_pred)
+        cosine = np.sum(true_n * pred_n, axis=self.axis, keepdims=True)
+        derivative = -inverse * (true_n - np.where(unclamped, cosine * pred_n, 0.0))
+        np.copyto(grad, derivative, casting="same_kind")
+        return -np.squeeze(cosine, axis=self.axis), 1.0

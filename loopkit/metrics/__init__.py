@@ -5,8 +5,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from loopkit._registry import from_class_config, to_config
+from loopkit import losses
+from loopkit._registry import Registry
 from loopkit.errors import ConfigError
+from loopkit.losses import (
+    binary_crossentropy,
+    binary_focal_crossentropy,
+    categorical_crossentropy,
+    categorical_focal_crossentropy,
+    categorical_hinge,
+    hinge,
+    huber,
+    kl_divergence,
+    log_cosh,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    mean_squared_logarithmic_error,
+    poisson,
+    sparse_categorical_crossentropy,
+    squared_hinge,
+)
 from loopkit.metrics.accuracy import (
     Accuracy,
     BinaryAccuracy,
@@ -14,56 +33,151 @@ from loopkit.metrics.accuracy import (
     SparseCategoricalAccuracy,
     SparseTopKCategoricalAccuracy,
     TopKCategoricalAccuracy,
+    binary_accuracy,
+    categorical_accuracy,
+    sparse_categorical_accuracy,
+    sparse_top_k_categorical_accuracy,
+    top_k_categorical_accuracy,
 )
-from loopkit.metrics.base import Mean, MeanMetricWrapper, Metric
+from loopkit.metrics.base import Mean, MeanMetricWrapper, Metric, Sum
 from loopkit.metrics.confusion import AUC, Precision, Recall
+from loopkit.metrics.f_score import F1Score, FBetaScore
+from loopkit.metrics.regression_metrics import (
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    CategoricalHinge,
+    CosineSimilarity,
+    Hinge,
+    KLDivergence,
+    LogCoshError,
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanSquaredError,
+    MeanSquaredLogarithmicError,
+    Poisson,
+    R2Score,
+    RootMeanSquaredError,
+    SparseCategoricalCrossentropy,
+    SquaredHinge,
+)
+from loopkit.metrics.thresholds import (
+    FalseNegatives,
+    FalsePositives,
+    PrecisionAtRecall,
+    RecallAtPrecision,
+    SensitivityAtSpecificity,
+    SpecificityAtSensitivity,
+    TrueNegatives,
+    TruePositives,
+)
 from loopkit.typing import Shape
-from loopkit.validators import suggest
 
 __all__ = [
     "AUC",
     "Accuracy",
     "BinaryAccuracy",
+    "BinaryCrossentropy",
     "CategoricalAccuracy",
+    "CategoricalCrossentropy",
+    "CategoricalHinge",
+    "CosineSimilarity",
+    "F1Score",
+    "FBetaScore",
+    "FalseNegatives",
+    "FalsePositives",
+    "Hinge",
+    "KLDivergence",
+    "LogCoshError",
     "Mean",
+    "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
     "MeanMetricWrapper",
+    "MeanSquaredError",
+    "MeanSquaredLogarithmicError",
     "Metric",
+    "Poisson",
     "Precision",
+    "PrecisionAtRecall",
+    "R2Score",
     "Recall",
+    "RecallAtPrecision",
+    "RootMeanSquaredError",
+    "SensitivityAtSpecificity",
     "SparseCategoricalAccuracy",
+    "SparseCategoricalCrossentropy",
     "SparseTopKCategoricalAccuracy",
+    "SpecificityAtSensitivity",
+    "SquaredHinge",
+    "Sum",
     "TopKCategoricalAccuracy",
+    "TrueNegatives",
+    "TruePositives",
+    "binary_accuracy",
+    "binary_crossentropy",
+    "binary_focal_crossentropy",
+    "categorical_accuracy",
+    "categorical_crossentropy",
+    "categorical_focal_crossentropy",
+    "categorical_hinge",
     "deserialize",
     "get",
+    "hinge",
+    "huber",
+    "kl_divergence",
+    "log_cosh",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_error",
+    "mean_squared_logarithmic_error",
+    "poisson",
     "serialize",
+    "sparse_categorical_accuracy",
+    "sparse_categorical_crossentropy",
+    "sparse_top_k_categorical_accuracy",
+    "squared_hinge",
+    "top_k_categorical_accuracy",
 ]
 
-_BY_NAME: dict[str, type[Metric]] = {
-    "binary_accuracy": BinaryAccuracy,
-    "categorical_accuracy": CategoricalAccuracy,
-    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
-    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
-    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
-    "precision": Precision,
-    "recall": Recall,
-    "auc": AUC,
-}
-_CLASSES: dict[str, type[Metric]] = {
-    cls.__name__: cls
-    for cls in (
-        AUC,
-        Accuracy,
-        BinaryAccuracy,
-        CategoricalAccuracy,
-        Mean,
-        MeanMetricWrapper,
-        Precision,
-        Recall,
-        SparseCategoricalAccuracy,
-        SparseTopKCategoricalAccuracy,
-        TopKCategoricalAccuracy,
-    )
-}
+_CLASSES: tuple[type[Metric], ...] = (
+    AUC, Accuracy, BinaryAccuracy, BinaryCrossentropy, CategoricalAccuracy,
+    CategoricalCrossentropy, CategoricalHinge, CosineSimilarity, Hinge, KLDivergence,
+    LogCoshError, Mean, MeanAbsoluteError, MeanAbsolutePercentageError,
+    MeanMetricWrapper, MeanSquaredError, MeanSquaredLogarithmicError, Poisson,
+    Precision, R2Score, Recall, RootMeanSquaredError, SparseCategoricalAccuracy,
+    SparseCategoricalCrossentropy, SparseTopKCategoricalAccuracy, SquaredHinge,
+    TopKCategoricalAccuracy, F1Score, FBetaScore, FalseNegatives, FalsePositives,
+    PrecisionAtRecall, RecallAtPrecision, SensitivityAtSpecificity,
+    SpecificityAtSensitivity, TrueNegatives, TruePositives, Sum,
+)  # fmt: skip
+_REGISTRY = Registry(
+    kind="metric",
+    module="metrics",
+    base=Metric,
+    names={
+        "binary_accuracy": BinaryAccuracy,
+        "categorical_accuracy": CategoricalAccuracy,
+        "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+        "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+        "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
+        "precision": Precision,
+        "recall": Recall,
+        "auc": AUC,
+        "r2_score": R2Score,
+        "cosine_similarity": CosineSimilarity,  # the loss of that name is its negative
+        "f1_score": F1Score,
+        "fbeta_score": FBetaScore,
+        "true_positives": TruePositives,
+        "true_negatives": TrueNegatives,
+        "false_positives": FalsePositives,
+        "false_negatives": FalseNegatives,
+        "root_mean_squared_error": RootMeanSquaredError,
+    },
+    classes=_CLASSES,
+    instead="a Metric instance such as AUC(curve='PR')",
+    accepts="a metric or loss name such as 'accuracy', a Metric, a dict from "
+    "metrics.serialize(), or a function (y_true, y_pred) -> per-sample values",
+    write_names=False,
+)
 _ACCURACY_NAMES = ("accuracy", "acc")
 _NOT_LOSSES = ("deserialize", "get", "serialize")
 
@@ -71,8 +185,6 @@ _NOT_LOSSES = ("deserialize", "get", "serialize")
 def _loss_name(loss: Any) -> str | None:
     """Return the canonical name of a loss given by name, alias or object, or None."""
     if isinstance(loss, str):
-        from loopkit import losses  # lazily, so metrics never depends on losses at import
-
         given: str = loss
         try:
             loss = losses.get(given)  # "bce" or "BinaryCrossentropy" -> its Keras name
@@ -105,8 +217,8 @@ def get(identifier: Any, *, loss: Any = None, output_shape: Shape | None = None)
     are then averaged. A metric built from a string is logged under that string.
 
     Args:
-        identifier: A metric or loss name, a ``Metric`` (returned as is), a dict
-            ``{"class_name": ..., "config": ...}``, or a function
+        identifier: A metric or loss name, a ``Metric`` class or instance (returned
+            as is), a dict ``{"class_name": ..., "config": ...}``, or a function
             ``(y_true, y_pred) -> per-sample values``.
         loss: The compiled loss, by name or object; only resolves ``"accuracy"``.
         output_shape: The model's output shape; only resolves ``"accuracy"``.
@@ -115,53 +227,55 @@ def get(identifier: Any, *, loss: Any = None, output_shape: Shape | None = None)
         ConfigError: ``identifier`` names no metric and no loss.
         TypeError: ``identifier`` is of an unusable kind.
     """
-    if isinstance(identifier, Metric):
-        return identifier
-    if isinstance(identifier, Mapping):
-        return deserialize(identifier)
     if isinstance(identifier, str):
         if identifier in _ACCURACY_NAMES:
             return _accuracy_class(loss, output_shape)(name=identifier)
-        cls = _BY_NAME.get(identifier) or _CLASSES.get(identifier)
+        cls = _REGISTRY.find(identifier)
         if cls is not None and cls not in (Mean, MeanMetricWrapper):
-            return cls(name=identifier)
+            return cls(name=identifier)  # type: ignore[call-arg]
         return _loss_metric(identifier)
-    if callable(identifier):
+    if (
+        callable(identifier)
+        and not isinstance(identifier, Metric)
+        and not (isinstance(identifier, type) and issubclass(identifier, Metric))
+    ):
         return MeanMetricWrapper(identifier)
-    raise TypeError(
-        f"metrics.get() got {identifier!r} of type {type(identifier).__name__}; "
-        "expected a metric name such as 'accuracy', a Metric, a dict from "
-        "serialize(), or a function (y_true, y_pred) -> per-sample values."
-    )
+    if identifier is None:
+        raise _REGISTRY.wrong_kind("get", identifier)
+    metric = _REGISTRY.get(identifier)
+    assert metric is not None
+    return metric
 
 
 def _loss_metric(name: str) -> Metric:
-    from loopkit import losses
-
     try:
         return MeanMetricWrapper(name, name=name)  # resolved by loopkit.losses.get
     except ConfigError as err:
-        names = [*_ACCURACY_NAMES, *_BY_NAME]
         # The loss functions share their losses' names ("mean_squared_error").
         loss_names = [n for n in losses.__all__ if n.islower() and n not in _NOT_LOSSES]
-        raise ConfigError(
-            f"metrics.get() got {name!r}, which names no metric and no loss; expected "
-            f"a metric name ({names}) or a loss name ({loss_names}, or an alias such "
-            f"as 'mse').{suggest(name, [*names, *loss_names])} Pass one of these "
-            "names, or a Metric instance such as AUC(curve='PR')."
-        ) from err
+        valid = [*_ACCURACY_NAMES, *_REGISTRY.valid_names(), *loss_names]
+        raise _REGISTRY.unknown(name, f"metrics.get({name!r})", valid) from err
 
 
 def serialize(metric: Metric) -> dict[str, Any]:
-    """Return ``{"class_name": ..., "config": ...}``, JSON-ready, that ``get`` rebuilds."""
-    return to_config(metric)
+    """Return ``{"class_name": ..., "config": ...}``, JSON-ready, that ``get`` rebuilds.
+
+    Raises:
+        TypeError: ``metric`` is not a Metric.
+    """
+    return _REGISTRY.config_of(metric)
 
 
-def deserialize(config: Mapping[str, Any]) -> Metric:
-    """Rebuild a metric from ``serialize``'s dict.
+def deserialize(config: Mapping[str, Any] | str, custom_objects: Any = None) -> Metric:
+    """Rebuild a metric from ``serialize``'s dict (or a metric name).
+
+    Args:
+        config: ``{"class_name": ..., "config": {...}}`` or a name such as ``"auc"``.
+        custom_objects: Metric classes by class name, tried first.
 
     Raises:
         ConfigError: ``class_name`` names no metric class, or ``config`` has keys
             its constructor does not take.
+        TypeError: ``config`` is neither a dict nor a name.
     """
-    return from_class_config("metrics.deserialize()", config, _CLASSES)
+    return _REGISTRY.deserialize(config, custom_objects)

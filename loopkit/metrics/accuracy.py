@@ -13,10 +13,11 @@ from loopkit.metrics.base import (
     MeanMetricWrapper,
     ValuesFn,
     as_float,
+    check_name,
     squeeze_or_expand_to_same_rank,
 )
 from loopkit.typing import Array, FloatArray
-from loopkit.validators import positive_int
+from loopkit.validators import dtype_name, float_dtype, positive_int
 
 __all__ = [
     "Accuracy",
@@ -180,13 +181,16 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
 
     fn: Any = field(init=False, default=top_k_categorical_accuracy, repr=False)
     k: int = field(default=5, validator=positive_int)
+    # After k positionally, as in Keras: (k, name, dtype).
+    name: str = field(default="", validator=check_name)
+    dtype: str | None = field(default=None, converter=dtype_name, validator=float_dtype)
 
     def _make_values_fn(self) -> ValuesFn:
-        return functools.partial(top_k_categorical_accuracy, k=self.k)
+        return functools.partial(self.fn, k=self.k)
 
 
 @define(eq=False)
-class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy):
     """How often the class index ``y_true`` is among the ``k`` highest predictions.
 
     ``y_true`` is ``(batch,)`` or ``(batch, 1)``; an index outside the classes
@@ -198,7 +202,3 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
     """
 
     fn: Any = field(init=False, default=sparse_top_k_categorical_accuracy, repr=False)
-    k: int = field(default=5, validator=positive_int)
-
-    def _make_values_fn(self) -> ValuesFn:
-        return functools.partial(sparse_top_k_categorical_accuracy, k=self.k)

@@ -11,19 +11,23 @@ from attrs import define, field
 
 from loopkit.errors import CheckpointError, LoopkitError, ShapeError
 from loopkit.typing import Array, FloatArray
+from loopkit.validators import dtype_name, float_dtype
 
 __all__ = [
     "Mean",
     "MeanMetricWrapper",
     "Metric",
+    "Sum",
     "as_float",
+    "check_name",
     "squeeze_or_expand_to_same_rank",
 ]
 
 ValuesFn = Callable[[Array, Array], Array]
 
 
-def _check_name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+def check_name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept a str for a metric's ``name`` (attrs validator)."""
     if not isinstance(value, str):
         raise TypeError(
             f"{type(instance).__name__} got name={value!r} of type "
@@ -68,14 +72,20 @@ class Metric:
     keep their accumulators in float64 attributes named ``_<key>`` for each key of
     ``state_names``; ``get_state``/``set_state`` save and restore exactly those.
 
+    As in Keras, calling the metric, ``metric(y_true, y_pred, sample_weight)``,
+    updates the state with one batch and returns ``result()``.
+
     Args:
         name: Key under which the fit loop logs the result (``"val_"`` is prefixed
-            for validation).
+            for validation); first positionally, as in Keras.
+        dtype: None, ``"float32"`` or ``"float64"``; accepted for Keras code.
+            Accumulators are always float64 (see docs/keras-differences.md).
     """
 
     state_names: ClassVar[tuple[str, ...]] = ()
     default_name: ClassVar[str] = "metric"
-    name: str = field(default="", kw_only=True, validator=_check_name)
+    name: str = field(default="", validator=check_name)
+    dtype: str | None = field(default=None, converter=dtype_name, validator=float_dtype)
 
     def __attrs_post_init__(self) -> None:
         if not self.name:
@@ -84,6 +94,16 @@ class Metric:
 
     def _default_name(self) -> str:
         return self.default_name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Update the state with one batch (``update_state``'s arguments); return result."""
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    @property
+    def variables(self) -> list[Any]:
+        """The accumulators, in ``state_names`` order (Keras's metric variables)."""
+        return [np.asarray(getattr(self, f"_{key}")) for key in self.state_names]
 
     def update_state(
         self, y_true: Array, y_pred: Array, sample_weight: Array | None = None
@@ -209,6 +229,47 @@ class Mean(Metric):
         self._count += float(np.sum(w))
 
 
+@define(eq=False)
+class Sum(Metric):
+    """Weighted sum of every value passed to ``update_state(values, sample_weight)``.
+
+    Weights of shape ``(batch,)`` weigh every value of their sample, as in Keras.
+
+    Args:
+        name: Log key.
+        dtype: See ``Metric``.
+    """
+
+    state_names: ClassVar[tuple[str, ...]] = ("total",)
+    default_name: ClassVar[str] = "sum"
+    _total: float = field(init=False, default=0.0, repr=False)
+
+    def update_state(  # type: ignore[override]  # Keras's Sum takes values, not y
+        self, values: Array, sample_weight: Array | None = None
+    ) -> None:
+        """Add ``values`` (any shape), times their weights, to the total."""
+        v = np.asarray(values, np.float64)
+        if sample_weight is not None:
+            w = np.asarray(sample_weight, np.float64)
+            v, w = squeeze_or_expand_to_same_rank(v, w)
+            w = w.reshape(w.shape + (1,) * (v.ndim - w.ndim))
+            try:
+                v = v * w
+            except ValueError as err:
+                raise ShapeError(
+                    f"Sum(name={self.name!r}) got sample_weight with shape "
+                    f"{np.shape(sample_weight)} for values of shape {v.shape}; pass one "
+                    "weight per sample, shape (batch,), or one per value."
+                ) from err
+        self._total += float(v.sum())
+
+    def result(self) -> float:
+        return self._total
+
+    def reset_state(self) -> None:
+        self._total = 0.0
+
+
 def _fn_name(fn: Any) -> str:
     if isinstance(fn, str):
         return fn
@@ -258,6 +319,9 @@ class MeanMetricWrapper(Mean):
     """
 
     fn: Any
+    # Redeclared to come after fn positionally: MeanMetricWrapper(fn, name, dtype).
+    name: str = field(default="", validator=check_name)
+    dtype: str | None = field(default=None, converter=dtype_name, validator=float_dtype)
     _values: ValuesFn = field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:

@@ -10,16 +10,32 @@ import numpy as np
 from attrs import define, field
 
 from loopkit.errors import ConfigError, ShapeError
-from loopkit.metrics.base import Metric, as_float, squeeze_or_expand_to_same_rank
+from loopkit.metrics.base import (
+    Metric,
+    as_float,
+    check_name,
+    squeeze_or_expand_to_same_rank,
+)
 from loopkit.typing import Array, FloatArray
-from loopkit.validators import one_of, positive_int
+from loopkit.validators import dtype_name, float_dtype, one_of, positive_int
 
-__all__ = ["AUC", "Precision", "Recall", "confusion_counts"]
+__all__ = [
+    "AUC",
+    "Precision",
+    "Recall",
+    "Thresholded",
+    "check_class_id",
+    "check_thresholds",
+    "confusion_counts",
+    "threshold_values",
+    "to_list",
+]
 
 _EPSILON = 1e-7  # Keras's backend.epsilon(): AUC's end thresholds sit just outside [0, 1]
 
 
-def _thresholds(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+def check_thresholds(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept None, a threshold in [0, 1] or a non-empty list of them (attrs validator)."""
     if value is None:
         return
     values = value if isinstance(value, list) else [value]
@@ -36,11 +52,24 @@ def _thresholds(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> N
         )
 
 
-def _to_list(value: Any) -> Any:
+def threshold_values(thresholds: Any, default: float) -> tuple[FloatArray, Array]:
+    """Return the thresholds as a float64 array (``[default]`` for None) and their sort.
+
+    The counts are computed on sorted thresholds; ``values[order]`` is sorted, and
+    ``argsort(order)`` brings results back to the order the user gave.
+    """
+    given = [default] if thresholds is None else thresholds
+    values = np.array(given if isinstance(given, list) else [given], np.float64)
+    return values, np.argsort(values, kind="stable")
+
+
+def to_list(value: Any) -> Any:
+    """Turn a tuple or array of thresholds into a list (converter)."""
     return list(value) if isinstance(value, (tuple, np.ndarray)) else value
 
 
-def _non_negative_int(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+def check_class_id(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Accept an int >= 0 indexing the last axis of ``y_pred`` (attrs validator)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(
             f"{type(instance).__name__} got {attribute.name}={value!r}; expected an "
@@ -114,8 +143,19 @@ def _divide(a: FloatArray, b: FloatArray) -> FloatArray:
 
 
 @define(eq=False)
-class _Thresholded(Metric):
+class Thresholded(Metric):
     """Shared input handling of the confusion metrics: shapes, top-k, class, weights."""
+
+    # Keyword-only here: Keras's confusion metrics take their thresholds first.
+    name: str = field(default="", kw_only=True, validator=check_name)
+    dtype: str | None = field(
+        default=None, kw_only=True, converter=dtype_name, validator=float_dtype
+    )
+    # The counts a subclass accumulates, among these (state_names lists them).
+    _true_positives: FloatArray = field(init=False, repr=False)
+    _false_positives: FloatArray = field(init=False, repr=False)
+    _true_negatives: FloatArray = field(init=False, repr=False)
+    _false_negatives: FloatArray = field(init=False, repr=False)
 
     def _prepare(
         self,
@@ -164,33 +204,25 @@ _COUNT_KEYS = ("true_positives", "false_positives", "true_negatives", "false_neg
 
 
 @define(eq=False)
-class _PrecisionRecall(_Thresholded):
+class _PrecisionRecall(Thresholded):
     """``TP / (TP + other)`` at each threshold; subclasses name the other count."""
 
     thresholds: float | list[float] | None = field(
-        default=None, converter=_to_list, validator=_thresholds
+        default=None, converter=to_list, validator=check_thresholds
     )
     top_k: int | None = field(
         default=None, validator=attrs.validators.optional(positive_int)
     )
     class_id: int | None = field(
-        default=None, validator=attrs.validators.optional(_non_negative_int)
+        default=None, validator=attrs.validators.optional(check_class_id)
     )
     _values: FloatArray = field(init=False, repr=False)
     _order: Array = field(init=False, repr=False)
-    _true_positives: FloatArray = field(init=False, repr=False)
-    _false_positives: FloatArray = field(init=False, repr=False)  # Precision's
-    _false_negatives: FloatArray = field(init=False, repr=False)  # Recall's
 
     def __attrs_post_init__(self) -> None:
-        if self.thresholds is None:  # with top_k, every top-k prediction is positive
-            values = [0.5 if self.top_k is None else -np.inf]
-        elif isinstance(self.thresholds, list):
-            values = self.thresholds
-        else:
-            values = [self.thresholds]
-        self._values = np.array(values, np.float64)
-        self._order = np.argsort(self._values, kind="stable")
+        # With top_k and no thresholds, every top-k prediction is positive.
+        default = 0.5 if self.top_k is None else -np.inf
+        self._values, self._order = threshold_values(self.thresholds, default)
         super().__attrs_post_init__()
 
     def update_state(
@@ -237,16 +269,7 @@ class Precision(_PrecisionRecall):
 class Recall(_PrecisionRecall):
     """Recall ``TP / (TP + FN)`` of binary or multi-label predictions (Keras semantics).
 
-    A prediction is positive when it is strictly above the threshold, a label when
-    it is nonzero; the elements of multi-label outputs are pooled.
-
-    Args:
-        thresholds: Threshold in [0, 1], or a list of them (then ``result`` gives
-            one value per threshold, which the fit loop cannot log as one number).
-            Defaults to 0.5, or to "every top-k prediction" when ``top_k`` is set.
-        top_k: Count only the ``k`` highest scores of each sample as predicted.
-        class_id: Score only this index of the last axis.
-        name: Log key.
+    Predictions, labels and arguments as for ``Precision``.
     """
 
     state_names: ClassVar[tuple[str, ...]] = ("true_positives", "false_negatives")
@@ -271,7 +294,7 @@ def _auc_thresholds(instance: Any, attribute: attrs.Attribute[Any], value: Any) 
             f"AUC got thresholds={value!r}; expected None or a list of numbers in "
             "[0, 1], such as [0.25, 0.5, 0.75]."
         )
-    _thresholds(instance, attribute, value)
+    check_thresholds(instance, attribute, value)
 
 
 def _at_least_two(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -282,9 +305,24 @@ def _at_least_two(instance: Any, attribute: attrs.Attribute[Any], value: Any) ->
         )
 
 
+def _precision_recall_gains(
+    tp: FloatArray, fp: FloatArray, tn: FloatArray, fn: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Return recall gain and precision gain (Flach & Kull, 2015), as Keras bounds them.
+
+    ``gain = 1 - (P / N) * other / tp`` for recall (other = FN) and precision (FP).
+    Where ``tp`` is 0 the recall gain is 0 and the precision gain 1; a negative
+    recall gain (recall below the positive rate) is 0.
+    """
+    scale = _divide(tp + fn, tn + fp)
+    recall_gain = np.where(tp == 0, 0.0, 1.0 - scale * _divide(fn, tp))
+    precision_gain = np.where(tp == 0, 1.0, 1.0 - scale * _divide(fp, tp))
+    return np.maximum(recall_gain, 0.0), precision_gain
+
+
 @define(eq=False)
-class AUC(_Thresholded):
-    """Area under the ROC or precision-recall curve, from thresholded confusion counts.
+class AUC(Thresholded):
+    """Area under the ROC, precision-recall or PR-gain curve, from thresholded counts.
 
     As in Keras, predictions are compared against ``num_thresholds`` thresholds
     (``-1e-7``, evenly spaced points of (0, 1), and ``1 + 1e-7``); the curve through
@@ -299,7 +337,8 @@ class AUC(_Thresholded):
 
     Args:
         num_thresholds: Number of thresholds (more is finer and slower), > 1.
-        curve: ``"ROC"`` or ``"PR"``.
+        curve: ``"ROC"``, ``"PR"`` or ``"PRGAIN"`` (precision-recall gain, Flach &
+            Kull, 2015).
         summation_method: ``"interpolation"``, ``"minoring"`` or ``"majoring"``.
         thresholds: Inner thresholds in [0, 1] to use instead of evenly spaced
             ones; ``num_thresholds`` then becomes ``len(thresholds) + 2``.
@@ -319,8 +358,8 @@ class AUC(_Thresholded):
     )
     default_name: ClassVar[str] = "auc"
     num_thresholds: int = field(default=200, validator=_at_least_two)
-    curve: Literal["ROC", "PR"] = field(
-        default="ROC", converter=_upper, validator=one_of("ROC", "PR")
+    curve: Literal["ROC", "PR", "PRGAIN"] = field(
+        default="ROC", converter=_upper, validator=one_of("ROC", "PR", "PRGAIN")
     )
     summation_method: Literal["interpolation", "minoring", "majoring"] = field(
         default="interpolation",
@@ -336,10 +375,6 @@ class AUC(_Thresholded):
     )
     from_logits: bool = False
     _values: FloatArray = field(init=False, repr=False)
-    _true_positives: FloatArray = field(init=False, repr=False)
-    _false_positives: FloatArray = field(init=False, repr=False)
-    _true_negatives: FloatArray = field(init=False, repr=False)
-    _false_negatives: FloatArray = field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.thresholds is not None:
@@ -394,8 +429,10 @@ class AUC(_Thresholded):
         else:
             if self.curve == "ROC":
                 x, y = _divide(fp, fp + tn), _divide(tp, tp + fn)
-            else:
+            elif self.curve == "PR":
                 x, y = _divide(tp, tp + fn), _divide(tp, tp + fp)
+            else:
+                x, y = _precision_recall_gains(tp, fp, tn, fn)
             if self.summation_method == "interpolation":
                 heights = (y[:-1] + y[1:]) / 2
             elif self.summation_method == "minoring":

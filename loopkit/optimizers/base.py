@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar, NamedTuple
 
 import attrs
 import numpy as np
@@ -13,16 +13,17 @@ from attrs.validators import optional
 
 from loopkit import schedules
 from loopkit.errors import CheckpointError, ConfigError, ShapeError
+from loopkit.optimizers.custom_loops import GradientPairs
 from loopkit.schedules import LearningRateSchedule
 from loopkit.typing import FloatArray
-from loopkit.validators import boolean, non_negative, positive
+from loopkit.validators import non_negative, positive
 
 __all__ = [
     "BLOCK_BYTES",
+    "Block",
     "Optimizer",
     "Slots",
     "as_learning_rate",
-    "boolean",
     "check_learning_rate",
 ]
 
@@ -33,7 +34,21 @@ makes large models about twice as fast as whole-buffer passes."""
 
 Slots = dict[str, FloatArray]
 """Each slot's array (or its block), by slot name."""
-Work = tuple[FloatArray, FloatArray, Slots, FloatArray, FloatArray]
+
+
+class Block(NamedTuple):
+    """One cache-sized block of an update: matching views of every buffer it touches."""
+
+    p: FloatArray
+    """Parameters; update them in place."""
+    g: FloatArray
+    """Their gradients, already clipped; may be overwritten."""
+    slots: Slots
+    """The matching block of each slot, by slot name."""
+    s: FloatArray
+    """Scratch of the block's length."""
+    s2: FloatArray
+    """A second scratch of the block's length."""
 
 
 def as_learning_rate(value: Any) -> Any:
@@ -77,6 +92,17 @@ def _span_bounds(span: Any, size: int) -> tuple[int, int] | None:
     if not isinstance(start, int) or not isinstance(stop, int):
         return None
     return (start, stop) if 0 <= start <= stop <= size else None
+
+
+def _checked_shape(call: str, shape: Any, bounds: tuple[int, int]) -> tuple[int, ...]:
+    """Return ``shape`` as a tuple of ints if it holds the span's number of elements."""
+    dims = tuple(int(d) for d in shape)
+    if math.prod(dims) != bounds[1] - bounds[0]:
+        raise ConfigError(
+            f"{call} got shape {dims} for span {bounds[0]}:{bounds[1]} of "
+            f"{bounds[1] - bounds[0]} elements; pass each parameter's own shape."
+        )
+    return dims
 
 
 def _owner(opt: Optimizer, call: str) -> str:
@@ -145,12 +171,16 @@ class Optimizer:
     _scratch: tuple[FloatArray, FloatArray] = field(
         init=False, factory=lambda: (np.empty(0), np.empty(0)), repr=False
     )
-    _work: list[Work] = field(init=False, factory=list, repr=False)
+    _work: list[Block] = field(init=False, factory=list, repr=False)
     _params: FloatArray | None = field(init=False, default=None, repr=False)
     _grads: FloatArray | None = field(init=False, default=None, repr=False)
     _grad_spans: list[FloatArray] = field(init=False, factory=list, repr=False)
     _grad_segments: list[FloatArray] = field(init=False, factory=list, repr=False)
     _pending: Slots | None = field(init=False, default=None, repr=False)
+    _span_names: list[str] = field(init=False, factory=list, repr=False)
+    _span_shapes: list[tuple[int, ...]] = field(init=False, factory=list, repr=False)
+    _no_decay: tuple[str, ...] = field(init=False, default=(), repr=False)
+    _pairs: GradientPairs | None = field(init=False, default=None, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.name is None:
@@ -179,30 +209,62 @@ class Optimizer:
         """Return the scalars of update number ``step`` (1-based), once per step."""
         return learning_rate
 
-    def update_block(
-        self,
-        p: FloatArray,
-        g: FloatArray,
-        slots: Slots,
-        s: FloatArray,
-        s2: FloatArray,
-        c: Any,
-    ) -> None:
-        """Update one block of parameters ``p`` in place from its gradients ``g``.
+    def update_block(self, b: Block, c: Any) -> None:
+        """Update one block of parameters ``b.p`` in place from its gradients ``b.g``.
 
         Args:
-            p: A block of the parameter buffer; update it in place.
-            g: The matching gradients (already clipped); may be overwritten.
-            slots: The matching block of each slot, by name.
-            s: Scratch of the block's length.
-            s2: A second scratch of the block's length.
+            b: The block's parameters, gradients, slots and scratch.
             c: What ``coefficients`` returned for this step.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement update_block()")
 
+    per_parameter_pass: ClassVar[bool] = False
+    """Whether ``apply`` calls ``finish_step`` after the blocks (Lamb's norms)."""
+    needs_shapes: ClassVar[bool] = False
+    """Whether ``build`` must be given the parameters' shapes (Adafactor)."""
+
+    def finish_step(self, c: Any) -> None:
+        """Finish an update after every block: per-parameter work, as Lamb's norms."""
+
+    def exclude_from_weight_decay(
+        self, var_list: Any = None, var_names: Sequence[str] | None = None
+    ) -> None:
+        """Exempt the parameters whose name contains one of ``var_names`` from decay.
+
+        As Keras's method: ``opt.exclude_from_weight_decay(var_names=["bias"])``.
+        Names are those the model gives ``build`` (``"dense/bias"``).
+
+        Raises:
+            TypeError: ``var_list`` is given: loopkit matches parameters by name only.
+        """
+        if var_list is not None:
+            raise TypeError(
+                f"{_owner(self, 'exclude_from_weight_decay()')} got var_list="
+                f"{var_list!r:.80}; loopkit optimizers see parameters by name only. "
+                "Pass var_names=['bias', 'gamma'] (substrings of 'layer/weight' names)."
+            )
+        self._no_decay = tuple(str(name) for name in var_names or ())
+
+    def _decayed_spans(self) -> list[tuple[int, int]] | None:
+        """The spans weight decay applies to, or None for every one (no exclusion)."""
+        if not self._no_decay:
+            return None
+        return [
+            span
+            for span, name in zip(self._spans, self._span_names, strict=True)
+            if not any(excluded in name for excluded in self._no_decay)
+        ]
+
     # --- building ---------------------------------------------------------------------
 
-    def build(self, size: int, dtype: Any, spans: Sequence[slice]) -> None:
+    def build(
+        self,
+        size: int,
+        dtype: Any,
+        spans: Sequence[slice],
+        names: Sequence[str] | None = None,
+        shapes: Sequence[tuple[int, ...]] | None = None,
+    ) -> None:
         """Allocate the slots for a flat buffer of ``size`` and set the trainable spans.
 
         Args:
@@ -210,6 +272,10 @@ class Optimizer:
             dtype: float32 or float64, the buffers' dtype.
             spans: One slice of the buffer per trainable parameter, in order; frozen
                 parameters are in none. Adjacent spans merge into one segment.
+            names: The parameters' names (``"dense/kernel"``), one per span, which
+                ``exclude_from_weight_decay(var_names=...)`` matches; optional.
+            shapes: The parameters' shapes, one per span; optional, needed by
+                rules that treat matrices apart (Adafactor).
 
         Calling ``build`` again with the same size and dtype (a layer was frozen or
         unfrozen) keeps the slots and only recomputes the segments; another size or
@@ -229,8 +295,23 @@ class Optimizer:
                 f"{call} got dtype={dtype!r}; expected float32 or float64. Build the "
                 "model in one of those."
             )
+        if shapes is None and spans and self.needs_shapes:
+            raise ConfigError(
+                f"{call} got no shapes: {type(self).__name__} treats each matrix on its "
+                "own, so it needs the parameters' shapes. Pass build(..., shapes=[p.shape "
+                "for p in params]), or use apply_gradients(zip(grads, variables)), which "
+                "passes them."
+            )
+        for label, given in (("names", names), ("shapes", shapes)):
+            if given is not None and len(given) != len(spans):
+                raise ConfigError(
+                    f"{call} got {len(given)} {label} for {len(spans)} spans; pass one "
+                    "per span, or none."
+                )
         ranges = []
-        for span in spans:
+        named: dict[tuple[int, int], str] = {}
+        shaped: dict[tuple[int, int], tuple[int, ...]] = {}
+        for i, span in enumerate(spans):
             bounds = _span_bounds(span, size)
             if bounds is None:
                 raise ConfigError(
@@ -239,7 +320,13 @@ class Optimizer:
                 )
             if bounds[1] > bounds[0]:
                 ranges.append(bounds)
+                if names is not None:
+                    named[bounds] = str(names[i])
+                if shapes is not None:
+                    shaped[bounds] = _checked_shape(call, shapes[i], bounds)
         ranges.sort()
+        self._span_names = [named.get(r, "") for r in ranges]
+        self._span_shapes = [shaped[r] for r in ranges] if shapes is not None else []
         segments: list[tuple[int, int]] = []
         for start, stop in ranges:
             if segments and start < segments[-1][1]:
@@ -302,7 +389,7 @@ class Optimizer:
                 )
         s, s2 = self._scratch
         self._work = [
-            (params[a:b], grads[a:b], slots, s[: b - a], s2[: b - a])
+            Block(params[a:b], grads[a:b], slots, s[: b - a], s2[: b - a])
             for (a, b), slots in zip(self._blocks, self._block_slots, strict=True)
         ]
         self._grad_spans = [grads[a:b] for a, b in self._spans]
@@ -318,13 +405,20 @@ class Optimizer:
         value = float(lr(self.iterations)) if isinstance(lr, LearningRateSchedule) else lr
         return value * self.learning_rate_multiplier
 
-    def apply(self, params: FloatArray, grads: FloatArray) -> None:
+    def apply(self, params: Any, grads: Any = None) -> None:
         """Apply one update to the trainable segments of ``params``, in place.
+
+        Also Keras's ``apply(grads, trainable_variables=None)`` for hand-written loops:
+        given a list of gradients (not a flat array) first, it updates the variables
+        given second, or those of the previous such call, as ``apply_gradients`` does.
 
         Args:
             params: (size,) the model's flat parameter buffer.
             grads: (size,) its gradients; clipping overwrites them in place.
         """
+        if not isinstance(params, np.ndarray):
+            self._apply_to_variables(params, grads)
+            return
         if not self.built:
             raise ConfigError(
                 f"{_owner(self, 'apply()')}: the optimizer is not built. Call "
@@ -339,16 +433,49 @@ class Optimizer:
         scale = self._clip_norms()
         clip = self.clipvalue
         decay = 1.0 - self.weight_decay * lr if self.weight_decay else None
+        decayed = self._decayed_spans() if decay is not None else None
+        if decay is not None and decayed is not None:  # some are exempt: decay the rest
+            for a, b in decayed:
+                np.multiply(params[a:b], decay, out=params[a:b])
+            decay = None
         update = self.update_block
-        for p, g, slots, s, s2 in self._work:
+        for block in self._work:
             if clip is not None:
-                np.clip(g, -clip, clip, out=g)
+                np.clip(block.g, -clip, clip, out=block.g)
             elif scale != 1.0:
-                g *= scale
+                np.multiply(block.g, scale, out=block.g)
             if decay is not None:
-                p *= decay
-            update(p, g, slots, s, s2, c)
+                np.multiply(block.p, decay, out=block.p)
+            update(block, c)
+        if self.per_parameter_pass:
+            self.finish_step(c)
         self.iterations += 1
+
+    def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, Any]]) -> None:
+        """Update variables in place from ``(gradient, variable)`` pairs (Keras's API).
+
+        For hand-written loops: ``opt.apply_gradients(zip(grads, model.weights))``.
+        Variables are Parameters or float NumPy arrays. A new set of variables rebuilds
+        the optimizer (fresh slots); ``fit`` uses the flat ``apply`` instead.
+
+        Raises:
+            TypeError: A variable is neither a Parameter nor a float array.
+            ShapeError: A gradient's shape differs from its variable's.
+        """
+        if self._pairs is None:
+            self._pairs = GradientPairs()
+        self._pairs.apply(self, grads_and_vars)
+
+    def _apply_to_variables(self, grads: Any, variables: Any) -> None:
+        """Keras's ``apply(grads, trainable_variables)``; see ``apply``."""
+        if variables is None:
+            if self._pairs is None or not self._pairs.variables:
+                raise ConfigError(
+                    f"{_owner(self, 'apply()')} got gradients but no variables, and "
+                    "has none from an earlier call. Pass apply(grads, variables)."
+                )
+            variables = self._pairs.variables
+        self.apply_gradients(zip(list(grads), list(variables), strict=True))
 
     def _clip_norms(self) -> float:
         """Clip per-parameter norms in place; return the global-norm factor (or 1)."""

@@ -58,6 +58,7 @@ def _plan_layer(
         *,
         trainable: bool = True,
         regularizer: Any = None,
+        constraint: Any = None,
     ) -> Parameter:
         view = np.broadcast_to(zero, tuple(int(d) for d in shape))
         param = Parameter(name=name, value=view, grad=view, trainable=trainable)
