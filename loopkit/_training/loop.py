@@ -180,6 +180,8 @@ def run_fit(
 
     with _guard(model, hooks, end):
         hooks.call("on_train_begin", model=model, state=state, logs={})
+        if state.train_data is not None:  # a plugin may have replaced it (sharding)
+            train = state.train_data
         epoch = initial_epoch if state.resume_epoch is None else state.resume_epoch
         state.resume_epoch = None
         while epoch < epochs and not model.stop_training:

@@ -1,0 +1,132 @@
+"""Train a small model under mpirun with DataParallel, as the data-parallel tests ask.
+
+Run as ``mpirun -n 2 python train.py CONFIG.json``. Each rank writes its final flat
+weights and History to ``out`` (``weights{rank}.npy``, ``history{rank}.json``).
+The config's keys: ``out``, ``kind`` (arrays, memmap, sequence, generator), ``n``,
+``batch_size``, ``epochs``, ``shuffle``, ``timeout``, ``backup_dir``,
+``save_freq``, ``checkpoint``, and the faults ``kill_rank``/``hang_rank`` at
+``fault_step`` (a global step).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import loopkit
+from loopkit import layers, plugins
+from loopkit.plugins.data_parallel import DataParallel
+
+
+def data(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``n`` samples of 6 features and integer labels of 3 classes, fixed."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(n, 6)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64) + (x[:, 2] > 1).astype(np.int64)
+    return x, y
+
+
+def model(seed: int, dropout: float) -> loopkit.Sequential:
+    """Return the compiled test model, its weights drawn from ``seed``."""
+    loopkit.set_random_seed(seed)
+    net = loopkit.Sequential(
+        [
+            layers.Dense(16, activation="relu", input_shape=(6,)),
+            layers.Dropout(dropout),
+            layers.Dense(3),
+        ]
+    )
+    net.compile(
+        optimizer=loopkit.optimizers.Adam(learning_rate=0.01),
+        loss=loopkit.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return net
+
+
+class Batches:
+    """A Sequence of consecutive ``batch_size`` slices of ``x``/``y``."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> None:
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        part = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        return self.x[part], self.y[part]
+
+
+class Fault:
+    """Kill or hang this rank after global step ``fault_step``, as the config says."""
+
+    def __init__(self, config: dict[str, Any], rank: int) -> None:
+        self.config, self.rank = config, rank
+
+    @loopkit.hookimpl
+    def on_train_batch_end(self, state: loopkit.LoopState) -> None:
+        if state.global_step != self.config["fault_step"]:
+            return
+        if self.config.get("kill_rank") == self.rank:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if self.config.get("hang_rank") == self.rank:
+            time.sleep(120)
+
+
+def main(config: dict[str, Any]) -> None:
+    """Train as ``config`` says and write this rank's results."""
+    out = Path(config["out"])
+    dp = DataParallel(timeout=config.get("timeout", 300.0))
+    rank = dp.group.rank
+    net = model(config.get("seed", 1) + rank, config.get("dropout", 0.0))  # ranks differ
+    x, y = data(config["n"])
+    b = config["batch_size"]
+    kind = config.get("kind", "arrays")
+    fit_args: dict[str, Any] = {"x": x, "y": y, "batch_size": b}
+    if kind == "memmap":
+        path = out / "x.npy"
+        if rank == 0:
+            np.save(path, x)
+        time.sleep(0.5)  # rank 0 writes it
+        fit_args["x"] = np.load(path, mmap_mode="r")
+    elif kind == "sequence":
+        fit_args = {"x": Batches(x, y, b)}
+    elif kind == "generator":
+        fit_args = {"x": list(Batches(x, y, b))}  # a list of batches: re-iterable
+    run_plugins: list[Any] = [dp]
+    if config.get("backup_dir"):
+        run_plugins.append(
+            plugins.BackupAndRestore(
+                config["backup_dir"],
+                save_freq=config.get("save_freq", "epoch"),
+                delete_checkpoint=False,
+            )
+        )
+    if config.get("checkpoint"):
+        run_plugins.append(plugins.ModelCheckpoint(config["checkpoint"]))
+    if config.get("fault_step") is not None:
+        run_plugins.append(Fault(config, rank))
+    history = net.fit(
+        epochs=config.get("epochs", 2),
+        shuffle=config.get("shuffle", True),
+        verbose=0,
+        plugins=run_plugins,
+        **fit_args,
+    )
+    np.save(out / f"weights{rank}.npy", net.flat_weights)
+    (out / f"history{rank}.json").write_text(json.dumps(history.history))
+    (out / f"comm{rank}.json").write_text(
+        json.dumps({"seconds": dp.communication_seconds, "steps": net.state.global_step})
+    )
+
+
+if __name__ == "__main__":
+    main(json.loads(Path(sys.argv[1]).read_text()))
