@@ -24,6 +24,7 @@ from loopkit import (
     save_checkpoint,
     snapshot_model,
 )
+from loopkit.distributed import is_primary
 
 __all__ = ["BackupAndRestore", "ModelCheckpoint"]
 
@@ -190,14 +191,15 @@ class ModelCheckpoint:
                 stacklevel=2,
             )
             return
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        if self.background:
-            snapshot = snapshot_model(model, weights_only=self.save_weights_only)
-            self._writer.submit(lambda: snapshot.write(path))
-        elif self.save_weights_only:
-            model.save_weights(path)
-        else:
-            model.save(path)
+        if is_primary():  # under DataParallel rank 0 alone writes; every rank tracks
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if self.background:
+                snapshot = snapshot_model(model, weights_only=self.save_weights_only)
+                self._writer.submit(lambda: snapshot.write(path))
+            elif self.save_weights_only:
+                model.save_weights(path)
+            else:
+                model.save(path)
         self.last_saved = path
         if self.save_best_only:
             self._tracker.best = float(logs[self.monitor])
@@ -295,7 +297,8 @@ class BackupAndRestore:
             )
             return
         self._resume_epoch, self._resume_batch = epoch, batch
-        save_checkpoint(model, self.path)
+        if is_primary():  # under DataParallel rank 0 alone writes; every rank restores
+            save_checkpoint(model, self.path)
 
     def __attrs_post_init__(self) -> None:
         if self.save_freq != "epoch":  # only then a batch hook: an idle one still costs
@@ -316,5 +319,5 @@ class BackupAndRestore:
 
     @hookimpl
     def on_train_end(self, state: LoopState) -> None:
-        if self.delete_checkpoint and state.exception is None and self.path.exists():
-            self.path.unlink()
+        if self.delete_checkpoint and state.exception is None and is_primary():
+            self.path.unlink(missing_ok=True)

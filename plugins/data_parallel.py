@@ -58,10 +58,10 @@ class DataParallel(Plugin):
     optimizer step and the weights stay bitwise identical.
 
     At train begin rank 0's weights, optimizer state, shuffle seed and random
-    generators are broadcast (each rank then draws from its own jump of rank 0's
-    generator, re-derived every epoch, so dropout differs per rank yet a resumed run
-    repeats it); after every plugin's ``on_train_begin`` (a BackupAndRestore restore
-    included) the ranks check that they agree on the weights and the resume position.
+    generators are broadcast (every rank draws dropout masks from the same stream,
+    so a checkpoint of rank 0 resumes every rank exactly); after every plugin's
+    ``on_train_begin`` (a BackupAndRestore restore included) the ranks check that
+    they agree on the weights and the resume position.
     Epoch logs are global: the loss and each metric are computed from sums and counts
     reduced over the ranks (not averaged averages), so History, EarlyStopping and
     ReduceLROnPlateau decide the same on every rank. Batch logs (progress bar) stay
@@ -115,6 +115,8 @@ class DataParallel(Plugin):
     _window: int = field(default=0, init=False, repr=False)
     _window_balanced: bool = field(default=True, init=False, repr=False)
     _train_states: list[dict[str, Any]] | None = field(default=None, init=False, repr=False)
+    _stat_params: list[Any] = field(factory=list, init=False, repr=False)
+    _stats: Array = field(factory=lambda: np.zeros(0), init=False, repr=False)
     _flag: Array = field(factory=lambda: np.zeros(1), init=False, repr=False)
     _weight: Array = field(factory=lambda: np.zeros(1), init=False, repr=False)
 
@@ -160,6 +162,14 @@ class DataParallel(Plugin):
 
     def _broadcast(self, model: Sequential, comm: Communicator) -> None:
         self._pending_broadcast = False
+        self._stat_params = [  # state that forward passes update: moving statistics
+            p
+            for ly in model.layers
+            if ly.trainable
+            for p in ly.parameters
+            if not p.trainable
+        ]
+        self._stats = np.zeros(sum(p.value.size for p in self._stat_params), np.float64)
         comm.broadcast(model.flat_weights, "the weight broadcast at train begin")
         optimizer = model.optimizer
         if optimizer is None:
@@ -175,7 +185,13 @@ class DataParallel(Plugin):
         optimizer.set_state({"iterations": iterations, "slots": slots})
 
     def _sync_generators(self, model: Sequential, comm: Communicator) -> None:
-        """Give rank r a jump of rank 0's generators: independent, yet reproducible."""
+        """Give every rank rank 0's random generators (dropout masks, noise layers).
+
+        Identical streams, as Horovod scripts seeding every worker alike get: a
+        checkpoint holds rank 0's generators, and restoring them on every rank then
+        continues each rank's stream exactly. Ranks draw the same amounts in every
+        step but an epoch's last (a short one), so this runs at each epoch's end.
+        """
         generators = [model.rng, *(ly.rng for ly in model.layers if ly.rng is not None)]
         unique = list({id(g): g for g in generators}.values())
         states = comm.broadcast_object(
@@ -183,9 +199,6 @@ class DataParallel(Plugin):
         )
         for generator, saved in zip(unique, states, strict=True):
             generator.bit_generator.state = saved
-            jumped = getattr(generator.bit_generator, "jumped", None)
-            if comm.rank and jumped is not None:
-                generator.bit_generator.state = jumped(comm.rank).state
 
     def _agree(self, model: Sequential, state: LoopState, comm: Communicator) -> None:
         """Raise DistributedError unless every rank holds rank 0's weights and position."""
@@ -231,19 +244,34 @@ class DataParallel(Plugin):
             self._window_balanced &= self._shard.balanced
         if step.skip:
             return
-        grads = model.flat_gradients
-        before = comm.seconds
-        if self._window_balanced:  # equal parts: the mean of the ranks' means
-            comm.allreduce(grads, "the gradient allreduce")
-            grads *= grads.dtype.type(1.0 / comm.size)
-        else:  # weigh each rank's mean gradient by its sample count
-            grads *= grads.dtype.type(self._window)
-            self._weight[0] = self._window
-            comm.allreduce(self._weight, "the sample-count allreduce")
-            comm.allreduce(grads, "the gradient allreduce")
-            grads *= grads.dtype.type(1.0 / max(self._weight[0], 1.0))
-        self.communication_seconds += comm.seconds - before
+        self._average(model, comm)
         self._window, self._window_balanced = 0, True
+
+    def _average(self, model: Sequential, comm: Communicator) -> None:
+        """Average the gradients (and moving statistics) over the ranks, in place."""
+        grads, stats = model.flat_gradients, self._stats
+        if stats.size:  # statistics layers (BatchNormalization) updated in this forward
+            np.concatenate([p.value.reshape(-1) for p in self._stat_params], out=stats)
+        requests = []
+        if not self._window_balanced:  # weigh each rank's mean by its sample count
+            grads *= grads.dtype.type(self._window)
+            stats *= self._window
+            self._weight[0] = self._window
+            requests.append(comm.start_allreduce(self._weight))
+        requests.append(comm.start_allreduce(grads))  # the one big message of the step
+        if stats.size:
+            requests.append(comm.start_allreduce(stats))
+        before = comm.seconds
+        comm.wait(requests, "the gradient allreduce")
+        self.communication_seconds += comm.seconds - before
+        total = comm.size if self._window_balanced else max(float(self._weight[0]), 1.0)
+        grads *= grads.dtype.type(1.0 / total)
+        if stats.size:
+            stats *= 1.0 / total
+            offset = 0
+            for p in self._stat_params:
+                p.value[...] = stats[offset : offset + p.value.size].reshape(p.value.shape)
+                offset += p.value.size
 
     @hookimpl(trylast=True)
     def on_train_batch_end(self, model: Sequential, state: LoopState, batch: int) -> None:

@@ -54,10 +54,11 @@ class Communicator:
     Args:
         comm: An ``mpi4py.MPI.Comm`` (``MPI.COMM_WORLD`` for the whole job).
         timeout: Seconds to wait for the other ranks in any one collective.
+        mpi: The ``mpi4py.MPI`` module (imported when None).
     """
 
-    def __init__(self, comm: Any, timeout: float) -> None:
-        self.mpi = import_mpi()
+    def __init__(self, comm: Any, timeout: float, mpi: Any = None) -> None:
+        self.mpi = mpi if mpi is not None else import_mpi()
         self.comm = comm
         self.rank: int = comm.Get_rank()
         self.size: int = comm.Get_size()
@@ -65,12 +66,16 @@ class Communicator:
         self.seconds = 0.0
         """Seconds spent in collectives (waiting included), for benchmarks."""
 
-    def _wait(self, request: Any, what: str) -> None:
-        """Poll ``request`` until done; raise DistributedError once past the deadline."""
+    def wait(self, requests: list[Any], what: str) -> None:
+        """Poll ``requests`` until all are done; raise DistributedError past the deadline.
+
+        Raises:
+            DistributedError: some rank did not join within ``timeout`` seconds.
+        """
         started = time.perf_counter()
         deadline = started + self.timeout
         spins = 0
-        while not request.Test():
+        while not self.mpi.Request.Testall(requests):
             spins += 1
             if spins > 2000:  # a slow peer, not just latency: stop burning the core
                 if time.perf_counter() > deadline:
@@ -84,14 +89,18 @@ class Communicator:
                 time.sleep(1e-4)
         self.seconds += time.perf_counter() - started
 
+    def start_allreduce(self, buffer: Array, op: str = "sum") -> Any:
+        """Start reducing ``buffer`` in place across ranks; return its request."""
+        mpi_op = self.mpi.SUM if op == "sum" else self.mpi.MAX
+        return self.comm.Iallreduce(self.mpi.IN_PLACE, buffer, op=mpi_op)
+
     def allreduce(self, buffer: Array, what: str, op: str = "sum") -> None:
         """Reduce ``buffer`` in place across ranks (``"sum"`` or ``"max"``)."""
-        mpi_op = self.mpi.SUM if op == "sum" else self.mpi.MAX
-        self._wait(self.comm.Iallreduce(self.mpi.IN_PLACE, buffer, op=mpi_op), what)
+        self.wait([self.start_allreduce(buffer, op)], what)
 
     def broadcast(self, buffer: Array, what: str) -> None:
         """Overwrite ``buffer`` on every rank with rank 0's, in place."""
-        self._wait(self.comm.Ibcast(buffer, root=0), what)
+        self.wait([self.comm.Ibcast(buffer, root=0)], what)
 
     def broadcast_object(self, value: Any, what: str) -> Any:
         """Return rank 0's ``value`` (pickled) on every rank."""

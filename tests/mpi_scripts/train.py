@@ -1,11 +1,14 @@
 """Train a small model under mpirun with DataParallel, as the data-parallel tests ask.
 
-Run as ``mpirun -n 2 python train.py CONFIG.json``. Each rank writes its final flat
-weights and History to ``out`` (``weights{rank}.npy``, ``history{rank}.json``).
-The config's keys: ``out``, ``kind`` (arrays, memmap, sequence, generator), ``n``,
-``batch_size``, ``epochs``, ``shuffle``, ``timeout``, ``backup_dir``,
-``save_freq``, ``checkpoint``, and the faults ``kill_rank``/``hang_rank`` at
-``fault_step`` (a global step).
+Run as ``mpirun -n 2 python train.py CONFIG.json``, CONFIG holding a list of runs
+(one launch, several trainings: MPI starts once). Each rank writes its final flat
+weights, History and communication time to the run's ``out`` directory
+(``weights{rank}.npy``, ``history{rank}.json``, ``comm{rank}.json``). A run's keys:
+``out``, ``kind`` (arrays, memmap with its ``memmap`` .npy file, sequence,
+generator), ``n``, ``batch_size``,
+``epochs``, ``shuffle``, ``seed``, ``dropout``, ``batch_norm``, ``accumulate``,
+``clip``, ``timeout``, ``backup_dir``, ``save_freq``, and the faults
+``kill_rank``/``hang_rank`` at ``fault_step`` (a global step).
 """
 
 from __future__ import annotations
@@ -33,16 +36,13 @@ def data(n: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def model(seed: int, dropout: float) -> loopkit.Sequential:
+def model(seed: int, dropout: float = 0.0, batch_norm: bool = False) -> loopkit.Sequential:
     """Return the compiled test model, its weights drawn from ``seed``."""
     loopkit.set_random_seed(seed)
-    net = loopkit.Sequential(
-        [
-            layers.Dense(16, activation="relu", input_shape=(6,)),
-            layers.Dropout(dropout),
-            layers.Dense(3),
-        ]
-    )
+    stack: list[Any] = [layers.Dense(16, activation="relu", input_shape=(6,))]
+    if batch_norm:
+        stack.append(layers.BatchNormalization())
+    net = loopkit.Sequential([*stack, layers.Dropout(dropout), layers.Dense(3)])
     net.compile(
         optimizer=loopkit.optimizers.Adam(learning_rate=0.01),
         loss=loopkit.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -61,6 +61,8 @@ class Batches:
         return -(-len(self.x) // self.batch_size)
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        if not 0 <= i < len(self):
+            raise IndexError(f"batch {i} of {len(self)}")
         part = slice(i * self.batch_size, (i + 1) * self.batch_size)
         return self.x[part], self.y[part]
 
@@ -81,27 +83,36 @@ class Fault:
             time.sleep(120)
 
 
-def main(config: dict[str, Any]) -> None:
+def plugins_for(config: dict[str, Any]) -> list[Any]:
+    """Return the plugins besides DataParallel that ``config`` asks for."""
+    chosen: list[Any] = []
+    if config.get("accumulate"):
+        chosen.append(plugins.GradientAccumulation(steps=config["accumulate"]))
+    if config.get("clip"):
+        chosen.append(plugins.GradientClipping(max_norm=config["clip"]))
+    return chosen
+
+
+def run(config: dict[str, Any]) -> None:
     """Train as ``config`` says and write this rank's results."""
     out = Path(config["out"])
+    out.mkdir(parents=True, exist_ok=True)
     dp = DataParallel(timeout=config.get("timeout", 300.0))
     rank = dp.group.rank
-    net = model(config.get("seed", 1) + rank, config.get("dropout", 0.0))  # ranks differ
+    seed = config.get("seed", 1) + rank  # ranks start from different weights
+    net = model(seed, config.get("dropout", 0.0), config.get("batch_norm", False))
     x, y = data(config["n"])
     b = config["batch_size"]
     kind = config.get("kind", "arrays")
     fit_args: dict[str, Any] = {"x": x, "y": y, "batch_size": b}
-    if kind == "memmap":
-        path = out / "x.npy"
-        if rank == 0:
-            np.save(path, x)
-        time.sleep(0.5)  # rank 0 writes it
-        fit_args["x"] = np.load(path, mmap_mode="r")
+    if kind == "memmap":  # the test wrote data(n)'s x there
+        fit_args["x"] = np.load(config["memmap"], mmap_mode="r")
     elif kind == "sequence":
         fit_args = {"x": Batches(x, y, b)}
     elif kind == "generator":
-        fit_args = {"x": list(Batches(x, y, b))}  # a list of batches: re-iterable
-    run_plugins: list[Any] = [dp]
+        batches = Batches(x, y, b)  # as a list of batches: re-iterable
+        fit_args = {"x": [batches[i] for i in range(len(batches))]}
+    run_plugins: list[Any] = [dp, *plugins_for(config)]
     if config.get("backup_dir"):
         run_plugins.append(
             plugins.BackupAndRestore(
@@ -110,8 +121,6 @@ def main(config: dict[str, Any]) -> None:
                 delete_checkpoint=False,
             )
         )
-    if config.get("checkpoint"):
-        run_plugins.append(plugins.ModelCheckpoint(config["checkpoint"]))
     if config.get("fault_step") is not None:
         run_plugins.append(Fault(config, rank))
     history = net.fit(
@@ -129,4 +138,5 @@ def main(config: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    main(json.loads(Path(sys.argv[1]).read_text()))
+    for each in json.loads(Path(sys.argv[1]).read_text()):
+        run(each)
