@@ -130,6 +130,11 @@ class DataParallel(Plugin):
             self.group = ProcessGroup(comm.Get_rank(), comm.Get_size())
             set_process_group(self.group)
 
+    @property
+    def communicator(self) -> Communicator | None:
+        """The communicator between the ranks (None when training alone)."""
+        return self._comm
+
     # --- train begin: shard, broadcast, agree -------------------------------------------
 
     @hookimpl(wrapper=True, tryfirst=True)

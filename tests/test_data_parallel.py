@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import loopkit
-from loopkit import ConfigError
+from loopkit import ConfigError, plugins
 from loopkit._data.datasets import epoch_permutation, make_dataset
 from loopkit.distributed import (
     Communicator,
@@ -203,6 +203,31 @@ def test_without_a_launcher_the_plugin_changes_nothing() -> None:
     assert np.array_equal(trained[0][0], trained[1][0])
     assert trained[0][1] == trained[1][1]
     assert process_group() == ProcessGroup(rank=0, world_size=1)
+
+
+@pytest.mark.parametrize(("rank", "writes"), [(0, True), (1, False)])
+def test_writing_plugins_write_and_print_on_rank_0_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rank: int, writes: bool
+) -> None:
+    x, y = train.data(16)
+    net = train.model(3)
+    writers = [
+        plugins.CSVLogger(str(tmp_path / "log.csv")),
+        plugins.TensorBoard(str(tmp_path / "tb")),
+        plugins.ModelCheckpoint(
+            str(tmp_path / "ckpt" / "m.weights.npz"), save_weights_only=True
+        ),
+        plugins.BackupAndRestore(str(tmp_path / "backup"), delete_checkpoint=False),
+    ]
+    previous = set_process_group(ProcessGroup(rank=rank, world_size=2))
+    try:
+        net.fit(x, y, batch_size=8, epochs=2, verbose=2, plugins=writers)
+    finally:
+        set_process_group(previous)
+    assert sorted(p.name for p in tmp_path.iterdir()) == (
+        ["backup", "ckpt", "log.csv", "tb"] if writes else []
+    )
+    assert ("Epoch 2/2" in capsys.readouterr().out) == writes
 
 
 def test_data_parallel_is_installed_under_its_entry_point_name() -> None:
