@@ -1,11 +1,11 @@
 """Data-parallel benchmark: 1 rank x 2 threads against 2 MPI ranks x 1 thread, and a model.
 
-``python -m benchmarks.data_parallel [--quick] [--rounds R] [--out FILE]`` trains the
-``wide`` workload for the same global batch (256) both ways, alternating, and prints
-a Markdown report: seconds per epoch, the speed-up, the time per step spent in the
-gradient allreduce, the allreduce's cost per message size here (shared memory), and
-the ring-allreduce scaling model at 10 GbE, 100 GbE and InfiniBand out to 64 nodes
-for the benchmark models. Needs ``pip install -e '.[mpi]'``.
+``python -m benchmarks.data_parallel [--quick] [--rounds R] [--out FILE] [--raw JSON]``
+trains the ``wide`` workload for the same global batch (256) both ways, alternating,
+and prints a Markdown report: seconds per epoch, the speed-up, the time per step
+spent in the gradient allreduce, the allreduce's cost per message size here (shared
+memory), and the ring-allreduce scaling model at 10 GbE, 100 GbE and InfiniBand out
+to 64 nodes for the benchmark models. Needs ``pip install -e '.[mpi]'``.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ def measure(quick: bool, rounds: int) -> tuple[list[dict[str, Any]], list[dict[s
             alone.append(json.loads(Path(out).read_text()))
             out = f"{tmp}/two{i}.json"
             mpi = [launcher, "-n", "2", "--oversubscribe", "--bind-to", "none"]
+            mpi += ["--mca", "mpi_yield_when_idle", "1"]  # the box may be shared
             _run([*mpi, "--mca", "btl", "self,sm", *worker, out, name, "128", epochs], 1)
             pair.append(json.loads(Path(out).read_text()))
     return alone, pair
@@ -115,25 +116,30 @@ def report(alone: list[dict[str, Any]], pair: list[dict[str, Any]]) -> str:
         f"gradient allreduce (waiting for the other rank included) takes "
         f"{100 * comm / step2:.0f}% of a step.",
         "",
-        "Allreduce here (2 ranks, shared memory, in place, median):",
+        "Allreduce here (2 ranks, shared memory, in place, median), and the model "
+        "T = 2 alpha + n / B: alpha from the 1-element message, B fitted by least "
+        "squares to the messages of 1 MB and more:",
         "",
-        "| float32 elements | bytes | ms |",
-        "| ---: | ---: | ---: |",
+        "| float32 elements | bytes | measured ms | model ms |",
+        "| ---: | ---: | ---: | ---: |",
     ]
     sizes = {
         int(k): float(np.median([r["allreduce_seconds"][k] for r in pair]))
         for k in pair[0]["allreduce_seconds"]
     }
+    alpha = sizes[min(sizes)] / 2  # ring with p = 2: two messages of n / 2
+    big = np.array([4.0 * n for n in sizes if 4 * n >= 1e6])  # least squares, alpha fixed
+    rest = np.array([sizes[n] - 2 * alpha for n in sizes if 4 * n >= 1e6])
+    bandwidth = float(big @ big / (big @ rest))
     for size, seconds in sizes.items():
-        lines.append(f"| {size:,} | {4 * size:,} | {1e3 * seconds:.3f} |")
-    nbytes = np.array([4.0 * s for s in sizes], np.float64)
-    seconds = np.array(list(sizes.values()), np.float64)
-    slope, intercept = np.polyfit(nbytes, seconds, 1)  # T = 2 alpha + n / B for p = 2
+        model = ring_allreduce_seconds(4 * size, 2, alpha, bandwidth)
+        lines.append(
+            f"| {size:,} | {4 * size:,} | {1e3 * seconds:.3f} | {1e3 * model:.3f} |"
+        )
     lines += [
         "",
-        "Fit for 2 ranks, T = 2 alpha + n/B: "
-        f"alpha = {1e6 * max(intercept, 0) / 2:.1f} us, "
-        f"B = {1 / slope / 1e9:.2f} GB/s (memory copies between two processes).",
+        f"Here: alpha = {1e6 * alpha:.1f} us, B = {bandwidth / 1e9:.2f} GB/s (copies "
+        "through shared memory between two processes).",
     ]
     compute = step2 - comm  # one rank's compute per step, per-rank batch 128, 1 thread
     flop_rate = WORKLOADS["wide"].flops_per_sample() * 128 / compute
@@ -150,7 +156,30 @@ def report(alone: list[dict[str, Any]], pair: list[dict[str, Any]]) -> str:
         "",
     ]
     header = "| model (MB) | network | " + " | ".join(f"p={p}" for p in NODES) + " |"
-    lines += [header, "| --- | --- |" + " ---: |" * len(NODES)]
+    rule = "| --- | --- |" + " ---: |" * len(NODES)
+    lines += [
+        "Ring allreduce time per step, ms (the same whatever the node's speed):",
+        "",
+        header,
+        rule,
+    ]
+    for name in ("wide", "mlp-mnist", "conv", "small-batch"):
+        size = 4.0 * parameters(WORKLOADS[name])
+        for network, (latency, bandwidth) in NETWORKS.items():
+            cells = [
+                f"{1e3 * ring_allreduce_seconds(size, p, latency, bandwidth):.2f}"
+                for p in NODES
+            ]
+            row = f"| {name} ({size / 1e6:.2f}) | {network} | " + " | ".join(cells)
+            lines.append(row + " |")
+    lines += [
+        "",
+        "Compute stops dominating once a step's compute is shorter than the time above. "
+        "Efficiency when each node computes like one core here:",
+        "",
+        header,
+        rule,
+    ]
     for name in ("wide", "mlp-mnist", "conv", "small-batch"):
         workload = WORKLOADS[name]
         size = 4.0 * parameters(workload)
@@ -173,8 +202,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1,056 samples: a smoke run")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (3)")
     parser.add_argument("--out", help="also write the report to this file")
+    parser.add_argument("--raw", help="also write the measurements (JSON) here")
+    parser.add_argument("--report-from", help="report measurements saved by --raw")
     args = parser.parse_args()
-    alone, pair = measure(args.quick, args.rounds)
+    if args.report_from:
+        alone, pair = json.loads(Path(args.report_from).read_text())
+    else:
+        alone, pair = measure(args.quick, args.rounds)
+    if args.raw:
+        Path(args.raw).write_text(json.dumps([alone, pair]))
     text = report(alone, pair)
     print(text)
     if args.out:

@@ -123,6 +123,8 @@ def run(config: dict[str, Any]) -> None:
         )
     if config.get("fault_step") is not None:
         run_plugins.append(Fault(config, rank))
+    if dp.communicator is not None:  # start together: the timeout is for steps
+        dp.communicator.comm.Barrier()
     history = net.fit(
         epochs=config.get("epochs", 2),
         shuffle=config.get("shuffle", True),
