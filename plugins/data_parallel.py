@@ -216,13 +216,14 @@ class DataParallel(Plugin):
         highest, lowest = extremes[:3], -extremes[3:]
         if np.array_equal(highest, lowest):
             return
+        low, high = lowest.astype(np.int64).tolist(), highest.astype(np.int64).tolist()
         raise DistributedError(
-            f"DataParallel: after on_train_begin, rank {comm.rank} has weights checksum "
-            f"{int(checksum)} and resume position (epoch {resume}, batch "
-            f"{state.resume_batch}), but the ranks span {lowest.tolist()} to "
-            f"{highest.tolist()}. A plugin restored different state on different "
-            "ranks: put BackupAndRestore's backup_dir (and any checkpoint read at "
-            "train begin) on a filesystem every rank sees."
+            f"DataParallel: after on_train_begin the ranks disagree (rank {comm.rank} "
+            f"resumes at epoch {resume}, batch {state.resume_batch}; -1: not resuming): "
+            f"weight checksums {low[0]}..{high[0]}, resume epochs {low[1]}..{high[1]}, "
+            f"resume batches {low[2]}..{high[2]}. A plugin restored different state on "
+            "different ranks: put BackupAndRestore's backup_dir (and any checkpoint "
+            "read at train begin) on a filesystem every rank sees."
         )
 
     # --- every step: one allreduce of the flat gradient buffer ---------------------------

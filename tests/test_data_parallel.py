@@ -195,6 +195,21 @@ def test_killing_the_job_and_resuming_with_backup_and_restore_is_bitwise_exact(
     assert np.array_equal(w1, expected)
 
 
+def test_ranks_that_restore_different_backups_fail_before_training(
+    tmp_path: Path,
+) -> None:
+    x, y = train.data(32)
+    alone = plugins.BackupAndRestore(str(tmp_path / "seen"), delete_checkpoint=False)
+    train.model(1).fit(x, y, batch_size=8, epochs=1, verbose=0, plugins=[alone])
+    run = {"n": 32, "batch_size": 4, "epochs": 2, "out": str(tmp_path / "out")}
+    run["backup_dir"] = [str(tmp_path / "seen"), str(tmp_path / "unseen")]
+    done = launch(tmp_path, [run])
+    assert done.returncode != 0
+    assert "resume epochs -1..1, resume batches 0..0" in done.stderr
+    assert "put BackupAndRestore's backup_dir" in done.stderr
+    assert not (tmp_path / "out" / "weights0.npy").exists()
+
+
 # --- one process: no launcher, no change --------------------------------------------------
 
 

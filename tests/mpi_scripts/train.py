@@ -7,7 +7,7 @@ weights, History and communication time to the run's ``out`` directory
 ``out``, ``kind`` (arrays, memmap with its ``memmap`` .npy file, sequence,
 generator), ``n``, ``batch_size``,
 ``epochs``, ``shuffle``, ``seed``, ``dropout``, ``batch_norm``, ``accumulate``,
-``clip``, ``timeout``, ``backup_dir``, ``save_freq``, and the faults
+``clip``, ``timeout``, ``backup_dir`` (or one per rank), ``save_freq``, and the faults
 ``kill_rank``/``hang_rank`` at ``fault_step`` (a global step).
 """
 
@@ -113,10 +113,13 @@ def run(config: dict[str, Any]) -> None:
         batches = Batches(x, y, b)  # as a list of batches: re-iterable
         fit_args = {"x": [batches[i] for i in range(len(batches))]}
     run_plugins: list[Any] = [dp, *plugins_for(config)]
-    if config.get("backup_dir"):
+    backup_dir = config.get("backup_dir")
+    if isinstance(backup_dir, list):  # one per rank: a backup only some ranks see
+        backup_dir = backup_dir[rank]
+    if backup_dir:
         run_plugins.append(
             plugins.BackupAndRestore(
-                config["backup_dir"],
+                backup_dir,
                 save_freq=config.get("save_freq", "epoch"),
                 delete_checkpoint=False,
             )
