@@ -37,7 +37,7 @@ train = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(train)
 
 
-def mpirun_command() -> list[str]:
+def mpirun_command(ranks: int) -> list[str]:
     """Return mpirun from this interpreter's environment (loopkit[mpi]) or PATH."""
     beside = Path(sys.executable).parent / "mpirun"
     found = str(beside) if beside.exists() else shutil.which("mpirun")
@@ -45,13 +45,15 @@ def mpirun_command() -> list[str]:
     # --oversubscribe: 2 ranks even on 1 core; btl self,sm: shared memory, no network;
     # yield when idle: a waiting rank gives its core up (CI machines are shared)
     return [
-        *(found, "-n", "2", "--oversubscribe", "--bind-to", "none"),
+        *(found, "-n", str(ranks), "--oversubscribe", "--bind-to", "none"),
         *("--mca", "btl", "self,sm", "--mca", "mpi_yield_when_idle", "1"),
     ]
 
 
-def launch(tmp_path: Path, runs: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
-    """Run the training script under ``mpirun -n 2`` for ``runs``; return the result."""
+def launch(
+    tmp_path: Path, runs: list[dict[str, Any]], ranks: int = 2
+) -> subprocess.CompletedProcess[str]:
+    """Run the training script under ``mpirun -n ranks`` for ``runs``; return the result."""
     config = tmp_path / f"runs{time.monotonic_ns()}.json"
     config.write_text(json.dumps(runs))
     env = {
@@ -62,7 +64,7 @@ def launch(tmp_path: Path, runs: list[dict[str, Any]]) -> subprocess.CompletedPr
         "OPENBLAS_NUM_THREADS": "1",
     }
     with subprocess.Popen(
-        [*mpirun_command(), sys.executable, str(SCRIPT), str(config)],
+        [*mpirun_command(ranks), sys.executable, str(SCRIPT), str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -210,7 +212,21 @@ def test_ranks_that_restore_different_backups_fail_before_training(
     assert not (tmp_path / "out" / "weights0.npy").exists()
 
 
-# --- one process: no launcher, no change --------------------------------------------------
+# --- one rank, or no launcher: no change ----------------------------------------------
+
+
+def test_one_rank_under_mpirun_trains_bitwise_as_without_the_plugin(
+    tmp_path: Path,
+) -> None:
+    run = {"n": 51, "batch_size": 8, "dropout": 0.3, "epochs": 2}
+    with_plugin = {**run, "out": str(tmp_path / "with")}
+    without = {**run, "out": str(tmp_path / "without"), "without_plugin": True}
+    done = launch(tmp_path, [with_plugin, without], ranks=1)
+    assert done.returncode == 0, done.stderr
+    weights = [np.load(tmp_path / d / "weights0.npy") for d in ("with", "without")]
+    histories = [(tmp_path / d / "history0.json").read_text() for d in ("with", "without")]
+    assert np.array_equal(weights[0], weights[1])
+    assert histories[0] == histories[1]
 
 
 def test_without_a_launcher_the_plugin_changes_nothing() -> None:

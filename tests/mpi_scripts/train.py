@@ -5,9 +5,9 @@ Run as ``mpirun -n 2 python train.py CONFIG.json``, CONFIG holding a list of run
 weights, History and communication time to the run's ``out`` directory
 (``weights{rank}.npy``, ``history{rank}.json``, ``comm{rank}.json``). A run's keys:
 ``out``, ``kind`` (arrays, memmap with its ``memmap`` .npy file, sequence,
-generator), ``n``, ``batch_size``,
-``epochs``, ``shuffle``, ``seed``, ``dropout``, ``batch_norm``, ``accumulate``,
-``clip``, ``timeout``, ``backup_dir`` (or one per rank), ``save_freq``, and the faults
+generator), ``n``, ``batch_size``, ``epochs``, ``shuffle``, ``seed``, ``dropout``,
+``batch_norm``, ``accumulate``, ``clip``, ``without_plugin``, ``timeout``,
+``backup_dir`` (or one per rank), ``save_freq``, and the faults
 ``kill_rank``/``hang_rank`` at ``fault_step`` (a global step).
 """
 
@@ -113,6 +113,8 @@ def run(config: dict[str, Any]) -> None:
         batches = Batches(x, y, b)  # as a list of batches: re-iterable
         fit_args = {"x": [batches[i] for i in range(len(batches))]}
     run_plugins: list[Any] = [dp, *plugins_for(config)]
+    if config.get("without_plugin"):  # the reference run: DataParallel left out
+        run_plugins.remove(dp)
     backup_dir = config.get("backup_dir")
     if isinstance(backup_dir, list):  # one per rank: a backup only some ranks see
         backup_dir = backup_dir[rank]
