@@ -5,6 +5,7 @@ from __future__ import annotations
 from loopkit import (
     activations,
     callbacks,
+    distributed,
     hookspecs,
     initializers,
     layers,
@@ -64,6 +65,7 @@ __all__ = [
     "__version__",
     "activations",
     "callbacks",
+    "distributed",
     "hookimpl",
     "hookspec",
     "hookspecs",

@@ -96,6 +96,11 @@ events N, 2N, ...): epoch hooks count epochs (``epoch + 1``); training-batch and
 optimizer-step hooks count the model's training batches over every ``fit``
 (``state.global_step + 1``); test and predict batch hooks count the batches of the
 current run (``batch + 1``). Other hooks have no count and refuse the options.
+
+Several processes: under ``DataParallel`` every rank runs every hook with identical
+weights and epoch logs; a plugin that writes files or prints does so only when
+``loopkit.distributed.is_primary()`` (rank 0). In ``on_train_begin`` a plugin may
+replace ``state.train_data``; the loop draws batches from it after that hook.
 """
 
 from __future__ import annotations

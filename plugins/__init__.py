@@ -10,6 +10,7 @@ import importlib
 from typing import Any
 
 __all__ = [
+    "DataParallel",
     "EMA",
     "BackupAndRestore",
     "CSVLogger",
@@ -30,6 +31,7 @@ __all__ = [
 _MODULES = {
     "BackupAndRestore": "checkpointing",
     "CSVLogger": "csv_logger",
+    "DataParallel": "data_parallel",
     "EMA": "ema",
     "EarlyStopping": "early_stopping",
     "EpochLines": "progress",

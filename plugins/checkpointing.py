@@ -27,6 +27,7 @@ from loopkit import (
     save_checkpoint,
     snapshot_model,
 )
+from loopkit.distributed import is_primary
 from loopkit.monitor import monitor_key
 from loopkit.saving import atomic_write, check_destination
 from loopkit.validators import (
@@ -220,22 +221,23 @@ class ModelCheckpoint(Plugin):
                 stacklevel=2,
             )
             return
-        if self.background:
-            snapshot = snapshot_model(model, weights_only=self.save_weights_only)
-            self._finish()
-            self._writing = path
-            self._writer.submit(lambda: snapshot.write(path))
-        else:
-            self._writing = path
-            try:
-                if self.save_weights_only:
-                    model.save_weights(path)
-                else:
-                    model.save(path)
-            except (CheckpointError, OSError) as err:
-                raise CheckpointError(
-                    f"{self._label}: saving {path!r} failed: {err}"
-                ) from err
+        if is_primary():  # under DataParallel rank 0 alone writes; every rank tracks
+            if self.background:
+                snapshot = snapshot_model(model, weights_only=self.save_weights_only)
+                self._finish()
+                self._writing = path
+                self._writer.submit(lambda: snapshot.write(path))
+            else:
+                self._writing = path
+                try:
+                    if self.save_weights_only:
+                        model.save_weights(path)
+                    else:
+                        model.save(path)
+                except (CheckpointError, OSError) as err:
+                    raise CheckpointError(
+                        f"{self._label}: saving {path!r} failed: {err}"
+                    ) from err
         self.last_saved = path
         if self.save_best_only:
             self._tracker.best = float(logs[self.monitor])
@@ -377,6 +379,8 @@ class BackupAndRestore(Plugin):
         self._resume_epoch, self._resume_batch = epoch, batch
         # at an epoch's end the loop has not yet counted the epoch that just ended
         self._epochs_completed = model.state.epochs_completed + (batch == 0)
+        if not is_primary():  # under DataParallel rank 0 alone writes; every rank restores
+            return
         try:
             save_checkpoint(model, self.path)
         except CheckpointError as err:
@@ -401,7 +405,13 @@ class BackupAndRestore(Plugin):
 
     @hookimpl
     def on_train_end(self, state: LoopState) -> None:
-        if self.delete_checkpoint and state.exception is None and self.path.is_file():
+        primary = is_primary()  # under DataParallel rank 0 alone owns the file
+        if (
+            self.delete_checkpoint
+            and state.exception is None
+            and primary
+            and self.path.is_file()
+        ):
             # Kept in memory until the run is over: if a closing hook of another
             # plugin fails, on_exception follows and writes the backup back.
             self._deleted = self.path.read_bytes()

@@ -15,6 +15,7 @@ import numpy as np
 from attrs import define, field
 
 from loopkit import ConfigError, LoopkitWarning, LoopState, Plugin, hookimpl
+from loopkit.distributed import is_primary
 from loopkit.saving import check_destination
 from loopkit.validators import boolean
 
@@ -115,6 +116,9 @@ class CSVLogger(Plugin):
     @hookimpl
     def on_train_begin(self) -> None:
         self._warned = False
+        if not is_primary():  # under DataParallel rank 0 alone writes: no file here
+            self._close()
+            return
         check_destination(self.filename, f"CSVLogger(filename={self.filename!r})")
         if self._resume is not None:
             self._continue(*self._resume)

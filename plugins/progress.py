@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import numbers
 import sys
 import time
@@ -11,8 +12,19 @@ from typing import Any, TextIO
 from attrs import define, field
 
 from loopkit import LoopState, Plugin, hookimpl
+from loopkit.distributed import is_primary
 
 __all__ = ["EpochLines", "ProgressBar"]
+
+
+class _Discard(io.StringIO):
+    """Where ranks other than 0 print under DataParallel: nowhere."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+_DISCARD = _Discard()
 
 
 def _format_logs(logs: Mapping[str, Any]) -> str:
@@ -63,6 +75,8 @@ class EpochLines(Plugin):
     @property
     def out(self) -> TextIO:
         """The stream written to."""
+        if not is_primary():  # under DataParallel rank 0 alone prints
+            return _DISCARD
         return self.stream if self.stream is not None else sys.stdout
 
     @hookimpl

@@ -24,6 +24,7 @@ from loopkit import (
     hookimpl,
     plugin_name,
 )
+from loopkit.distributed import is_primary
 from loopkit.validators import boolean, non_negative_int, positive_int_or
 
 __all__ = ["TensorBoard", "weight_image"]
@@ -69,6 +70,16 @@ def _refuse_embeddings(instance: Any, attribute: Any, value: Any) -> None:
         f"projector embeddings. Pass {attribute.name}={off!r}, and write Embedding weights "
         "yourself with tensorboardX's SummaryWriter.add_embedding if you need them."
     )
+
+
+class _NullWriter:
+    """A SummaryWriter that writes nothing: ranks other than 0 under DataParallel."""
+
+    def __getattr__(self, name: str) -> Any:
+        return self  # writer.add_scalar(...), writer.file_writer.add_summary(...)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 def _is_number(value: Any) -> bool:
@@ -236,6 +247,8 @@ class TensorBoard(Plugin):
     def _writer(self, run: str) -> Any:
         """Return the open writer of ``run`` ("" is ``log_dir`` itself), opening it once."""
         writer = self._writers.get(run)
+        if writer is None and not is_primary():  # under DataParallel rank 0 alone writes
+            writer = self._writers[run] = _NullWriter()
         if writer is None:
             path = os.path.join(os.fspath(self.log_dir), run) if run else self.log_dir
             writer = SummaryWriter(

@@ -171,8 +171,8 @@ def ci_block(marker: str) -> list[str]:
     return lines[start + 1 : end]
 
 
-def test_the_readme_set_up_installs_the_test_extra_runs_the_tests_then_the_demo() -> None:
+def test_the_readme_set_up_installs_test_and_mpi_extras_runs_tests_then_the_demo() -> None:
     setup = " && ".join(ci_block("setup"))
-    assert 'python -m pip install -e ".[test]"' in setup
+    assert 'python -m pip install -e ".[test,mpi]"' in setup  # the MPI tests need the extra
     assert setup.endswith("python -m pytest")
     assert ci_block("demo") == [". .venv/bin/activate && loopkit demo"]

@@ -269,6 +269,8 @@ def run_fit(
 
     with _guard(model, hooks, end):
         emit("on_train_begin", logs={})
+        if state.train_data is not None:  # a plugin may have replaced it (sharding)
+            train = state.train_data
         epoch = initial_epoch if state.resume_epoch is None else state.resume_epoch
         state.resume_epoch = None
         first = True

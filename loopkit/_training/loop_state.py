@@ -45,6 +45,11 @@ class LoopState:
         hooks: The current run's plugins and hook callers (``hooks.originals()`` lists
             the plugins in call order; ``hooks.call(name, **kwargs)`` calls a hook).
             Set by ``fit``/``evaluate``/``predict`` for the length of the call.
+        train_data: The current fit's training data: an object with ``steps`` (batches
+            per epoch, or None) and ``batches(epoch)`` yielding ``(x, y,
+            sample_weight)``. A plugin may replace it in ``on_train_begin`` (DataParallel
+            puts each rank's shard here, with ``loopkit.distributed.shard``); the loop
+            draws its batches from it after that hook.
     """
 
     mode: Literal["train", "test", "predict"] = "train"
@@ -62,6 +67,7 @@ class LoopState:
     resume_batch: int = 0
     exception: BaseException | None = None
     hooks: HookDispatcher | None = field(default=None, repr=False)
+    train_data: Any = field(default=None, repr=False)
 
     def state_dict(self) -> dict[str, int]:
         """Return the counters a checkpoint needs, as JSON-ready values."""

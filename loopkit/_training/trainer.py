@@ -254,6 +254,7 @@ class Trainer(ModelData):
         state.epochs, state.initial_epoch = int(epochs), int(initial_epoch)
         state.steps_per_epoch = train.steps
         state.batch_size = getattr(train, "batch_size", None)
+        state.train_data = train
         state.log_keys = self._log_keys(validation is not None)
         state.params = {
             "verbose": verbose_level,
