@@ -15,6 +15,7 @@ from loopkit._data.datasets import (
     make_dataset,
 )
 from loopkit._data.structures import (
+    StructuredDataset,
     make_structured_dataset,
     structured_batch,
 )
@@ -88,20 +89,8 @@ class ModelData(Objective):
                     f"{call} got class_weight for a model with several outputs; as in "
                     "Keras, pass sample_weight as a dict keyed by output name instead."
                 )
-            structured = make_structured_dataset(
-                x,
-                y,
-                sample_weight,
-                input_names=self.input_names,
-                output_names=self.output_names,
-                dict_only=self._input_keys is not None,
-                batch_size=batch_size,
-                shuffle=shuffle,
-                seed=self.shuffle_seed,
-                dtype=self.dtype,
-                steps=steps,
-                call=call,
-                integer_outputs=self._integer_outputs,
+            structured = self._arrays_dataset(
+                x, y, sample_weight, batch_size, shuffle, steps, call
             )
             first = next(iter(structured.split(1, 1, 1)[0].batches(0)))
             self.check_batch(first[0], first[1], call)
@@ -134,25 +123,39 @@ class ModelData(Objective):
             )  # values: NaN/inf, labels; batches as they come
         return dataset
 
+    def _arrays_dataset(
+        self,
+        x: Any,
+        y: Any,
+        sample_weight: Any,
+        batch_size: int | None,
+        shuffle: bool,
+        steps: int | None,
+        call: str,
+    ) -> StructuredDataset:
+        """Lists or dicts of arrays, shaped like this model's inputs and outputs."""
+        return make_structured_dataset(
+            x,
+            y,
+            sample_weight,
+            input_names=self.input_names,
+            output_names=self.output_names,
+            dict_only=self._input_keys is not None,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=self.shuffle_seed,
+            dtype=self.dtype,
+            steps=steps,
+            call=call,
+            integer_outputs=self._integer_outputs,
+        )
+
     def _inputs_dataset(
         self, x: Any, batch_size: int | None, steps: int | None, call: str
     ) -> Any:
         several = len(self.inputs) > 1 or self._input_keys is not None
         if several and isinstance(x, (np.ndarray, list, tuple, Mapping)):
-            data = make_structured_dataset(
-                x,
-                None,
-                None,
-                input_names=self.input_names,
-                output_names=self.output_names,
-                dict_only=self._input_keys is not None,
-                batch_size=batch_size,
-                shuffle=False,
-                seed=self.shuffle_seed,
-                dtype=self.dtype,
-                steps=steps,
-                call=call,
-            )
+            data = self._arrays_dataset(x, None, None, batch_size, False, steps, call)
             self.check_inputs(data.xs, call)
             return data
         return make_dataset(
