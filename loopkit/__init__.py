@@ -11,12 +11,14 @@ from loopkit import (
     layers,
     losses,
     metrics,
+    models,
     monitor,
     optimizers,
     regularizers,
     saving,
     schedules,
     typing,
+    utils,
     validators,
 )
 from loopkit._dispatch.dispatcher import HOOK_NAMES, Plugin, hookimpl, plugin_name
@@ -76,6 +78,7 @@ __all__ = [
     "load_model",
     "losses",
     "metrics",
+    "models",
     "monitor",
     "optimizers",
     "plot_history",
@@ -87,5 +90,6 @@ __all__ = [
     "set_random_seed",
     "snapshot_model",
     "typing",
+    "utils",
     "validators",
 ]

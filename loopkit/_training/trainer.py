@@ -107,6 +107,11 @@ class Trainer(ModelData):
                 "loss='mse' or loss='sparse_categorical_crossentropy'."
             )
 
+    @property
+    def metrics_names(self) -> list[str]:
+        """The keys ``evaluate`` returns, in order: ``loss``, outputs' losses, metrics."""
+        return ["loss", *self.loss_term_names, *(m.name for m in self.metrics)]
+
     def _log_keys(self, validation: bool) -> frozenset[str]:
         keys = ["loss", *self.loss_term_names, *(m.name for m in self.metrics)]
         val_keys = ["val_" + k for k in keys] if validation else []

@@ -1,0 +1,9 @@
+"""Keras's ``keras.models`` namespace: the model classes and loading."""
+
+from __future__ import annotations
+
+from loopkit._training.model import Model
+from loopkit._training.sequential import Sequential
+from loopkit.saving.model_files import load_model, save_model
+
+__all__ = ["Model", "Sequential", "load_model", "save_model"]

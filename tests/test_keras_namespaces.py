@@ -1,0 +1,62 @@
+"""Keras's namespaces and small model APIs: models, utils, metrics_names, trainable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import loopkit as lk
+from loopkit.layers import Dense
+
+
+def test_keras_utils_to_categorical_matches_keras_docs_example() -> None:
+    # keras.utils.to_categorical([0, 1, 2, 3], num_classes=4) is the 4x4 identity
+    np.testing.assert_array_equal(lk.utils.to_categorical([0, 1, 2, 3], 4), np.eye(4))
+    out = lk.utils.to_categorical(np.array([[1], [0]]))
+    assert out.dtype == np.float32 and out.tolist() == [[0, 1], [1, 0]]
+    with pytest.raises(lk.ConfigError, match=r"num_classes=2\) got the id 2"):
+        lk.utils.to_categorical([0, 2], num_classes=2)
+
+
+def test_keras_utils_normalize_gives_unit_rows_and_keeps_zero_rows() -> None:
+    out = lk.utils.normalize(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    np.testing.assert_allclose(out, [[0.6, 0.8], [0.0, 0.0]], rtol=1e-6)
+
+
+def test_loopkit_models_holds_the_keras_names() -> None:
+    assert lk.models.Sequential is lk.Sequential and lk.models.Model is lk.Model
+    assert lk.models.load_model is lk.load_model
+
+
+def test_metrics_names_lists_what_evaluate_returns_in_order(rng) -> None:
+    inputs = lk.Input(shape=(3,))
+    h = Dense(4)(inputs)
+    model = lk.Model(
+        inputs, [Dense(2, activation="softmax", name="a")(h), Dense(1, name="b")(h)]
+    )
+    model.compile(
+        "sgd", ["sparse_categorical_crossentropy", "mse"], metrics={"a": ["accuracy"]}
+    )
+    assert model.metrics_names == ["loss", "a_loss", "b_loss", "a_accuracy"]
+    x, y = rng.standard_normal((8, 3)), [rng.integers(0, 2, 8), rng.standard_normal((8, 1))]
+    assert len(model.evaluate(x, y, verbose=0)) == len(model.metrics_names)
+
+
+def test_model_trainable_false_freezes_every_layer(rng) -> None:
+    model = lk.Sequential([Dense(4, input_dim=3), Dense(1)])
+    model.compile("sgd", "mse")
+    model.trainable = False
+    before = model.get_weights()
+    model.fit(
+        rng.standard_normal((16, 3)), rng.standard_normal((16, 1)), epochs=1, verbose=0
+    )
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert model.trainable_weights == []
+    model.trainable = True
+    model.fit(
+        rng.standard_normal((16, 3)), rng.standard_normal((16, 1)), epochs=1, verbose=0
+    )
+    assert any(
+        not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True)
+    )
