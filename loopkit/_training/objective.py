@@ -144,6 +144,19 @@ class Objective(Network):
         Where an output's activation is fused with its cross-entropy, the gradient is
         with respect to the pre-activation (logits) and taken from them stably.
         """
+        assert self.graph is not None
+        if len(self.heads) == 1 and self.heads[0].loss is not None:  # the per-step path
+            head = self.heads[0]
+            if self._fused[0]:
+                runner = self.graph.output_runners[0]
+                value, grad = head.loss.value_and_grad_from_logits(  # type: ignore[union-attr]
+                    y, runner.pre_activation, sample_weight
+                )
+            else:
+                value, grad = head.loss.value_and_grad(y, self._outputs[0], sample_weight)  # type: ignore[union-attr]
+            if head.weight != 1.0:
+                value, grad = value * head.weight, grad * head.weight
+            return value, [grad]
         ys = [y] if len(self.heads) == 1 else y
         ws = (
             [sample_weight] * len(self.heads)
