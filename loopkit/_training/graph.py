@@ -87,6 +87,11 @@ class Graph:
             and all(uses.get(s, 0) <= 1 for s in range(self.n_slots))
             and (not self.nodes or self.output_slots == [self.out_slots[-1]])
         )
+        distinct: dict[int, Any] = {}
+        for node in self.nodes:
+            distinct.setdefault(id(node.layer), node.layer)
+        self.distinct_layers: tuple[Any, ...] = tuple(distinct.values())
+        """Each distinct layer (or nested model), in the order of its first call."""
         self.runners: list[Any] = [node.layer for node in self.nodes]
         self.shared_pairs: list[tuple[Any, Any]] = []
         self.output_runners: list[Any] = []
@@ -97,10 +102,7 @@ class Graph:
     @property
     def layers(self) -> list[Any]:
         """Each distinct layer (or nested model), in the order of its first call."""
-        seen: dict[int, Any] = {}
-        for node in self.nodes:
-            seen.setdefault(id(node.layer), node.layer)
-        return list(seen.values())
+        return list(self.distinct_layers)
 
     def refresh_sharing(self) -> None:
         """(Re)make the clones of layers called more than once; call after a repack."""

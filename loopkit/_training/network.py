@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from attrs import define, field
+from attrs.setters import NO_OP
 
 from loopkit._training.flat_parameters import FlatParameters
 from loopkit._training.graph import Graph
@@ -92,7 +93,9 @@ class Network:
     _trainable_spans: list[slice] = field(init=False, factory=list, repr=False)
     _regularized: list[Parameter] = field(init=False, factory=list, repr=False)
     _constrained: list[Parameter] = field(init=False, factory=list, repr=False)
-    _outputs: list[FloatArray] = field(init=False, factory=list, repr=False)
+    _outputs: list[FloatArray] = field(
+        init=False, factory=list, repr=False, on_setattr=NO_OP
+    )
     _fused: list[bool] = field(init=False, factory=list, repr=False)
     _logits_pending: list[bool] = field(init=False, factory=list, repr=False)
     _output_grads: list[FloatArray] = field(init=False, factory=list, repr=False)
@@ -213,7 +216,8 @@ class Network:
         Recomputed when a layer's ``trainable`` flag changes; plugins that act on
         gradients (clipping, accumulation) touch only these.
         """
-        key = (self.trainable, *(layer.trainable for layer in self.layers))
+        layers = () if self.graph is None else self.graph.distinct_layers
+        key = (self.trainable, *[layer.trainable for layer in layers])
         if key != self._trainable_key:
             self._refresh_trainable(key)
         return self._trainable_spans

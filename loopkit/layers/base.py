@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 import numpy as np
 from attrs import define, field
+from attrs.setters import NO_OP
 
 from loopkit._naming import snake_case
 from loopkit.errors import ConfigError, ShapeError
@@ -354,7 +355,7 @@ class ActivatedLayer(Layer):
 
     activation: ActivationFunction | None = field(init=False, default=None)
     bias: Parameter | None = field(init=False, default=None, repr=False)
-    _z: FloatArray = field(init=False, repr=False)
+    _z: FloatArray = field(init=False, repr=False, on_setattr=NO_OP)
 
     @property
     def output_activation(self) -> ActivationFunction | None:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 import numpy as np
 from attrs import define, field
+from attrs.setters import NO_OP
 
 from loopkit import activations as _activations
 from loopkit.errors import ShapeError
@@ -119,7 +120,7 @@ class Conv1D(Layer):
     _plan: tuple[int, int, int] = field(init=False, repr=False)
     _x_shape: Shape = field(init=False, repr=False)
     _cols: FloatArray = field(init=False, repr=False)
-    _z: FloatArray = field(init=False, repr=False)
+    _z: FloatArray = field(init=False, repr=False, on_setattr=NO_OP)
     _y: FloatArray | None = field(init=False, default=None, repr=False)
 
     def _length_plan(self, input_shape: Shape) -> tuple[int, int, int]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 from attrs import define, field
+from attrs.setters import NO_OP
 
 from loopkit import activations as _activations
 from loopkit.errors import ShapeError
@@ -48,7 +49,7 @@ class Dense(ActivatedLayer):
     kernel_constraint: Any = field(default=None, kw_only=True)
     bias_constraint: Any = field(default=None, kw_only=True)
     kernel: Parameter = field(init=False, repr=False)
-    _x: FloatArray = field(init=False, repr=False)
+    _x: FloatArray = field(init=False, repr=False, on_setattr=NO_OP)
 
     def build(self, input_shape: Shape) -> None:
         if len(input_shape) < 1:

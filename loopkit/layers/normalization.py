@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 import numpy as np
 from attrs import define, field
+from attrs.setters import NO_OP
 
 from loopkit.errors import ShapeError
 from loopkit.layers.base import Layer, Parameter
@@ -160,7 +161,7 @@ class BatchNormalization(Layer):
     moving_variance: Parameter = field(init=False, repr=False)
     _reduce: tuple[int, ...] = field(init=False, default=(), repr=False)
     _bshape: Shape = field(init=False, default=(), repr=False)
-    _x: FloatArray = field(init=False, repr=False)
+    _x: FloatArray = field(init=False, repr=False, on_setattr=NO_OP)
     _batch_stats: bool = field(init=False, default=False, repr=False)
 
     def build(self, input_shape: Shape) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from attrs import define, field
+from attrs.setters import NO_OP
 
 from loopkit.errors import ShapeError
 from loopkit.layers import _conv_kernels as conv_kernels
@@ -139,7 +140,7 @@ class MaxPooling2D(_Pooling2D):
     ``dy`` there; after an inference forward, backward finds the winners again.
     """
 
-    _x: FloatArray = field(init=False, repr=False)
+    _x: FloatArray = field(init=False, repr=False, on_setattr=NO_OP)
     _argmax: IntArray = field(
         init=False, repr=False, factory=lambda: np.empty((0, 0, 0, 0), np.int8)
     )
@@ -316,7 +317,7 @@ class GlobalMaxPooling2D(_GlobalPooling2D):
     the argmax is found in backward, so inference pays only for the max.
     """
 
-    _x: FloatArray = field(init=False, repr=False)
+    _x: FloatArray = field(init=False, repr=False, on_setattr=NO_OP)
     _argmax: IntArray = field(
         init=False, repr=False, factory=lambda: np.empty((0, 0), np.intp)
     )

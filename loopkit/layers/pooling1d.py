@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 import numpy as np
 from attrs import define, field
+from attrs.setters import NO_OP
 
 from loopkit.errors import ShapeError
 from loopkit.layers import _conv_kernels as conv_kernels
@@ -89,7 +90,7 @@ class MaxPooling1D(_Pooling1D):
     height 1: backward routes each window's gradient to its first maximum.
     """
 
-    _x: FloatArray = field(init=False, repr=False)
+    _x: FloatArray = field(init=False, repr=False, on_setattr=NO_OP)
     _argmax: IntArray = field(
         init=False, repr=False, factory=lambda: np.empty((0, 0, 0, 0), np.int8)
     )
@@ -284,7 +285,7 @@ class GlobalMaxPooling1D(_GlobalPooling1D):
     sample with no unmasked step gets the max over all its steps.
     """
 
-    _x: FloatArray = field(init=False, repr=False)
+    _x: FloatArray = field(init=False, repr=False, on_setattr=NO_OP)
     _argmax: IntArray = field(
         init=False, repr=False, factory=lambda: np.empty((0, 0), np.intp)
     )
