@@ -14,7 +14,7 @@ from attrs import define, field
 
 from loopkit.errors import ConfigError
 
-__all__ = ["MAXIMIZED_METRICS", "Monitor", "infer_mode", "monitor_key"]
+__all__ = ["MAXIMIZED_METRICS", "Monitor", "Monitored", "infer_mode", "monitor_key"]
 
 MAXIMIZED_METRICS = (
     "acc",
@@ -89,3 +89,28 @@ class Monitor:
         if self.mode == "min":
             return value < self.best - self.min_delta
         return value > self.best + self.min_delta
+
+
+class Monitored:
+    """Mixin for plugins that watch one logged key through ``self._tracker`` (a Monitor).
+
+    Gives them Keras's settable ``best`` and the ``required_log_keys`` that make
+    ``fit`` fail before the first step when ``monitor`` cannot be logged.
+    """
+
+    monitor: str
+    _tracker: Monitor
+
+    @property
+    def required_log_keys(self) -> tuple[str, ...]:
+        """The monitored key: ``fit`` fails before the first step if it cannot be logged."""
+        return (self.monitor,)
+
+    @property
+    def best(self) -> float:
+        """The best value of ``monitor`` so far (+inf/-inf before the first); settable."""
+        return self._tracker.best
+
+    @best.setter
+    def best(self, value: float) -> None:
+        self._tracker.best = float(value)

@@ -20,7 +20,7 @@ from loopkit import (
     Sequential,
     hookimpl,
 )
-from loopkit.monitor import monitor_key
+from loopkit.monitor import Monitored, monitor_key
 from loopkit.typing import FloatArray
 from loopkit.validators import boolean, finite, non_negative, non_negative_int, one_of
 
@@ -28,7 +28,7 @@ __all__ = ["EarlyStopping"]
 
 
 @define(eq=False, slots=False)
-class EarlyStopping(Plugin):
+class EarlyStopping(Monitored, Plugin):
     """Stop training when ``monitor`` has not improved for ``patience`` epochs.
 
     At the end of every epoch from ``start_from_epoch`` on, the value of
@@ -108,20 +108,6 @@ class EarlyStopping(Plugin):
             self._baseline = Monitor(
                 self.monitor, self.mode, self.min_delta, initial=float(self.baseline)
             )
-
-    @property
-    def required_log_keys(self) -> tuple[str, ...]:
-        """The monitored key: ``fit`` fails before the first step if it cannot be logged."""
-        return (self.monitor,)
-
-    @property
-    def best(self) -> float:
-        """The best value of ``monitor`` so far (+inf/-inf before the first); settable."""
-        return self._tracker.best
-
-    @best.setter
-    def best(self, value: float) -> None:
-        self._tracker.best = float(value)
 
     @hookimpl
     def on_train_begin(self, model: Sequential) -> None:

@@ -20,7 +20,7 @@ from loopkit import (
     Sequential,
     hookimpl,
 )
-from loopkit.monitor import monitor_key
+from loopkit.monitor import Monitored, monitor_key
 from loopkit.schedules import LearningRateSchedule
 from loopkit.validators import in_open_range, non_negative, non_negative_int, one_of
 
@@ -187,7 +187,7 @@ class LearningRateScheduler(Plugin):
 
 
 @define(eq=False, slots=False)
-class ReduceLROnPlateau(Plugin):
+class ReduceLROnPlateau(Monitored, Plugin):
     """Multiply the learning rate by ``factor`` when ``monitor`` stops improving.
 
     Keras semantics: at each epoch end, during cooldown the cooldown counter drops
@@ -252,20 +252,6 @@ class ReduceLROnPlateau(Plugin):
 
     def __attrs_post_init__(self) -> None:
         self._tracker = Monitor(self.monitor, self.mode, self.min_delta)
-
-    @property
-    def required_log_keys(self) -> tuple[str, ...]:
-        """The monitored key: ``fit`` fails before the first step if it cannot be logged."""
-        return (self.monitor,)
-
-    @property
-    def best(self) -> float:
-        """The best value of ``monitor`` so far (+inf/-inf before the first); settable."""
-        return self._tracker.best
-
-    @best.setter
-    def best(self, value: float) -> None:
-        self._tracker.best = float(value)
 
     @hookimpl
     def on_train_begin(self, model: Sequential) -> None:
