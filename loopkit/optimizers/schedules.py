@@ -1,31 +1,9 @@
-"""Keras's path to the learning-rate schedules: ``loopkit.optimizers.schedules``."""
+"""Keras's path to the learning-rate schedules: ``loopkit.optimizers.schedules``.
+
+The same objects as ``loopkit.schedules``, re-exported under Keras's name.
+"""
 
 from __future__ import annotations
 
-from loopkit.schedules import (
-    CosineDecay,
-    CosineDecayRestarts,
-    ExponentialDecay,
-    InverseTimeDecay,
-    LearningRateSchedule,
-    LinearWarmup,
-    PiecewiseConstantDecay,
-    PolynomialDecay,
-    deserialize,
-    get,
-    serialize,
-)
-
-__all__ = [
-    "CosineDecay",
-    "CosineDecayRestarts",
-    "ExponentialDecay",
-    "InverseTimeDecay",
-    "LearningRateSchedule",
-    "LinearWarmup",
-    "PiecewiseConstantDecay",
-    "PolynomialDecay",
-    "deserialize",
-    "get",
-    "serialize",
-]
+from loopkit.schedules import *  # noqa: F403
+from loopkit.schedules import __all__ as __all__
