@@ -201,6 +201,7 @@ def test_orthogonal_gives_orthonormal_columns_or_rows_times_gain(
 ) -> None:
     w = Orthogonal(gain=2.0)(shape, np.float64, rng)
     assert w.shape == shape
+    assert w.flags.c_contiguous  # like every other initializer's (QR returns F order)
     m = w.reshape(-1, shape[-1])
     gram = m.T @ m if m.shape[0] >= m.shape[1] else m @ m.T
     np.testing.assert_allclose(gram, 4.0 * np.eye(len(gram)), atol=1e-12)
