@@ -118,4 +118,4 @@ class Orthogonal(Initializer):
         q *= np.sign(np.diag(r))
         if rows < cols:
             q = q.T
-        return np.ascontiguousarray(self.gain * q, dtype).reshape(shape)  # C order, as others
+        return np.ascontiguousarray(self.gain * q, dtype).reshape(shape)  # C order
