@@ -180,3 +180,13 @@ def test_the_two_heads_example_logs_each_output_and_predicts_a_dict(tmp_path: Pa
     out = run_example("two_heads.py", tmp_path, "--epochs", "3")
     assert "'label_loss', 'learning_rate', 'loss', 'score_loss', 'score_mae'" in out
     assert "first three labels:" in out
+
+
+def test_the_masked_text_classifier_learns_and_ignores_where_the_padding_is(
+    tmp_path: Path,
+) -> None:
+    out = run_example("masked_text_classifier.py", tmp_path, "--epochs", "3")
+    accuracy = float(re.search(r"test accuracy: (\S+)", out)[1])  # type: ignore[index]
+    assert accuracy > 0.9  # guessing gives 0.5
+    change = float(re.search(r"to the front: (\S+)", out)[1])  # type: ignore[index]
+    assert change < 1e-5  # the mask makes pre- and post-padding the same sentence

@@ -126,9 +126,11 @@ def test_lstm_final_states_are_the_last_output_and_cell() -> None:
     layer = LSTM(3, return_state=True)
     rng = np.random.default_rng(0)
     layer.setup((4, 2), np.float64, rng)
-    y = layer.forward(rng.standard_normal((2, 4, 2)))
+    y, h_out, c_out = layer.forward(rng.standard_normal((2, 4, 2)))  # Keras's order
     h, c = layer.final_states
     np.testing.assert_array_equal(h, y)
+    np.testing.assert_array_equal(h_out, h)
+    np.testing.assert_array_equal(c_out, c)
     assert c.shape == (2, 3)
     assert not np.allclose(c, h)
 

@@ -82,8 +82,10 @@ def test_bidirectional_names_each_directions_weights_and_keeps_keras_order() -> 
 
 
 def test_bidirectional_refuses_what_a_sequential_model_cannot_carry() -> None:
-    with pytest.raises(ConfigError, match=r"merge_mode=None, .* Use merge_mode='concat'"):
-        Bidirectional(LSTM(2), merge_mode=None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"returns 2 outputs; a Sequential model"):
+        Sequential([Bidirectional(LSTM(2), merge_mode=None, input_shape=(3, 4))])
+    with pytest.raises(ConfigError, match=r"returns 3 outputs; .*return_state=True"):
+        Sequential([LSTM(2, return_state=True, input_shape=(3, 4))])
     with pytest.raises(ConfigError, match=r"merge_mode='max'; expected one of"):
         Bidirectional(LSTM(2), merge_mode="max")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"got Dense; expected a recurrent layer"):

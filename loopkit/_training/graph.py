@@ -1,11 +1,17 @@
 """A model's graph: nodes in topological order, run forward and backward over arrays.
 
 A chain (each layer feeding only the next, as in ``Sequential``) runs as a plain loop
-over its layers. Any other graph runs node by node over a table of tensor slots:
-gradients of a tensor feeding several nodes are summed, and a layer called more than
-once gets, for each extra call, a clone that shares its weights (the same memory)
-but owns its buffers and gradients; the clones' gradients are added to the layer's
-after each backward pass, so shared weights are stored and updated once.
+over its layers. Any other graph runs node by node over a table of tensor slots (one
+per output of each node): gradients of a tensor feeding several nodes are summed, a
+node with call options gets them as keywords, and a node with several outputs gets
+a list of output gradients (None for an output nothing reads). A layer called more
+than once gets, for each extra call, a clone that shares its weights (the same
+memory) but owns its buffers and gradients; the clones' gradients are added to the
+layer's after each backward pass, so shared weights are stored and updated once.
+
+A graph with a layer that makes masks (``Embedding(mask_zero=True)``, ``Masking``)
+also carries a mask per slot, computed from the data on every forward pass; the
+choice is made once, when the graph is built, so other graphs never look for one.
 """
 
 from __future__ import annotations
@@ -64,14 +70,24 @@ class Graph:
     """
 
     def __init__(self, inputs: Sequence[Any], outputs: Sequence[Any], nodes: Sequence[Any]):
+        from loopkit.layers.masking import makes_mask
+
         self.inputs, self.outputs, self.nodes = list(inputs), list(outputs), list(nodes)
         slots: dict[int, int] = {id(t): i for i, t in enumerate(self.inputs)}
         for node in self.nodes:
-            slots[id(node.output)] = len(slots)
+            for tensor in node.outputs:
+                slots[id(tensor)] = len(slots)
         self.n_slots = len(slots)
         self.in_slots = [[slots[id(t)] for t in node.inputs] for node in self.nodes]
-        self.out_slots = [slots[id(node.output)] for node in self.nodes]
+        self.out_slot_lists = [[slots[id(t)] for t in node.outputs] for node in self.nodes]
+        self.out_slots = [outs[0] for outs in self.out_slot_lists]
         self.output_slots = [slots[id(t)] for t in self.outputs]
+        self.options: list[dict[str, Any]] = [
+            dict(getattr(node, "options", None) or {}) for node in self.nodes
+        ]
+        self.multi_output = [bool(getattr(n, "multi_output", False)) for n in self.nodes]
+        self.masked = any(makes_mask(node.layer) for node in self.nodes)
+        """Whether masks can arise: decided here, once; False runs no mask code."""
         uses: dict[int, int] = {}
         for ins in self.in_slots:
             for s in ins:
@@ -79,7 +95,10 @@ class Graph:
         self.is_chain = (
             len(self.inputs) == 1
             and len(self.outputs) == 1
+            and not self.masked
             and all(not node.multi_input for node in self.nodes)
+            and not any(self.multi_output)
+            and not any(self.options)
             and all(
                 ins == [prev]
                 for ins, prev in zip(self.in_slots, [0, *self.out_slots], strict=False)
@@ -98,6 +117,7 @@ class Graph:
         self._sum_buffers: dict[int, FloatArray] = {}
         self._values: list[Any] = [None] * self.n_slots
         self._grads: list[Any] = [None] * self.n_slots
+        self._masks: list[Any] = [None] * self.n_slots
 
     @property
     def layers(self) -> list[Any]:
@@ -120,7 +140,14 @@ class Graph:
             else:
                 first.add(id(node.layer))
                 self.runners[i] = node.layer
-        producers = {s: r for s, r in zip(self.out_slots, self.runners, strict=True)}
+        # Only a one-output call's activation may be fused with a loss.
+        producers = {
+            outs[0]: r
+            for outs, r, several in zip(
+                self.out_slot_lists, self.runners, self.multi_output, strict=True
+            )
+            if not several
+        }
         self.output_runners = [producers.get(s) for s in self.output_slots]
 
     def refresh_gradient_flags(self, inputs_need: bool = False) -> None:
@@ -141,9 +168,8 @@ class Graph:
             nested = getattr(runner, "graph", None)
             if nested is not None:
                 nested.refresh_gradient_flags(needed)
-            upstream_trainable[self.out_slots[i]] = needed or bool(
-                node.layer.trainable_parameters
-            )
+            for s in self.out_slot_lists[i]:
+                upstream_trainable[s] = needed or bool(node.layer.trainable_parameters)
 
     # --- running ----------------------------------------------------------------------
 
@@ -154,20 +180,70 @@ class Graph:
             for runner in self.runners:
                 x = runner.forward(x, training)
             return [x]
+        if self.masked:
+            return self._forward_masked(xs, training)
         values = self._values
         for i, x in enumerate(xs):
             values[i] = x
-        for runner, node, ins, out in zip(
-            self.runners, self.nodes, self.in_slots, self.out_slots, strict=True
+        for runner, node, ins, outs, options, several in zip(
+            self.runners,
+            self.nodes,
+            self.in_slots,
+            self.out_slot_lists,
+            self.options,
+            self.multi_output,
+            strict=True,
         ):
             arg = [values[s] for s in ins] if node.multi_input else values[ins[0]]
-            values[out] = runner.forward(arg, training)
+            y = (
+                runner.forward(arg, training, **options)
+                if options
+                else runner.forward(arg, training)
+            )
+            if several:
+                for s, v in zip(outs, y, strict=True):
+                    values[s] = v
+            else:
+                values[outs[0]] = y
+        return [values[s] for s in self.output_slots]
+
+    def _forward_masked(self, xs: Sequence[FloatArray], training: bool) -> list[FloatArray]:
+        """``forward`` carrying a mask per slot (graphs with a mask-making layer)."""
+        from loopkit.layers.masking import call_forward, output_mask
+
+        values, masks = self._values, self._masks
+        for i, x in enumerate(xs):
+            values[i], masks[i] = x, None
+        for runner, node, ins, outs, options, several in zip(
+            self.runners,
+            self.nodes,
+            self.in_slots,
+            self.out_slot_lists,
+            self.options,
+            self.multi_output,
+            strict=True,
+        ):
+            if node.multi_input:
+                arg: Any = [values[s] for s in ins]
+                mask: Any = [masks[s] for s in ins]
+                if all(m is None for m in mask):
+                    mask = None
+            else:
+                arg, mask = values[ins[0]], masks[ins[0]]
+            out_mask = output_mask(runner, arg, mask, **options)
+            y = call_forward(runner, arg, training, mask, **options)
+            if several:
+                out_masks = out_mask if isinstance(out_mask, list) else [out_mask] * len(y)
+                for s, v, m in zip(outs, y, out_masks, strict=True):
+                    values[s], masks[s] = v, m
+            else:
+                values[outs[0]], masks[outs[0]] = y, out_mask
         return [values[s] for s in self.output_slots]
 
     def backward(self, dys: Sequence[FloatArray]) -> list[FloatArray | None]:
         """Backpropagate dL/d(outputs); overwrite every gradient; return dL/d(inputs)."""
         if self.is_chain:
-            dy: FloatArray | None = dys[0]
+            dy: Any = dys[0]
             for runner in reversed(self.runners):
                 if dy is None:
                     break
@@ -176,12 +252,20 @@ class Graph:
         grads = self._grads
         for s in range(self.n_slots):
             grads[s] = None
-        for slot, dy in zip(self.output_slots, dys, strict=True):
-            self._accumulate(slot, dy)
+        for slot, d in zip(self.output_slots, dys, strict=True):
+            self._accumulate(slot, d)
         for i in range(len(self.nodes) - 1, -1, -1):
-            dy = grads[self.out_slots[i]]
-            assert dy is not None, "every node lies on a path to an output"
             runner = self.runners[i]
+            if self.multi_output[i]:
+                dy = [grads[s] for s in self.out_slot_lists[i]]
+                missing = all(d is None for d in dy)
+            else:
+                dy = grads[self.out_slots[i]]
+                missing = dy is None
+            if missing:  # nothing downstream needs this call's gradient
+                for param in runner.parameters:
+                    param.grad.fill(0.0)
+                continue
             dx = runner.backward(dy)
             if dx is None:
                 continue
@@ -195,8 +279,10 @@ class Graph:
             param.grad += twin.grad
         return [grads[s] for s in range(len(self.inputs))]
 
-    def _accumulate(self, slot: int, dy: FloatArray) -> None:
+    def _accumulate(self, slot: int, dy: FloatArray | None) -> None:
         """Add ``dy`` to the gradient of tensor ``slot`` (fan-out sums its branches)."""
+        if dy is None:
+            return
         current = self._grads[slot]
         if current is None:
             self._grads[slot] = dy

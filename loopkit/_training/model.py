@@ -235,12 +235,15 @@ class Model(Trainer):
         outs = [out] if isinstance(out, np.ndarray) else out
         return self._structure_outputs([o.copy() for o in outs])
 
-    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the model as a layer: on symbolic tensors (nesting) or on arrays."""
-        return call_layer(self, inputs, kwargs)
+        return call_layer(self, args, kwargs)
 
-    def call_eagerly(self, inputs: Any, training: bool) -> Any:
-        """``model(x)`` on arrays: the outputs for ``x`` (training mode if asked)."""
+    def call_eagerly(self, inputs: Any, training: bool, mask: Any = None) -> Any:
+        """``model(x)`` on arrays: the outputs for ``x`` (training mode if asked).
+
+        A mask passed in is not used: the model makes its own from the data.
+        """
         if not training:
             return self.predict_on_batch(inputs)
         out = self.forward(inputs, training=True)

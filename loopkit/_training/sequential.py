@@ -201,4 +201,13 @@ def _setup(layer: Any, shape: Any, model: Sequential) -> Any:
             )
         assert layer.output_shape is not None
         return layer.output_shape
-    return layer.setup(shape, model.dtype, model.rng)
+    out = layer.setup(shape, model.dtype, model.rng)
+    if isinstance(out, list):
+        raise ConfigError(
+            f"Sequential {model.name!r}: layer {layer.name!r} ({type(layer).__name__}) "
+            f"returns {len(out)} outputs; a Sequential model carries one array from layer "
+            "to layer. Build the model with the functional API (loopkit.Model(inputs, "
+            "outputs)), or drop the setting that adds outputs (return_state=True, "
+            "merge_mode=None)."
+        )
+    return out

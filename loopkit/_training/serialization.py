@@ -2,7 +2,9 @@
 
 A functional model's config lists its layers (each with its own config; a nested
 model recursively) and its calls in order, each naming the layer and the tensors it
-was called on as ``[layer, call, 0]``; replaying the calls rebuilds the graph.
+was called on as ``[layer, call, output]`` (the output index is 0 unless the call
+has several outputs), with the call's ``options`` when it has any; replaying the
+calls rebuilds the graph.
 """
 
 from __future__ import annotations
@@ -82,10 +84,17 @@ def functional_config(model: Model) -> dict[str, Any]:
     for node in graph.nodes:
         index = calls.get(id(node.layer), 0)
         calls[id(node.layer)] = index + 1
-        nodes.append(
-            {"layer": node.layer.name, "inbound": [where[id(t)] for t in node.inputs]}
-        )
-        where[id(node.output)] = [node.layer.name, index, 0]
+        entry: dict[str, Any] = {
+            "layer": node.layer.name,
+            "inbound": [where[id(t)] for t in node.inputs],
+        }
+        if node.multi_input != _default_list(node.layer, len(node.inputs)):
+            entry["multi_input"] = node.multi_input
+        if node.options:
+            entry["options"] = dict(node.options)
+        nodes.append(entry)
+        for k, tensor in enumerate(node.outputs):
+            where[id(tensor)] = [node.layer.name, index, k]
 
     def structure(tensors: list[Any], keys: list[str] | None) -> Any:
         refs = [where[id(t)] for t in tensors]
@@ -106,6 +115,15 @@ def functional_config(model: Model) -> dict[str, Any]:
     }
 
 
+def _default_list(layer: Any, n_inputs: int) -> bool:
+    """Whether a call on ``n_inputs`` tensors passes a list, unless the config says."""
+    return n_inputs > 1 or bool(getattr(layer, "multi_input", False))
+
+
+def _ref(ref: Any) -> tuple[str, int, int]:
+    return (str(ref[0]), int(ref[1]), int(ref[2]) if len(ref) > 2 else 0)
+
+
 def functional_from_config(
     cls: type[Model], config: Mapping[str, Any], custom_objects: Mapping[str, Any] | None
 ) -> Model:
@@ -114,18 +132,18 @@ def functional_from_config(
     Raises:
         ConfigError: an unknown layer class, or a call naming a missing layer.
     """
-    from loopkit._training.symbolic import Input
+    from loopkit._training.symbolic import Input, add_node
 
     layers = {}
     for entry in config["layers"]:
         layer = layer_from_config(entry, custom_objects)
         layers[layer.name] = layer
-    produced: dict[tuple[str, int], Any] = {}
+    produced: dict[tuple[str, int, int], Any] = {}
     for spec in config["input_layers"]:
         tensor = Input(
             shape=tuple(spec["shape"]), name=spec["name"], dtype=spec.get("dtype")
         )
-        produced[(spec["name"], 0)] = tensor
+        produced[(spec["name"], 0, 0)] = tensor
     calls: dict[str, int] = {}
     for node in config["nodes"]:
         name = node["layer"]
@@ -134,17 +152,19 @@ def functional_from_config(
                 f"from_config(): a call names layer {name!r}, which the config's layers "
                 f"do not define (it defines {sorted(layers)})."
             )
-        inbound = [produced[(ref[0], int(ref[1]))] for ref in node["inbound"]]
+        inbound = [produced[_ref(ref)] for ref in node["inbound"]]
         layer = layers[name]
-        several = getattr(layer, "multi_input", False)
-        out = layer(inbound if several else inbound[0])
-        produced[(name, calls.get(name, 0))] = out
-        calls[name] = calls.get(name, 0) + 1
+        several = bool(node.get("multi_input", _default_list(layer, len(inbound))))
+        out = add_node(layer, inbound if several else inbound[0], node.get("options"))
+        index = calls.get(name, 0)
+        for k, tensor in enumerate(out if isinstance(out, list) else [out]):
+            produced[(name, index, k)] = tensor
+        calls[name] = index + 1
 
     def rebuild(spec: Any) -> Any:
         if isinstance(spec, Mapping):
-            return {key: produced[(ref[0], int(ref[1]))] for key, ref in spec.items()}
-        refs = [produced[(ref[0], int(ref[1]))] for ref in spec]
+            return {key: produced[_ref(ref)] for key, ref in spec.items()}
+        refs = [produced[_ref(ref)] for ref in spec]
         return refs[0] if len(refs) == 1 else refs
 
     return cls(

@@ -31,16 +31,18 @@ def _row(*cells: str, widths: tuple[int, ...] = _WIDTHS) -> str:
     """
     a, b, c = widths[:3]
     first, *rest = textwrap.wrap(cells[0], a - 3, break_on_hyphens=False) or [""]
-    line = f" {first:<{a - 1}}{cells[1]:<{b}}{cells[2]:>{c}}"
+    shape, *more = textwrap.wrap(cells[1], b - 2, break_on_hyphens=False) or [""]
+    line = f" {first:<{a - 1}}{shape:<{b}}{cells[2]:>{c}}"
     links: list[str] = []
     if len(cells) > 3:
         links = cells[3].split("\n")
         line += f"  {links[0]}"
     lines = [line.rstrip()]
-    for i in range(max(len(rest), len(links) - 1)):
+    for i in range(max(len(rest), len(more), len(links) - 1)):
         name = rest[i] if i < len(rest) else ""
+        shown = more[i] if i < len(more) else ""
         link = links[i + 1] if i + 1 < len(links) else ""
-        lines.append(f" {name:<{a - 1}}{'':<{b + c}}  {link}".rstrip())
+        lines.append(f" {name:<{a - 1}}{shown:<{b + c}}  {link}".rstrip())
     return "\n".join(lines)
 
 
@@ -59,10 +61,16 @@ def _connections(model: Network) -> dict[int, tuple[str, list[str]]]:
     for node in graph.nodes:
         index = calls.get(id(node.layer), 0)
         calls[id(node.layer)] = index + 1
-        shape, links = found.get(id(node.layer), (str(node.output.shape), []))
+        shown = (
+            str([t.shape for t in node.outputs])
+            if len(node.outputs) > 1
+            else str(node.output.shape)
+        )
+        shape, links = found.get(id(node.layer), (shown, []))
         links = links + [producer.get(id(t), "?") for t in node.inputs]
         found[id(node.layer)] = (shape, links)
-        producer[id(node.output)] = f"{node.layer.name}[{index}][0]"
+        for k, tensor in enumerate(node.outputs):
+            producer[id(tensor)] = f"{node.layer.name}[{index}][{k}]"
     return found
 
 

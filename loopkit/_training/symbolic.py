@@ -11,7 +11,16 @@ from attrs import define, field
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.typing import Shape
 
-__all__ = ["Input", "KerasTensor", "Node", "call_layer", "flatten_structure", "unique_name"]
+__all__ = [
+    "Input",
+    "KerasTensor",
+    "Node",
+    "add_node",
+    "bind_inputs",
+    "call_layer",
+    "flatten_structure",
+    "unique_name",
+]
 
 
 @define(eq=False)
@@ -26,6 +35,7 @@ class KerasTensor:
         dtype: The dtype the data will have (``"float32"`` by default).
         name: The input's name (for ``Input``) or the producing layer's name.
         node: The call that produced it; None for an ``Input``.
+        index: Which output of ``node`` it is (0 unless the call has several).
     """
 
     shape: tuple[int | None, ...]
@@ -34,6 +44,7 @@ class KerasTensor:
     node: Node | None = field(default=None, repr=False)
     input_layer: Any = field(default=None, repr=False)
     """For an ``Input``: the ``InputLayer`` that stands for it in ``model.layers``."""
+    index: int = field(default=0, kw_only=True)
 
     @property
     def sample_shape(self) -> Shape:
@@ -60,15 +71,30 @@ class Node:
     Args:
         layer: The layer called.
         inputs: The symbolic tensors it was called on, in call order.
-        output: The symbolic tensor the call produced.
-        multi_input: Whether the layer takes a list (merge layers, nested models with
-            several inputs).
+        multi_input: Whether the call passes a list (merge layers, nested models with
+            several inputs, a layer whose ``call_arguments`` made a list).
+        options: The call's options from ``call_arguments`` (plain JSON-able values),
+            passed as keywords to ``forward``, ``compute_output_shape`` and
+            ``compute_mask``.
+        multi_output: Whether the call returns a list (``compute_output_shape``
+            gave a list of shapes).
     """
 
     layer: Any
     inputs: list[KerasTensor]
-    output: KerasTensor = field(init=False, repr=False)
     multi_input: bool = False
+    options: dict[str, Any] = field(factory=dict)
+    multi_output: bool = False
+    outputs: list[KerasTensor] = field(init=False, factory=list, repr=False)
+
+    @property
+    def output(self) -> KerasTensor:
+        """The (first) output tensor of the call."""
+        return self.outputs[0]
+
+    @output.setter
+    def output(self, tensor: KerasTensor) -> None:
+        self.outputs = [tensor]
 
 
 def Input(
@@ -128,19 +154,43 @@ def flatten_structure(value: Any) -> list[Any]:
     return [value]
 
 
-def _symbolic_output_shape(layer: Any, shapes: Any, call: str) -> Shape:
-    """Build ``layer`` for ``shapes`` if needed, check it fits, and return its output."""
+def _symbolic_output_shape(
+    layer: Any, shapes: Any, options: Mapping[str, Any], call: str
+) -> Any:
+    """Build ``layer`` for ``shapes`` if needed, check it fits, and return its output.
+
+    Returns a shape, or a list of shapes for a call with several outputs.
+    """
     if not layer.built:
         layer.setup(shapes)
-    elif layer.built_input_shape != shapes:
+    elif not _fits(layer, shapes):
         raise ShapeError(
             f"{call}: layer {layer.name!r} was built for inputs of shape "
             f"{_batched(layer.built_input_shape)} and is now called on "
             f"{_batched(shapes)}. A shared layer must see the same shape on every call; "
             "use another layer instance for the other shape."
         )
-    out = layer.compute_output_shape(shapes)
+    out = layer.compute_output_shape(shapes, **options)
+    if isinstance(out, list):
+        return [tuple(int(d) for d in s) for s in out]
     return tuple(int(d) for d in out)
+
+
+def _fits(layer: Any, shapes: Any) -> bool:
+    """Whether ``shapes`` are what ``layer`` was built for.
+
+    A one-input layer called with extra tensors (an RNN's ``initial_state``) is
+    built for its first input alone.
+    """
+    built = layer.built_input_shape
+    if built == shapes:
+        return True
+    return (
+        isinstance(shapes, list)
+        and not getattr(layer, "multi_input", False)
+        and not isinstance(built, list)
+        and built == shapes[0]
+    )
 
 
 def _batched(shapes: Any) -> Any:
@@ -149,52 +199,122 @@ def _batched(shapes: Any) -> Any:
     return (None, *shapes)
 
 
-def call_layer(layer: Any, inputs: Any, kwargs: Mapping[str, Any]) -> Any:
-    """``layer(inputs)``: add a node on symbolic tensors, or compute eagerly on arrays.
+def bind_inputs(layer: Any, inputs: Any) -> Any:
+    """The default binding of ``layer(inputs)``: one tensor, or a list for merge layers.
+
+    Returns the tensor, or a list of them for a layer that takes a list (merge
+    layers, nested models with several inputs). Keras's one-tensor list is
+    unwrapped for a one-input layer.
 
     Raises:
-        TypeError: a mix of symbolic tensors and arrays, or unknown call arguments.
+        TypeError: several tensors for a one-input layer, or one tensor for a layer
+            that merges a list.
     """
     name = getattr(layer, "name", None) or type(layer).__name__
     call = f"{type(layer).__name__}({name!r})(...)"
-    options = dict(kwargs)
-    training = options.pop("training", None)
-    if options:
+    takes_list = bool(getattr(layer, "multi_input", False))
+    if isinstance(inputs, (list, tuple, Mapping)):
+        leaves = flatten_structure(inputs)
+        if takes_list:
+            return leaves
+        if len(leaves) == 1:
+            return leaves[0]  # Keras unwraps a one-tensor list for one-input layers
         raise TypeError(
-            f"{call} got the keyword argument(s) {sorted(options)}; loopkit layers are "
-            "called on their inputs alone (and training=, for eager calls)."
+            f"{call} got {len(leaves)} tensors, but {type(layer).__name__} takes one "
+            "input. Merge them first, e.g. loopkit.layers.Concatenate()([a, b])."
         )
-    leaves = flatten_structure(inputs)
+    if takes_list and getattr(layer, "requires_list", False):
+        raise TypeError(
+            f"{call} got one tensor; {type(layer).__name__} merges a list of "
+            "tensors: call it as layer([a, b])."
+        )
+    return inputs
+
+
+def _bind(layer: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], call: str) -> Any:
+    """Run ``layer.call_arguments`` (the default binding for models); name bad calls."""
+    bind = getattr(layer, "call_arguments", None)
+    if bind is None:
+        if len(args) != 1 or kwargs:
+            raise TypeError(
+                f"{call} takes its inputs as one argument (a tensor, a list or a dict), "
+                f"got {len(args)} positional and the keyword argument(s) {sorted(kwargs)}."
+            )
+        return bind_inputs(layer, args[0]), {}
+    try:
+        return bind(*args, **kwargs)
+    except TypeError as err:
+        if "call_arguments()" not in str(err):
+            raise
+        raise TypeError(
+            f"{call}: the call's arguments do not fit {type(layer).__name__}: {err}. "
+            "Layers are called on their inputs (plus training= and the arguments the "
+            "layer documents, e.g. initial_state= for RNNs)."
+        ) from err
+
+
+def call_layer(layer: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    """``layer(*args, **kwargs)``: add a node on symbolic tensors, or compute on arrays.
+
+    ``training=`` and ``mask=`` are taken here; the rest goes to the layer's
+    ``call_arguments``, which returns the call's inputs (a list makes the call
+    multi-input) and its options.
+
+    Raises:
+        TypeError: a mix of symbolic tensors and arrays, or call arguments the layer
+            does not take.
+    """
+    name = getattr(layer, "name", None) or type(layer).__name__
+    call = f"{type(layer).__name__}({name!r})(...)"
+    rest = dict(kwargs)
+    training = rest.pop("training", None)
+    mask = rest.pop("mask", None)
+    inputs, options = _bind(layer, args, rest, call)
+    multi = isinstance(inputs, list)
+    leaves = inputs if multi else [inputs]
     symbolic = [isinstance(t, KerasTensor) for t in leaves]
-    multi = isinstance(inputs, (list, tuple, Mapping))
     if any(symbolic):
         if not all(symbolic):
             raise TypeError(
                 f"{call} got a mix of symbolic tensors and arrays; call a layer on the "
                 "outputs of loopkit.Input(...) and other layers, or on arrays alone."
             )
-        if multi and not getattr(layer, "multi_input", False) and len(leaves) == 1:
-            multi = False  # Keras unwraps a one-tensor list for single-input layers
-        if multi and not getattr(layer, "multi_input", False):
+        if mask is not None:
             raise TypeError(
-                f"{call} got {len(leaves)} tensors, but {type(layer).__name__} takes one "
-                "input. Merge them first, e.g. loopkit.layers.Concatenate()([a, b])."
+                f"{call} got mask= on symbolic tensors; in a graph masks are made from "
+                "the data by Embedding(mask_zero=True) or Masking and passed on by the "
+                "model. Add one of those layers instead."
             )
-        if getattr(layer, "multi_input", False) and not multi:
-            leaves_in: list[KerasTensor] = leaves
-            shapes: Any = leaves[0].sample_shape
-            if getattr(layer, "requires_list", False):
-                raise TypeError(
-                    f"{call} got one tensor; {type(layer).__name__} merges a list of "
-                    "tensors: call it as layer([a, b])."
-                )
-        else:
-            leaves_in = leaves
-            shapes = [t.sample_shape for t in leaves] if multi else leaves[0].sample_shape
-        if layer.name is None:
-            layer.name = unique_name(layer.default_name)
-        out_shape = _symbolic_output_shape(layer, shapes, call)
-        node = Node(layer, leaves_in, multi_input=multi)
-        node.output = KerasTensor((None, *out_shape), "float32", layer.name, node)
-        return node.output
-    return layer.call_eagerly(inputs if multi else leaves[0], bool(training))
+        return add_node(layer, inputs, options, call)
+    return layer.call_eagerly(inputs, bool(training), mask=mask, **options)
+
+
+def add_node(
+    layer: Any, inputs: Any, options: Mapping[str, Any] | None = None, call: str = ""
+) -> Any:
+    """Add the call of ``layer`` on ``inputs`` (a tensor or a list) to the graph.
+
+    Returns the output tensor, or a list of them for a call with several outputs.
+    """
+    multi = isinstance(inputs, list)
+    leaves: list[KerasTensor] = inputs if multi else [inputs]
+    shapes: Any = [t.sample_shape for t in leaves] if multi else leaves[0].sample_shape
+    if layer.name is None:
+        layer.name = unique_name(layer.default_name)
+    call = call or f"{type(layer).__name__}({layer.name!r})(...)"
+    opts = dict(options or {})
+    out_shape = _symbolic_output_shape(layer, shapes, opts, call)
+    several = isinstance(out_shape, list)
+    node = Node(layer, leaves, multi_input=multi, options=opts, multi_output=several)
+    shapes_out = out_shape if several else [out_shape]
+    node.outputs = [
+        KerasTensor(
+            (None, *shape),
+            "float32",
+            layer.name if k == 0 else f"{layer.name}_output_{k}",
+            node,
+            index=k,
+        )
+        for k, shape in enumerate(shapes_out)
+    ]
+    return list(node.outputs) if several else node.outputs[0]

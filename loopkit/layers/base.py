@@ -71,6 +71,13 @@ class Layer:
     overwrites: copy what you keep. Read parameters through ``param.value`` on every
     call: the model moves them into its flat buffer after ``build``.
 
+    A call may take several tensors (``multi_input``, or a list from
+    ``call_arguments``: ``forward`` gets a list, ``backward`` returns one, None
+    where an input needs no gradient) and give several outputs
+    (``compute_output_shape`` returns a list of shapes: ``forward`` returns a list,
+    ``backward`` gets one, None for an output nothing needs a gradient of, to be
+    read as zeros).
+
     Args:
         name: Unique name within the model; the model picks ``dense``, ``dense_1`` ...
             when left out.
@@ -99,29 +106,66 @@ class Layer:
     multi_input: ClassVar[bool] = False
     """True for layers called on a list of tensors (merge layers): ``forward`` then
     takes a list of arrays, ``backward`` returns a list, and ``build`` and
-    ``compute_output_shape`` get a list of shapes."""
+    ``compute_output_shape`` get a list of shapes. A layer whose
+    ``call_arguments`` returns a list is multi-input for that call alone."""
 
-    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the layer: on symbolic tensors it adds to the graph; on arrays it computes.
 
         ``layer(loopkit.Input(shape=(4,)))`` returns a symbolic tensor for the
         functional API; ``layer(np_array)`` builds the layer if needed and returns the
-        output for that batch (a new array), as in Keras.
+        output for that batch (a new array), as in Keras. ``training=`` and ``mask=``
+        are taken by the call machinery; the other arguments go to
+        ``call_arguments``.
         """
         from loopkit._training.symbolic import call_layer
 
-        return call_layer(self, inputs, kwargs)
+        return call_layer(self, args, kwargs)
 
-    def call_eagerly(self, inputs: Any, training: bool) -> Any:
-        """Return the output for a batch of arrays (building the layer if needed)."""
-        xs = inputs if self.multi_input else [inputs]
+    def call_arguments(self, inputs: Any) -> tuple[Any, dict[str, Any]]:
+        """Bind a call's arguments: return ``(inputs, options)``.
+
+        The default takes one positional argument: a tensor, or a list of tensors
+        for layers with ``multi_input`` (a one-tensor list is unwrapped for the
+        others). A layer that takes more (an RNN's ``initial_state=``) overrides
+        this: tensor arguments become extra entries of a list of inputs (in an
+        order the layer documents), and the other arguments become ``options``,
+        plain JSON-able values passed as keywords to ``forward``,
+        ``compute_output_shape`` and ``compute_mask`` of that call.
+        """
+        from loopkit._training.symbolic import bind_inputs
+
+        return bind_inputs(self, inputs), {}
+
+    def call_eagerly(
+        self, inputs: Any, training: bool, mask: Any = None, **options: Any
+    ) -> Any:
+        """Return the output for a batch of arrays (building the layer if needed).
+
+        ``inputs`` is an array, or a list of arrays for a multi-input call; the
+        result is a new array, or a list of them for a call with several outputs.
+
+        Raises:
+            ShapeError: ``mask`` is not ``(batch, timesteps)`` of its input.
+        """
+        from loopkit.layers.masking import call_forward, check_mask_shape
+
+        multi = isinstance(inputs, list)
+        xs = inputs if multi else [inputs]
         arrays = [np.asarray(a, self.dtype if self.built else np.float32) for a in xs]
         shapes: Any = [tuple(a.shape[1:]) for a in arrays]
-        if not self.multi_input:
+        if not multi:
             shapes = shapes[0]
         if not self.built:
             self.setup(shapes)
-        out = self.forward(arrays if self.multi_input else arrays[0], training)  # type: ignore[arg-type]
+        if mask is not None:
+            masks = mask if isinstance(mask, list) else [mask]
+            for x, m in zip(arrays, masks, strict=False):
+                if m is not None:
+                    check_mask_shape(self, x, np.asarray(m))
+        out = call_forward(self, arrays if multi else arrays[0], training, mask, **options)
+        if isinstance(out, list):
+            return [None if o is None else np.array(o, copy=True) for o in out]
         return np.array(out, copy=True)
 
     def __attrs_post_init__(self) -> None:
@@ -175,7 +219,7 @@ class Layer:
         self.rng = rng if rng is not None else new_generator()
         if self.name is None:
             self.name = self.default_name
-        if self.multi_input:
+        if self.multi_input or isinstance(input_shape, list):
             input_shape = [tuple(int(d) for d in s) for s in input_shape]  # type: ignore[assignment, attr-defined]
         else:
             input_shape = tuple(int(d) for d in input_shape)
@@ -190,7 +234,11 @@ class Layer:
         """Create the parameters for samples of ``input_shape``; none by default."""
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
-        """Return the shape of one output sample; the input shape by default."""
+        """Return the shape of one output sample; the input shape by default.
+
+        A layer with several outputs returns a list of shapes (one per output);
+        a layer with ``call_arguments`` options takes them as keywords here.
+        """
         return input_shape
 
     def add_weight(

@@ -14,7 +14,11 @@ It travels beside the activations, as in Keras:
   (``passes_mask``: Dense, Activation, Dropout, the normalizations) and drops it
   otherwise, as Keras's ``supports_masking`` does.
 
-``output_mask`` and ``call_forward`` implement those rules for a model's loop.
+For a call on several tensors the mask is a list, one entry per input (None where
+that input has none); a call with several outputs gets a list of masks back.
+``compute_mask`` and ``forward`` also receive the call's options as keywords.
+``output_mask`` and ``call_forward`` implement those rules for a model's loop;
+``makes_mask`` tells a model, once, whether any mask can arise at all.
 """
 
 from __future__ import annotations
@@ -28,7 +32,15 @@ from loopkit.errors import ShapeError
 from loopkit.layers.base import Layer
 from loopkit.typing import Array, FloatArray
 
-__all__ = ["Masking", "call_forward", "check_mask", "output_mask", "passes_mask"]
+__all__ = [
+    "Masking",
+    "call_forward",
+    "check_mask",
+    "check_mask_shape",
+    "makes_mask",
+    "output_mask",
+    "passes_mask",
+]
 
 
 def passes_mask(layer: Layer) -> bool:
@@ -41,7 +53,17 @@ def passes_mask(layer: Layer) -> bool:
     return isinstance(layer, per_step)
 
 
-def output_mask(layer: Layer, x: Array, mask: Array | None) -> Array | None:
+def makes_mask(layer: Any) -> bool:
+    """Whether ``layer`` can make a mask from unmasked inputs.
+
+    ``Masking`` and ``Embedding(mask_zero=True)`` do, as does any layer with a true
+    ``makes_mask`` attribute. A model with none of them never carries a mask and
+    runs without looking for one.
+    """
+    return bool(getattr(layer, "makes_mask", False) or getattr(layer, "mask_zero", False))
+
+
+def output_mask(layer: Layer, x: Any, mask: Any, **options: Any) -> Any:
     """Return the mask of ``layer``'s output for input ``x`` carrying ``mask``.
 
     ``compute_mask`` decides where the layer has one; otherwise the mask passes
@@ -49,19 +71,34 @@ def output_mask(layer: Layer, x: Array, mask: Array | None) -> Array | None:
     """
     compute = getattr(layer, "compute_mask", None)
     if compute is not None:
-        result: Array | None = compute(x, mask)
-        return result
+        return compute(x, mask, **options)
     if mask is not None and passes_mask(layer):
         return mask
     return None
 
 
-def call_forward(layer: Layer, x: Array, training: bool, mask: Array | None) -> FloatArray:
+def call_forward(layer: Layer, x: Any, training: bool, mask: Any, **options: Any) -> Any:
     """Run ``layer.forward``, passing ``mask`` to the layers that use one."""
-    if mask is not None and getattr(layer, "uses_mask", False):
-        result: FloatArray = layer.forward(x, training, mask=mask)  # type: ignore[call-arg]
-        return result
+    if (
+        mask is not None
+        and getattr(layer, "uses_mask", False)
+        and (not isinstance(mask, list) or any(m is not None for m in mask))
+    ):
+        return layer.forward(x, training, mask=mask, **options)  # type: ignore[call-arg]
+    if options:
+        return layer.forward(x, training, **options)
     return layer.forward(x, training)
+
+
+def check_mask_shape(layer: Layer, x: Array, mask: Array) -> None:
+    """Raise ShapeError unless ``mask`` is ``(batch, timesteps)`` for ``x``."""
+    if mask.shape != tuple(x.shape[:2]):
+        raise ShapeError(
+            f"{type(layer).__name__} layer {layer.name!r} got a mask of shape "
+            f"{mask.shape} for inputs of shape {tuple(x.shape)}; expected one entry per "
+            f"sample and timestep, {tuple(x.shape[:2])}. Pass the mask that Masking or "
+            "Embedding(mask_zero=True) computes for these inputs."
+        )
 
 
 def check_mask(layer: Layer, x: Array, mask: Array | None) -> FloatArray | None:
@@ -73,13 +110,7 @@ def check_mask(layer: Layer, x: Array, mask: Array | None) -> FloatArray | None:
     if mask is None:
         return None
     mask = np.asarray(mask)
-    if mask.shape != tuple(x.shape[:2]):
-        raise ShapeError(
-            f"{type(layer).__name__} layer {layer.name!r} got a mask of shape "
-            f"{mask.shape} for inputs of shape {tuple(x.shape)}; expected one entry per "
-            f"sample and timestep, {tuple(x.shape[:2])}. Pass the mask that Masking or "
-            "Embedding(mask_zero=True) computes for these inputs."
-        )
+    check_mask_shape(layer, x, mask)
     out = layer.buffer("mask", mask.shape)
     np.not_equal(mask, 0, out=out)  # booleans and 0/1 numbers alike
     return out
@@ -99,6 +130,8 @@ class Masking(Layer):
 
     mask_value: float = 0.0
     _keep: FloatArray = field(init=False, repr=False)
+    makes_mask = True
+    """Makes a mask from unmasked inputs (see ``makes_mask``)."""
 
     def compute_mask(self, x: Array, mask: Array | None) -> Array:
         """Return ``any(x != mask_value, axis=-1)``, ``(batch, timesteps)`` booleans."""

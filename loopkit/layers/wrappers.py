@@ -17,7 +17,7 @@ from loopkit.validators import one_of
 
 __all__ = ["Bidirectional", "TimeDistributed"]
 
-MergeMode = Literal["concat", "sum", "mul", "ave"]
+MergeMode = Literal["concat", "sum", "mul", "ave"] | None
 
 
 def _from_config(value: Any) -> Any:
@@ -54,13 +54,7 @@ def _recurrent(instance: Any, attribute: Any, value: Any) -> None:
 
 
 def _merge_mode(instance: Any, attribute: Any, value: Any) -> None:
-    if value is None:
-        raise ConfigError(
-            "Bidirectional got merge_mode=None, which returns the two directions as "
-            "two outputs; a Sequential model carries one array between layers. Use "
-            "merge_mode='concat' (or 'sum', 'mul', 'ave')."
-        )
-    one_of("concat", "sum", "mul", "ave")(instance, attribute, value)
+    one_of("concat", "sum", "mul", "ave", None)(instance, attribute, value)
 
 
 def _copy(layer: Layer, **changes: Any) -> Layer:
@@ -86,10 +80,16 @@ class Bidirectional(Layer):
     ``forward_lstm/kernel`` ...). With ``return_sequences`` the backward outputs
     are put back in time order before merging, and masked steps output zeros.
 
+    Called as ``Bidirectional(...)(x, initial_state=states)``, the first half of
+    ``states`` starts the forward layer and the second half the backward one. With
+    the wrapped layer's ``return_state`` the outputs are ``[output, *forward
+    states, *backward states]``, as in Keras.
+
     Args:
         layer: A SimpleRNN, LSTM or GRU to copy.
         merge_mode: ``"concat"`` (last axis, forward first), ``"sum"``, ``"mul"`` or
-            ``"ave"``. None (two outputs) needs a functional model and is refused.
+            ``"ave"``; None returns ``[forward, backward]`` (two outputs, so it needs
+            the functional API).
         backward_layer: The layer to run backwards instead of a copy of ``layer``;
             it must have ``go_backwards=True``.
     """
@@ -104,6 +104,7 @@ class Bidirectional(Layer):
     forward_layer: Any = field(init=False, default=None, repr=False)
     _backward: Any = field(init=False, default=None, repr=False)
     _y: tuple[FloatArray, FloatArray] = field(init=False, repr=False)
+    _states_in: bool = field(init=False, default=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -122,6 +123,47 @@ class Bidirectional(Layer):
         """Whether the wrapped layer returns every step."""
         return bool(self.layer.return_sequences)  # type: ignore[attr-defined]
 
+    @property
+    def return_state(self) -> bool:
+        """Whether the final states of both directions are returned too."""
+        return bool(getattr(self.layer, "return_state", False))
+
+    @property
+    def _n_states(self) -> int:
+        return len(getattr(self.layer, "state_names", ("h",)))
+
+    def call_arguments(
+        self, inputs: Any, initial_state: Any = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Bind ``layer(x, initial_state=None)``: ``[x, *forward, *backward states]``.
+
+        Raises:
+            ConfigError: not twice the wrapped layer's number of states.
+        """
+        x, _ = super().call_arguments(inputs)
+        if initial_state is None:
+            return x, {}
+        states = list(initial_state)
+        if len(states) != 2 * self._n_states:
+            raise ConfigError(
+                f"Bidirectional layer {self.name!r} got {len(states)} initial states; "
+                f"it takes {2 * self._n_states}: the forward layer's, then the backward "
+                "layer's."
+            )
+        return [x, *states], {}
+
+    def setup(
+        self,
+        input_shape: Any,
+        dtype: Any = np.float32,
+        rng: np.random.Generator | None = None,
+    ) -> Any:
+        """Build for sequences of ``input_shape`` (with initial states: the first)."""
+        if isinstance(input_shape, list):
+            super().setup(tuple(input_shape[0]), dtype, rng)
+            return self.compute_output_shape(input_shape)
+        return super().setup(input_shape, dtype, rng)
+
     def build(self, input_shape: Shape) -> None:
         stem = self.layer.name or self.layer.default_name
         seq = self.return_sequences
@@ -131,6 +173,7 @@ class Bidirectional(Layer):
         if self.backward_layer is not None:
             self._backward = self.backward_layer
             self._backward.zero_output_for_mask = seq
+            self._backward.return_state = self.return_state
         else:
             self._backward = _copy(
                 self.layer,
@@ -143,15 +186,29 @@ class Bidirectional(Layer):
             inner.setup(input_shape, self.dtype, self.rng)
             _adopt(self, inner, f"{inner.name}/")
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        if isinstance(input_shape, list):
+            input_shape = input_shape[0]
         shape = self.layer.compute_output_shape(input_shape)
+        if isinstance(shape, list):  # the wrapped layer's return_state
+            shape = shape[0]
+        outs = [shape, shape] if self.merge_mode is None else [shape]
         if self.merge_mode == "concat":
-            return (*shape[:-1], 2 * shape[-1])
-        return shape
+            outs = [(*shape[:-1], 2 * shape[-1])]
+        if self.return_state:
+            outs += [shape[-1:]] * (2 * self._n_states)
+        return outs if len(outs) > 1 else outs[0]
 
-    def compute_mask(self, x: Array, mask: Array | None) -> Array | None:
-        """Return the input's mask with ``return_sequences``, else None."""
-        return mask if self.return_sequences else None
+    def compute_mask(self, x: Any, mask: Any) -> Any:
+        """Return the input's mask with ``return_sequences``, else None (per output)."""
+        if isinstance(mask, list):
+            mask = mask[0]
+        out = mask if self.return_sequences else None
+        n_out = 2 if self.merge_mode is None else 1
+        n_states = 2 * self._n_states if self.return_state else 0
+        if n_out + n_states == 1:
+            return out
+        return [out] * n_out + [None] * n_states
 
     @property
     def final_states(self) -> list[FloatArray]:
@@ -164,15 +221,33 @@ class Bidirectional(Layer):
             inner.input_grad_needed = self.input_grad_needed
 
     def forward(
-        self, x: FloatArray, training: bool = False, mask: Array | None = None
-    ) -> FloatArray:
-        """Return the merged outputs of both directions."""
+        self, x: Any, training: bool = False, mask: Any = None
+    ) -> Any:
+        """Return the merged outputs of both directions (a list: see the class)."""
         self._sync()
-        yf = self.forward_layer.forward(x, training, mask=mask)
-        yb = self._backward.forward(x, training, mask=mask)
+        states: list[Any] = [None, None]
+        self._states_in = isinstance(x, list)
+        if self._states_in:
+            half = self._n_states
+            x, states = x[0], [list(x[1 : 1 + half]), list(x[1 + half :])]
+        if isinstance(mask, list):
+            mask = mask[0]
+        yf = self.forward_layer.forward(x, training, mask=mask, initial_state=states[0])
+        yb = self._backward.forward(x, training, mask=mask, initial_state=states[1])
+        final: list[FloatArray] = []
+        if self.return_state:
+            (yf, *sf), (yb, *sb) = yf, yb
+            final = [*sf, *sb]
         if self.return_sequences:
             yb = yb[:, ::-1]  # back in time order
         self._y = (yf, yb)
+        y = self._merge(yf, yb)
+        outs = [yf, yb] if y is None else [y]
+        return [*outs, *final] if len(outs) + len(final) > 1 else outs[0]
+
+    def _merge(self, yf: FloatArray, yb: FloatArray) -> FloatArray | None:
+        if self.merge_mode is None:
+            return None
         if self.merge_mode == "concat":
             y = self.buffer("y", (*yf.shape[:-1], 2 * yf.shape[-1]))
             u = yf.shape[-1]
@@ -188,29 +263,56 @@ class Bidirectional(Layer):
             y *= 0.5
         return y
 
-    def backward(self, dy: FloatArray) -> FloatArray | None:
-        """Backpropagate through both directions; return the sum of their dL/dx."""
-        yf, yb = self._y
-        u = yf.shape[-1]
-        if self.merge_mode == "concat":
-            dyf, dyb = dy[..., :u], dy[..., u:]
-        elif self.merge_mode == "mul":
-            dyf = np.multiply(dy, yb, out=self.buffer("dyf", dy.shape))
-            dyb = np.multiply(dy, yf, out=self.buffer("dyb", dy.shape))
-        elif self.merge_mode == "ave":
-            dyf = dyb = np.multiply(dy, 0.5, out=self.buffer("dyf", dy.shape))
+    def backward(self, dy: Any) -> Any:
+        """Backpropagate through both directions; return the sum of their dL/dx.
+
+        ``dy`` is a list for several outputs (None entries read as zeros); after a
+        call with initial states the result is ``[dx, *d_initial_states]``.
+        """
+        grads = dy if isinstance(dy, list) else [dy]
+        n_out = 2 if self.merge_mode is None else 1
+        d_states = grads[n_out:]
+        if self.merge_mode is None:
+            dyf, dyb = grads[0], grads[1]
         else:
-            dyf = dyb = dy
-        if self.return_sequences:
+            dyf, dyb = self._split(grads[0])
+        if self.return_sequences and dyb is not None:
             dyb = dyb[:, ::-1]  # the backward layer's outputs run last step first
+        half = self._n_states
+        if self.return_state:
+            dyf = [dyf, *d_states[:half]]
+            dyb = [dyb, *d_states[half:]]
         dxf = self.forward_layer.backward(dyf)
+        dxb = self._backward.backward(dyb)
         if dxf is None:
-            self._backward.backward(dyb)
             return None
         dx = self.buffer("dx", dxf.shape)
         np.copyto(dx, dxf)
-        dx += self._backward.backward(dyb)
+        dx += dxb
+        if self._states_in:
+            return [
+                dx,
+                *self.forward_layer.initial_state_gradients,
+                *self._backward.initial_state_gradients,
+            ]
         return dx
+
+    def _split(self, dy: FloatArray | None) -> tuple[Any, Any]:
+        """dL/d(each direction's output) from dL/d(merged output)."""
+        if dy is None:
+            return None, None
+        yf, yb = self._y
+        u = yf.shape[-1]
+        if self.merge_mode == "concat":
+            return dy[..., :u], dy[..., u:]
+        if self.merge_mode == "mul":
+            dyf = np.multiply(dy, yb, out=self.buffer("dyf", dy.shape))
+            dyb = np.multiply(dy, yf, out=self.buffer("dyb", dy.shape))
+            return dyf, dyb
+        if self.merge_mode == "ave":
+            half = np.multiply(dy, 0.5, out=self.buffer("dyf", dy.shape))
+            return half, half
+        return dy, dy
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -275,7 +377,9 @@ class TimeDistributed(Layer):
         inner.fuse_output_activation = self.fuse_output_activation
         n, steps = x.shape[:2]
         self._x_shape = tuple(x.shape)
-        y = call_forward(inner, x.reshape(n * steps, *x.shape[2:]), training, None)
+        y: FloatArray = call_forward(
+            inner, x.reshape(n * steps, *x.shape[2:]), training, None
+        )
         self._out_shape = (n, steps, *y.shape[1:])
         return y.reshape(self._out_shape)
 

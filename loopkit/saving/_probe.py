@@ -45,9 +45,12 @@ def _sample_shape(value: Any, what: str, where: str) -> tuple[int, ...]:
 
 
 def _plan_layer(
-    layer: Layer, shape: Any, dtype: Any, what: str
-) -> tuple[list[tuple[str, tuple[int, ...]]], tuple[int, ...]]:
-    """Set up a copy of ``layer`` for ``shape``; return its weights' shapes and output."""
+    layer: Layer, shape: Any, dtype: Any, what: str, options: Any = None
+) -> tuple[list[tuple[str, tuple[int, ...]]], Any]:
+    """Set up a copy of ``layer`` for ``shape``; return its weights' shapes and output.
+
+    The output is a shape, or a list of shapes for a call with several outputs.
+    """
     probe = copy.copy(layer)
     zero = np.zeros((), dtype)
 
@@ -60,7 +63,9 @@ def _plan_layer(
         regularizer: Any = None,
         constraint: Any = None,
     ) -> Parameter:
-        view = np.broadcast_to(zero, tuple(int(d) for d in shape))
+        dims = tuple(int(d) for d in shape)
+        # Writable (build may set values, as LSTM's forget bias), yet one scalar.
+        view = np.lib.stride_tricks.as_strided(zero, dims, (0,) * len(dims))
         param = Parameter(name=name, value=view, grad=view, trainable=trainable)
         probe._parameters.append(param)
         return param
@@ -68,13 +73,18 @@ def _plan_layer(
     setattr(probe, "add_weight", add_weight)  # noqa: B010 - on this copy only
     try:
         out = probe.setup(shape, dtype, np.random.default_rng(0))
+        if options:
+            out = probe.compute_output_shape(shape, **options)
     except (ValueError, TypeError, KeyError, IndexError) as err:
         raise CheckpointError(
             f"{what}: layer {layer.name!r} cannot be built for samples of shape "
             f"{shape} ({type(err).__name__}: {err}). The file is damaged."
         ) from err
     planned = [(f"{probe.name}/{p.name}", p.shape) for p in probe.parameters]
-    return planned, _sample_shape(list(out), what, f"layer {layer.name!r} an output shape")
+    where = f"layer {layer.name!r} an output shape"
+    if isinstance(out, list) and out and isinstance(out[0], (list, tuple)):
+        return planned, [_sample_shape(list(o), what, where) for o in out]
+    return planned, _sample_shape(list(out), what, where)
 
 
 def planned_weight_shapes(
@@ -100,8 +110,13 @@ _MODELS = ("Sequential", "Functional", "Model")
 
 
 def _plan_entry(
-    entry: Mapping[str, Any], shape: Any, custom_objects: Any, what: str, dtype: Any
-) -> tuple[str, list[tuple[str, tuple[int, ...]]], tuple[int, ...]]:
+    entry: Mapping[str, Any],
+    shape: Any,
+    custom_objects: Any,
+    what: str,
+    dtype: Any,
+    options: Any = None,
+) -> tuple[str, list[tuple[str, tuple[int, ...]]], Any]:
     """Plan one layer entry of a config (a nested model recursively)."""
     from loopkit._training.serialization import layer_from_config
 
@@ -118,7 +133,7 @@ def _plan_entry(
                 weights.extend(more)
         return name, [(f"{name}/{k}", s) for k, s in weights], out
     layer = layer_from_config(entry, custom_objects)
-    weights, out = _plan_layer(layer, shape, dtype, what)
+    weights, out = _plan_layer(layer, shape, dtype, what, options)
     return str(layer.name), weights, out
 
 
@@ -127,26 +142,36 @@ def _plan_graph(
 ) -> tuple[list[tuple[str, tuple[int, ...]]], tuple[int, ...]]:
     dtype = np.dtype(config.get("dtype", "float32"))
     entries = {str((e.get("config") or {}).get("name")): e for e in config["layers"]}
-    produced: dict[tuple[str, int], tuple[int, ...]] = {
-        (str(spec["name"]), 0): _sample_shape(spec["shape"], what, "an input shape")
+    produced: dict[tuple[str, int, int], tuple[int, ...]] = {
+        (str(spec["name"]), 0, 0): _sample_shape(spec["shape"], what, "an input shape")
         for spec in config["input_layers"]
     }
     planned: list[tuple[str, tuple[int, ...]]] = []
     calls: dict[str, int] = {}
     for node in config["nodes"]:
         name = str(node["layer"])
-        shapes = [produced[(str(ref[0]), int(ref[1]))] for ref in node["inbound"]]
+        shapes = [produced[_ref(ref)] for ref in node["inbound"]]
         entry = entries[name]
         several = len(shapes) > 1 or entry.get("class_name") in _multi_input_classes()
-        shape: Any = [list(s) for s in shapes] if several else shapes[0]
-        _, weights, out = _plan_entry(entry, shape, custom_objects, what, dtype)
+        several = bool(node.get("multi_input", several))
+        shape: Any = [tuple(s) for s in shapes] if several else shapes[0]
+        _, weights, out = _plan_entry(
+            entry, shape, custom_objects, what, dtype, node.get("options")
+        )
         if name not in calls:  # a shared layer's weights exist once
             planned.extend(weights)
-        produced[(name, calls.get(name, 0))] = out
-        calls[name] = calls.get(name, 0) + 1
+        index = calls.get(name, 0)
+        several_out = isinstance(out, list)
+        for k, o in enumerate(out if several_out else [out]):
+            produced[(name, index, k)] = o
+        calls[name] = index + 1
     refs = config["outputs"]
     first = next(iter(refs.values())) if isinstance(refs, Mapping) else refs[0]
-    return planned, produced[(str(first[0]), int(first[1]))]
+    return planned, produced[_ref(first)]
+
+
+def _ref(ref: Any) -> tuple[str, int, int]:
+    return (str(ref[0]), int(ref[1]), int(ref[2]) if len(ref) > 2 else 0)
 
 
 def _multi_input_classes() -> set[str]:

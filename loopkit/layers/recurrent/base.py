@@ -14,7 +14,7 @@ from loopkit.activations.smooth import Sigmoid
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.layers.base import Layer, Parameter
 from loopkit.layers.masking import check_mask
-from loopkit.typing import Array, FloatArray, Shape
+from loopkit.typing import FloatArray, Shape
 from loopkit.validators import in_half_open_range, positive_int
 
 __all__ = ["Recurrent", "activate", "as_activation"]
@@ -89,9 +89,10 @@ class Recurrent(Layer):
         seed: Seed of the dropout masks' own generator; the model's if None.
         return_sequences: Return the output of every step,
             ``(batch, timesteps, units)``, instead of the last, ``(batch, units)``.
-        return_state: Keep the final states (``final_states``) for the caller. A
-            Sequential model carries one array between layers, so the extra outputs
-            reach other layers only through the functional API.
+        return_state: Return ``[output, *final_states]`` (LSTM: ``[output, h, c]``),
+            as Keras does; the extra outputs need the functional API (a Sequential
+            model carries one array between layers). ``final_states`` keeps them
+            either way.
         go_backwards: Process the sequence last step first; with
             ``return_sequences`` the outputs come in that reversed order, as in Keras.
         stateful: Only False: states do not carry over between batches.
@@ -147,6 +148,61 @@ class Recurrent(Layer):
     _step_skip: FloatArray | None = field(init=False, default=None, repr=False)
     _skip: npt.NDArray[np.bool_] | None = field(init=False, default=None, repr=False)
     _initial_state: list[FloatArray] | None = field(init=False, default=None, repr=False)
+    _state_grads: list[FloatArray | None] = field(init=False, factory=list, repr=False)
+    _states_in: bool = field(init=False, default=False, repr=False)
+
+    # --- calling --------------------------------------------------------------------
+
+    def call_arguments(
+        self, inputs: Any, initial_state: Any = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Bind ``layer(x, initial_state=None)``, as Keras's RNN call.
+
+        Without ``initial_state`` the call takes ``x`` alone; with it the call's
+        inputs are ``[x, *initial_state]`` (states in ``state_names`` order: LSTM
+        ``[h, c]``), each state ``(batch, units)``.
+
+        Raises:
+            ConfigError: the wrong number of initial states.
+        """
+        x, _ = super().call_arguments(inputs)
+        if initial_state is None:
+            return x, {}
+        states = (
+            list(initial_state)
+            if isinstance(initial_state, (list, tuple))
+            else [initial_state]
+        )
+        if len(states) != len(self.state_names):
+            raise ConfigError(
+                f"{type(self).__name__} layer {self.name!r} got {len(states)} initial "
+                f"state(s); it takes {len(self.state_names)} "
+                f"({', '.join(self.state_names)}), each of shape (batch, {self.units})."
+            )
+        return [x, *states], {}
+
+    def setup(
+        self,
+        input_shape: Any,
+        dtype: Any = np.float32,
+        rng: np.random.Generator | None = None,
+    ) -> Any:
+        """Build for sequences of ``input_shape`` (the states' shapes follow from units)."""
+        if isinstance(input_shape, list):  # [x, *initial states]: built on x
+            self._check_state_shapes(input_shape)
+            super().setup(tuple(input_shape[0]), dtype, rng)
+            return self.compute_output_shape(input_shape)
+        return super().setup(input_shape, dtype, rng)
+
+    def _check_state_shapes(self, shapes: list[Any]) -> None:
+        states = [tuple(int(d) for d in s) for s in shapes[1:]]
+        if len(states) != len(self.state_names) or any(s != (self.units,) for s in states):
+            raise ShapeError(
+                f"{type(self).__name__} layer {self.name!r} got initial states of sample "
+                f"shapes {states}; expected {len(self.state_names)} "
+                f"({', '.join(self.state_names)}) of shape ({self.units},), i.e. batches "
+                f"of (batch, {self.units})."
+            )
 
     # --- building -----------------------------------------------------------------
 
@@ -187,14 +243,26 @@ class Recurrent(Layer):
         if self.seed is not None:
             self.rng = np.random.default_rng(int(self.seed))
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        if self.return_sequences:
-            return (input_shape[0], self.units)
-        return (self.units,)
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        if isinstance(input_shape, list):
+            self._check_state_shapes(input_shape)
+            input_shape = input_shape[0]
+        out = (input_shape[0], self.units) if self.return_sequences else (self.units,)
+        if self.return_state:
+            return [out, *[(self.units,)] * len(self.state_names)]
+        return out
 
-    def compute_mask(self, x: Array, mask: Array | None) -> Array | None:
-        """Return the output's mask: the input's with ``return_sequences``, else None."""
-        return mask if self.return_sequences else None
+    def compute_mask(self, x: Any, mask: Any) -> Any:
+        """Return the output's mask: the input's with ``return_sequences``, else None.
+
+        With ``return_state`` a list: that mask, then None for each state.
+        """
+        if isinstance(mask, list):
+            mask = mask[0]
+        out = mask if self.return_sequences else None
+        if self.return_state:
+            return [out, *[None] * len(self.state_names)]
+        return out
 
     # --- subclass hooks -------------------------------------------------------------
 
@@ -250,15 +318,18 @@ class Recurrent(Layer):
 
     def forward(
         self,
-        x: FloatArray,
+        x: Any,
         training: bool = False,
-        mask: Array | None = None,
+        mask: Any = None,
         initial_state: list[FloatArray] | None = None,
-    ) -> FloatArray:
+    ) -> Any:
         """Return the last output ``(batch, units)`` or every output ``(batch, T, units)``.
 
+        With ``return_state``, return ``[output, *final_states]``.
+
         Args:
-            x: ``(batch, timesteps, features)``.
+            x: ``(batch, timesteps, features)``, or ``[x, *initial_state]`` (a call
+                with ``initial_state``: backward then returns ``[dx, *dstates]``).
             training: Apply ``dropout`` and ``recurrent_dropout``.
             mask: Optional ``(batch, timesteps)``, true (or nonzero) at real steps.
             initial_state: Optional starting states, ``(batch, units)`` each, in
@@ -269,6 +340,11 @@ class Recurrent(Layer):
         Raises:
             ShapeError: ``mask`` or ``initial_state`` does not fit ``x``.
         """
+        self._states_in = isinstance(x, list)
+        if self._states_in:
+            x, initial_state = x[0], list(x[1:])
+        if isinstance(mask, list):
+            mask = mask[0]
         self._initial_state = self._check_initial_state(x, initial_state)
         n, steps, features = x.shape
         self._x_shape = tuple(x.shape)
@@ -303,27 +379,44 @@ class Recurrent(Layer):
             xw += bias
         h = self.run_forward(xw, training)
         if not self.return_sequences:
-            return h[steps]
-        y = self.buffer("y", (n, steps, self.units))
-        np.copyto(y, h[1:].transpose(1, 0, 2))
-        if self.zero_output_for_mask and self._step_mask is not None:
-            y *= self._step_mask.transpose(1, 0, 2)
+            y = h[steps]
+        else:
+            y = self.buffer("y", (n, steps, self.units))
+            np.copyto(y, h[1:].transpose(1, 0, 2))
+            if self.zero_output_for_mask and self._step_mask is not None:
+                y *= self._step_mask.transpose(1, 0, 2)
+        if self.return_state:
+            return [y, *self.final_states]
         return y
 
-    def backward(self, dy: FloatArray) -> FloatArray | None:
-        """Write every parameter's gradient; return dL/dx ``(batch, T, features)``."""
+    def backward(self, dy: Any) -> Any:
+        """Write every parameter's gradient; return dL/dx ``(batch, T, features)``.
+
+        With ``return_state``, ``dy`` is ``[d_output, *d_final_states]`` (None
+        entries read as zeros). After a call with initial states, return
+        ``[dx, *d_initial_states]``.
+        """
         n, steps, features = self._x_shape
         width = self.gates * self.units
+        self._state_grads = []
+        if self.return_state:
+            dy, *self._state_grads = dy
         dh_last = self.buffer("dh_last", (n, self.units))
         dh_out: FloatArray | None = None
         if self.return_sequences:
-            dh_out = self.seq_buffer("dh_out", (steps, n, self.units))
-            np.copyto(dh_out, dy.transpose(1, 0, 2))
-            if self.zero_output_for_mask and self._step_mask is not None:
-                dh_out *= self._step_mask
+            if dy is not None:
+                dh_out = self.seq_buffer("dh_out", (steps, n, self.units))
+                np.copyto(dh_out, dy.transpose(1, 0, 2))
+                if self.zero_output_for_mask and self._step_mask is not None:
+                    dh_out *= self._step_mask
+            dh_last.fill(0.0)
+        elif dy is None:
             dh_last.fill(0.0)
         else:
             np.copyto(dh_last, dy)
+        d_h = self.final_state_gradient(0)
+        if d_h is not None:
+            dh_last += d_h
         dxw = self.run_backward(dh_out, dh_last).reshape(-1, width)
         if self.trainable:
             np.matmul(self._xt.reshape(-1, features).T, dxw, out=self.kernel.grad)
@@ -340,7 +433,14 @@ class Recurrent(Layer):
         dx = self.buffer("dx", self._x_shape)
         order = slice(None, None, -1) if self.go_backwards else slice(None)
         np.copyto(dx[:, order], dxt.transpose(1, 0, 2))
+        if self._states_in:
+            return [dx, *self.initial_state_gradients]
         return dx
+
+    def final_state_gradient(self, index: int) -> FloatArray | None:
+        """dL/d(final state ``index``) given to backward (``return_state``), or None."""
+        grads = self._state_grads
+        return grads[index] if index < len(grads) else None
 
     def _check_initial_state(
         self, x: FloatArray, states: list[FloatArray] | None

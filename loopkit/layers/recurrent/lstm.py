@@ -121,7 +121,11 @@ class LSTM(Recurrent):
         dc = self.buffer("dc", (n, u))
         carry_h, carry_c = self.buffer("carry_h", (n, u)), self.buffer("carry_c", (n, u))
         dh = dh_last  # dL/dH[t+1] from later steps and the last output
-        dc.fill(0.0)
+        dc_last = self.final_state_gradient(1)  # the returned cell state's (return_state)
+        if dc_last is None:
+            dc.fill(0.0)
+        else:
+            np.copyto(dc, dc_last)
         compiled = self._compiled
         for t in range(steps - 1, -1, -1):
             if dh_out is not None:
