@@ -101,6 +101,7 @@ def one_process(run: dict[str, Any]) -> tuple[np.ndarray, dict[str, list[float]]
         shuffle=run.get("shuffle", True),
         verbose=0,
         plugins=train.plugins_for(run),
+        steps_per_epoch=run.get("steps_per_epoch"),
         **train.validation(run),
     )
     if run.get("evaluate_n"):
@@ -142,6 +143,8 @@ def test_two_ranks_train_as_one_process_on_the_global_batch_for_every_kind_of_da
         "sequence": {"n": 51, "batch_size": 8, "kind": "sequence", "shuffle": False},
         "generator": {"n": 51, "batch_size": 8, "kind": "generator", "shuffle": False},
         "accumulate_clip": {"n": 64, "batch_size": 8, "accumulate": 2, "clip": 0.05},
+        # 2 of 4 global batches per epoch: epochs continue through the shuffled pass
+        "steps_per_epoch": {"n": 64, "batch_size": 8, "steps_per_epoch": 2},
     }
     for name, run in runs.items():
         run.update(out=str(tmp_path / name), memmap=str(tmp_path / "x.npy"), epochs=3)

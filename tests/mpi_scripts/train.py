@@ -7,7 +7,8 @@ weights, History and communication time to the run's ``out`` directory
 ``out``, ``kind`` (arrays, memmap with its ``memmap`` .npy file, sequence,
 generator), ``graph`` (a functional model with two inputs and two outputs, fed
 dicts), ``n``, ``batch_size``, ``epochs``, ``shuffle``, ``seed``, ``dropout``,
-``batch_norm``, ``l2``, ``accumulate``, ``clip``, ``without_plugin``, ``timeout``,
+``batch_norm``, ``l2``, ``accumulate``, ``clip``, ``steps_per_epoch``,
+``without_plugin``, ``timeout``,
 ``backup_dir`` (or one per rank), ``save_freq``, validation (``validation_split``, or
 ``validation_n`` samples of other data as ``validation_data``), ``evaluate_n``
 (``evaluate`` on that many samples after fit, written to ``evaluate{rank}.json``;
@@ -197,6 +198,8 @@ def run(config: dict[str, Any]) -> None:
         batches = Batches(x, y, b, graph)  # as a list of batches: re-iterable
         fit_args = {"x": [batches[i] for i in range(len(batches))]}
     fit_args.update(validation(config))
+    if config.get("steps_per_epoch"):
+        fit_args["steps_per_epoch"] = config["steps_per_epoch"]
     evaluated = Evaluated()
     run_plugins: list[Any] = [dp, *plugins_for(config), evaluated]
     if config.get("without_plugin"):  # the reference run: DataParallel left out
