@@ -285,6 +285,8 @@ def on_test_begin(model: Sequential, state: LoopState, logs: Mapping[str, float]
     Args:
         model: The model being evaluated.
         state: The loop state; ``state.mode == "test"`` while it runs.
+            ``state.eval_data`` holds the data about to be evaluated; a plugin may
+            replace it (DataParallel puts this rank's shard there).
         logs: Empty, as in Keras.
     """
 
@@ -319,13 +321,17 @@ def on_test_batch_end(
 
 
 @hookspec
-def on_test_end(model: Sequential, state: LoopState, logs: Mapping[str, float]) -> None:
+def on_test_end(
+    model: Sequential, state: LoopState, logs: MutableMapping[str, float]
+) -> None:
     """Called at the end of ``evaluate`` or of each validation run.
 
     Args:
         model: The model being evaluated.
         state: The loop state.
         logs: Means of the loss and metrics over the evaluation (no ``val_`` prefix).
+            A plugin with a lower ``order`` may replace values for the ones after it
+            (DataParallel makes them global over the ranks); do not remove keys.
     """
 
 

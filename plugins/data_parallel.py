@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from attrs import define, field
 
-from loopkit import ConfigError, LoopState, OptimizerStep, Plugin, Sequential, hookimpl
+from loopkit import ConfigError, LoopState, Model, OptimizerStep, Plugin, hookimpl
 from loopkit.distributed import (
     Communicator,
     DistributedError,
@@ -42,6 +42,57 @@ def _flat_states(states: list[dict[str, Any]]) -> list[Array]:
     return [np.asarray(v, np.float64).ravel() for st in states for v in st.values()]
 
 
+def _reduce_logs(
+    model: Model,
+    logs: MutableMapping[str, float],
+    comm: Communicator,
+    what: str,
+    sums: list[float],
+    samples: int,
+    states: list[dict[str, Any]],
+    *,
+    restore: bool,
+) -> None:
+    """Replace ``logs``' loss, per-output losses and metrics with their global values.
+
+    Sums the loss sums (``[loss, *per-output losses]``, each weighted by samples), the
+    sample count and every metric's state over the ranks in one allreduce, then
+    computes each mean and metric result from the totals, as one process would.
+
+    Args:
+        model: The model (its per-output loss names and metrics, in order).
+        logs: The logs to update in place.
+        comm: The ranks' communicator.
+        what: The reduction's name, for a timeout's message.
+        sums: This rank's loss sum, then each output's loss sum.
+        samples: This rank's real samples (padding excluded).
+        states: Each metric's state on this rank.
+        restore: Put each metric's own state back afterwards; else leave the
+            global state in it.
+    """
+    parts = _flat_states(states)
+    buffer = np.concatenate([np.asarray([*sums, float(samples)], np.float64), *parts])
+    comm.allreduce(buffer, what)
+    count = buffer[len(sums)]
+    if count > 0:
+        keys = ["loss", *model.loss_term_names]
+        for key, total in zip(keys, buffer[: len(sums)], strict=True):
+            logs[key] = float(total / count)
+    offset = len(sums) + 1
+    for metric, local in zip(model.metrics, states, strict=True):
+        summed: dict[str, Any] = {}
+        for key, value in local.items():
+            shape = np.shape(value)
+            size = int(np.prod(shape, dtype=np.int64))
+            summed[key] = buffer[offset : offset + size].reshape(shape)
+            offset += size
+        current = metric.get_state()
+        metric.set_state(summed)
+        logs[metric.name] = float(metric.result())
+        if restore:
+            metric.set_state(current)
+
+
 @define(eq=False, slots=False)
 class DataParallel(Plugin):
     """Data-parallel training over MPI: ``mpirun -n N python train.py`` trains one model.
@@ -66,8 +117,10 @@ class DataParallel(Plugin):
     reduced over the ranks (not averaged averages), so History, EarlyStopping and
     ReduceLROnPlateau decide the same on every rank. Batch logs (progress bar) stay
     this rank's running means. ``model.stop_training`` set on any rank stops every
-    rank after the same batch. Validation is not sharded: every rank evaluates all of
-    it, with identical weights, so ``val_`` logs agree without communication.
+    rank after the same batch. Validation (and ``evaluate`` with this plugin) is
+    sharded by the same rule, without padding steps (nothing runs in lockstep), and
+    its logs are reduced from sums and counts in ``on_test_end``: ``val_`` logs are
+    global, identical on every rank and equal to one process's.
 
     Rank 0 alone writes files and prints: other plugins ask
     ``loopkit.distributed.is_primary()``. A rank that dies makes mpirun end the job;
@@ -112,6 +165,9 @@ class DataParallel(Plugin):
     _pending_broadcast: bool = field(default=False, init=False, repr=False)
     _in_batch: bool = field(default=False, init=False, repr=False)
     _loss_sum: float = field(default=0.0, init=False, repr=False)
+    _term_sums: list[float] = field(factory=list, init=False, repr=False)
+    _eval_shard: Any = field(default=None, init=False, repr=False)
+    _eval_cache: tuple[Any, Any] | None = field(default=None, init=False, repr=False)
     _samples: int = field(default=0, init=False, repr=False)
     _window: int = field(default=0, init=False, repr=False)
     _window_balanced: bool = field(default=True, init=False, repr=False)
@@ -139,9 +195,7 @@ class DataParallel(Plugin):
     # --- train begin: shard, broadcast, agree -------------------------------------------
 
     @hookimpl(wrapper=True, tryfirst=True)
-    def on_train_begin(
-        self, model: Sequential, state: LoopState
-    ) -> Generator[None, Any, Any]:
+    def on_train_begin(self, model: Model, state: LoopState) -> Generator[None, Any, Any]:
         if self._comm is not None:
             self._begin(model, state, self._comm)
         result = yield
@@ -149,7 +203,7 @@ class DataParallel(Plugin):
             self._agree(model, state, self._comm)
         return result
 
-    def _begin(self, model: Sequential, state: LoopState, comm: Communicator) -> None:
+    def _begin(self, model: Model, state: LoopState, comm: Communicator) -> None:
         self._fit_hooks = state.hooks
         self._train_states, self._in_batch = None, False
         self._window, self._window_balanced = 0, True
@@ -166,7 +220,7 @@ class DataParallel(Plugin):
         if model.built:  # else at the first batch, once the data has built it
             self._broadcast(model, comm)
 
-    def _broadcast(self, model: Sequential, comm: Communicator) -> None:
+    def _broadcast(self, model: Model, comm: Communicator) -> None:
         self._pending_broadcast = False
         self._stat_params = [  # state that forward passes update: moving statistics
             p
@@ -190,7 +244,7 @@ class DataParallel(Plugin):
         iterations = comm.broadcast_object(saved["iterations"], "the optimizer broadcast")
         optimizer.set_state({"iterations": iterations, "slots": slots})
 
-    def _sync_generators(self, model: Sequential, comm: Communicator) -> None:
+    def _sync_generators(self, model: Model, comm: Communicator) -> None:
         """Give every rank rank 0's random generators (dropout masks, noise layers).
 
         Identical streams, as Horovod scripts seeding every worker alike get: a
@@ -206,7 +260,7 @@ class DataParallel(Plugin):
         for generator, saved in zip(unique, states, strict=True):
             generator.bit_generator.state = saved
 
-    def _agree(self, model: Sequential, state: LoopState, comm: Communicator) -> None:
+    def _agree(self, model: Model, state: LoopState, comm: Communicator) -> None:
         """Raise DistributedError unless every rank holds rank 0's weights and position."""
         self._sync_generators(model, comm)
         resume = state.resume_epoch if state.resume_epoch is not None else -1
@@ -230,7 +284,7 @@ class DataParallel(Plugin):
     # --- every step: one allreduce of the flat gradient buffer ---------------------------
 
     @hookimpl
-    def on_train_batch_begin(self, model: Sequential) -> None:
+    def on_train_batch_begin(self, model: Model) -> None:
         if self._comm is None:
             return
         self._in_batch = True
@@ -239,13 +293,18 @@ class DataParallel(Plugin):
             self._agree(model, model.state, self._comm)
 
     @hookimpl
-    def on_before_optimizer_step(self, model: Sequential, step: OptimizerStep) -> None:
+    def on_before_optimizer_step(self, model: Model, step: OptimizerStep) -> None:
         comm = self._comm
         if comm is None:
             return
         if self._in_batch:  # a batch of the loop, not a flush of accumulated batches
             samples = self._shard.samples
             self._loss_sum += step.loss * samples
+            if model.loss_term_names:  # several outputs: each output's loss is logged
+                if len(self._term_sums) != len(model.loss_terms):
+                    self._term_sums = [0.0] * len(model.loss_terms)
+                for i, term in enumerate(model.loss_terms):
+                    self._term_sums[i] += term * samples
             self._samples += samples
             self._window += samples
             self._window_balanced &= self._shard.balanced
@@ -254,7 +313,7 @@ class DataParallel(Plugin):
         self._average(model, comm)
         self._window, self._window_balanced = 0, True
 
-    def _average(self, model: Sequential, comm: Communicator) -> None:
+    def _average(self, model: Model, comm: Communicator) -> None:
         """Average the gradients (and moving statistics) over the ranks, in place."""
         grads, stats = model.flat_gradients, self._stats
         if stats.size:  # statistics layers (BatchNormalization) updated in this forward
@@ -281,7 +340,7 @@ class DataParallel(Plugin):
                 offset += p.value.size
 
     @hookimpl(trylast=True)
-    def on_train_batch_end(self, model: Sequential, state: LoopState, batch: int) -> None:
+    def on_train_batch_end(self, model: Model, state: LoopState, batch: int) -> None:
         if self._comm is None:
             return
         self._in_batch = False
@@ -291,7 +350,7 @@ class DataParallel(Plugin):
             # the epoch's training ends here; validation resets the metrics next
             self._train_states = [m.get_state() for m in model.metrics]
 
-    def _agree_to_stop(self, model: Sequential, comm: Communicator) -> None:
+    def _agree_to_stop(self, model: Model, comm: Communicator) -> None:
         self._flag[0] = 1.0 if model.stop_training else 0.0
         comm.allreduce(self._flag, "the stop_training agreement", op="max")
         model.stop_training = bool(self._flag[0])
@@ -301,10 +360,11 @@ class DataParallel(Plugin):
     @hookimpl
     def on_epoch_begin(self) -> None:
         self._loss_sum, self._samples, self._train_states = 0.0, 0, None
+        self._term_sums = []
 
     @hookimpl(wrapper=True)
     def on_epoch_end(
-        self, model: Sequential, logs: MutableMapping[str, float]
+        self, model: Model, logs: MutableMapping[str, float]
     ) -> Generator[None, Any, Any]:
         if self._comm is not None:
             self._global_logs(model, logs, self._comm)
@@ -315,7 +375,7 @@ class DataParallel(Plugin):
         return result
 
     def _global_logs(
-        self, model: Sequential, logs: MutableMapping[str, float], comm: Communicator
+        self, model: Model, logs: MutableMapping[str, float], comm: Communicator
     ) -> None:
         states = (
             self._train_states
@@ -323,23 +383,56 @@ class DataParallel(Plugin):
             else [m.get_state() for m in model.metrics]
         )
         self._train_states = None
-        parts = _flat_states(states)
-        buffer = np.concatenate([[self._loss_sum, float(self._samples)], *parts])
-        comm.allreduce(buffer, "the epoch-log reduction")
-        if buffer[1] > 0:
-            logs["loss"] = float(buffer[0] / buffer[1])
-        offset = 2
-        for metric, local in zip(model.metrics, states, strict=True):
-            summed: dict[str, Any] = {}
-            for key, value in local.items():
-                shape = np.shape(value)
-                size = int(np.prod(shape, dtype=np.int64))
-                summed[key] = buffer[offset : offset + size].reshape(shape)
-                offset += size
-            current = metric.get_state()
-            metric.set_state(summed)
-            logs[metric.name] = float(metric.result())
-            metric.set_state(current)
+        names = model.loss_term_names
+        terms = self._term_sums or [0.0] * len(names)
+        sums = [self._loss_sum, *terms]
+        _reduce_logs(
+            model,
+            logs,
+            comm,
+            "the epoch-log reduction",
+            sums,
+            self._samples,
+            states,
+            restore=True,
+        )
+
+    # --- evaluation and validation: each rank its shard, logs reduced --------------------
+
+    @hookimpl(tryfirst=True)
+    def on_test_begin(self, state: LoopState) -> None:
+        self._eval_shard = None
+        comm = self._comm
+        if comm is None or state.eval_data is None:
+            return
+        data = state.eval_data
+        cached = self._eval_cache
+        if cached is None or cached[0] is not data:  # fit validates on one dataset
+            cached = (data, shard(data, comm.rank, comm.size, lockstep=False))
+            self._eval_cache = cached
+        self._eval_shard = state.eval_data = cached[1]
+
+    @hookimpl(tryfirst=True)
+    def on_test_end(self, model: Model, logs: MutableMapping[str, float]) -> None:
+        part, self._eval_shard = self._eval_shard, None
+        if self._comm is None or part is None:
+            return
+        # The loop's means count every row it ran; a rank with no real sample ran one
+        # padding row of weight 0, whose loss holds only the regularization penalty.
+        real = part.epoch_samples
+        rows = part.epoch_rows if real else 0
+        sums = [logs["loss"] * rows, *(logs[n] * rows for n in model.loss_term_names)]
+        states = [m.get_state() for m in model.metrics]
+        _reduce_logs(
+            model,
+            logs,
+            self._comm,
+            "the evaluation-log reduction",
+            sums,
+            real,
+            states,
+            restore=False,
+        )
 
     # --- failure: no rank waits for a dead one ----------------------------------------
 

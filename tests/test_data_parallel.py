@@ -89,8 +89,10 @@ def results(out: Path) -> tuple[list[np.ndarray], list[dict[str, list[float]]]]:
 
 def one_process(run: dict[str, Any]) -> tuple[np.ndarray, dict[str, list[float]]]:
     """Train rank 0's model in this process on the global batch (2 x batch_size)."""
-    net = train.model(run.get("seed", 1), 0.0, run.get("batch_norm", False))
+    net = train.build({**run, "dropout": 0.0}, run.get("seed", 1))
     x, y = train.data(run["n"])
+    if run.get("graph"):
+        x, y = train.structured(x, y)
     history = net.fit(
         x,
         y,
@@ -99,8 +101,31 @@ def one_process(run: dict[str, Any]) -> tuple[np.ndarray, dict[str, list[float]]
         shuffle=run.get("shuffle", True),
         verbose=0,
         plugins=train.plugins_for(run),
+        steps_per_epoch=run.get("steps_per_epoch"),
+        **train.validation(run),
     )
+    if run.get("evaluate_n"):
+        xe, ye = train.evaluation_data(run)
+        evaluated = net.evaluate(
+            xe, ye, batch_size=2 * run["batch_size"], verbose=0, return_dict=True
+        )
+        history = {
+            **history.history,
+            **{f"evaluate_{k}": [v] for k, v in evaluated.items()},
+        }
+        return net.flat_weights.copy(), history
     return net.flat_weights.copy(), history.history
+
+
+def assert_logs_close(
+    got: dict[str, list[float]], expected: dict[str, list[float]], name: str
+) -> None:
+    """Every logged key equals one process's, to float32 rounding."""
+    assert set(got) == set(expected), name
+    for key in expected:
+        np.testing.assert_allclose(
+            got[key], expected[key], rtol=1e-5, atol=1e-7, err_msg=f"{name}: {key}"
+        )
 
 
 # --- equivalence: 2 ranks with batch b == 1 process with batch 2b -----------------------
@@ -118,6 +143,8 @@ def test_two_ranks_train_as_one_process_on_the_global_batch_for_every_kind_of_da
         "sequence": {"n": 51, "batch_size": 8, "kind": "sequence", "shuffle": False},
         "generator": {"n": 51, "batch_size": 8, "kind": "generator", "shuffle": False},
         "accumulate_clip": {"n": 64, "batch_size": 8, "accumulate": 2, "clip": 0.05},
+        # 2 of 4 global batches per epoch: epochs continue through the shuffled pass
+        "steps_per_epoch": {"n": 64, "batch_size": 8, "steps_per_epoch": 2},
     }
     for name, run in runs.items():
         run.update(out=str(tmp_path / name), memmap=str(tmp_path / "x.npy"), epochs=3)
@@ -131,6 +158,82 @@ def test_two_ranks_train_as_one_process_on_the_global_batch_for_every_kind_of_da
         np.testing.assert_allclose(w0, expected_w, rtol=0, atol=2e-6, err_msg=name)
         for key in ("loss", "accuracy"):
             np.testing.assert_allclose(h0[key], expected_h[key], rtol=1e-5, err_msg=name)
+
+
+def test_a_two_input_two_output_graph_model_trains_on_two_ranks_as_one_process(
+    tmp_path: Path,
+) -> None:
+    runs = {  # dicts of arrays, shuffled; and a Sequence of dict batches
+        "arrays": {"n": 51, "batch_size": 8, "validation_n": 17},
+        "padded": {"n": 49, "batch_size": 8},
+        "sequence": {"n": 51, "batch_size": 8, "kind": "sequence", "shuffle": False},
+        "accumulate_clip": {"n": 64, "batch_size": 8, "accumulate": 2, "clip": 0.05},
+    }
+    for name, run in runs.items():
+        run.update(out=str(tmp_path / name), graph=True, epochs=3)
+    done = launch(tmp_path, list(runs.values()))
+    assert done.returncode == 0, done.stderr
+    for name, run in runs.items():
+        (w0, w1), (h0, h1) = results(tmp_path / name)
+        assert np.array_equal(w0, w1), f"{name}: rank 1's weights differ from rank 0's"
+        assert h0 == h1, name
+        expected_w, expected_h = one_process(run)
+        np.testing.assert_allclose(w0, expected_w, rtol=0, atol=2e-6, err_msg=name)
+        assert {"label_loss", "score_loss", "label_accuracy", "score_mae"} <= set(h0)
+        assert_logs_close(h0, expected_h, name)
+
+
+def test_validation_and_evaluate_are_sharded_and_their_logs_global(
+    tmp_path: Path,
+) -> None:
+    runs = {  # validation sizes 16 (split), 17 (rank 1 skips the last step), 1
+        "split": {"n": 64, "batch_size": 8, "validation_split": 0.25, "evaluate_n": 21},
+        "data": {"n": 48, "batch_size": 8, "validation_n": 17, "l2": 0.01},
+        "one_sample": {
+            "n": 32,
+            "batch_size": 8,
+            "validation_n": 1,
+            "l2": 0.01,
+            "evaluate_n": 1,
+        },
+        "graph": {
+            "n": 48,
+            "batch_size": 8,
+            "validation_n": 17,
+            "evaluate_n": 19,
+            "graph": True,
+            "l2": 0.01,
+        },
+    }
+    for name, run in runs.items():
+        run.update(out=str(tmp_path / name), epochs=2)
+    done = launch(tmp_path, list(runs.values()))
+    assert done.returncode == 0, done.stderr
+    sizes = {
+        "split": [16, 16, 21],
+        "data": [17, 17],
+        "one_sample": [1, 1, 1],
+        "graph": [17, 17, 19],
+    }
+    for name, run in runs.items():
+        out = tmp_path / name
+        (w0, w1), (h0, h1) = results(out)
+        assert np.array_equal(w0, w1), name
+        if run.get("evaluate_n"):
+            e0, e1 = (json.loads((out / f"evaluate{r}.json").read_text()) for r in (0, 1))
+            assert e0 == e1, name  # identical on both ranks
+            h0 = {**h0, **{f"evaluate_{k}": [v] for k, v in e0.items()}}
+            h1 = {**h1, **{f"evaluate_{k}": [v] for k, v in e1.items()}}
+        assert h0 == h1, name
+        assert any(k.startswith("val_") for k in h0), name
+        expected_w, expected_h = one_process(run)
+        np.testing.assert_allclose(w0, expected_w, rtol=0, atol=2e-6, err_msg=name)
+        assert_logs_close(h0, expected_h, name)
+        # each evaluation read a part of the samples on each rank, together all of them
+        read = [json.loads((out / f"evaluated{r}.json").read_text()) for r in (0, 1)]
+        assert [a + b for a, b in zip(*read, strict=True)] == sizes[name], name
+        # both ranks read some (lower ranks the extra ones), unless there is one sample
+        assert all(a >= b and (b > 0 or a + b == 1) for a, b in zip(*read, strict=True))
 
 
 def test_ranks_stay_bitwise_equal_with_dropout_and_batch_normalization(
@@ -386,7 +489,7 @@ def test_shard_rejects_a_rank_outside_the_group() -> None:
 
 
 def test_shard_rejects_data_it_cannot_cut() -> None:
-    with pytest.raises(ConfigError, match=r"training data of type object; expected what"):
+    with pytest.raises(ConfigError, match=r"got data of type object; expected what"):
         shard(object(), 0, 2)
 
 

@@ -46,6 +46,22 @@ def test_residual_block_with_fan_out_matches_finite_differences(rng) -> None:
     check_graph_gradients(model, rng.standard_normal((7, 5)), rng.integers(0, 3, 7))
 
 
+def test_inputs_merged_before_the_first_weight_train_and_match_finite_differences(
+    rng,
+) -> None:
+    # Concatenate has no weight and only Inputs before it: no gradient reaches it
+    a, b = lk.Input(shape=(4,)), lk.Input(shape=(2,))
+    h = Dense(5, activation="tanh")(Concatenate()([a, b]))
+    model = lk.Model(
+        [a, b], [Dense(3, name="p")(h), Dense(1, name="q")(h)], dtype="float64"
+    )
+    model.compile("sgd", loss=["mse", "mse"])
+    x = [rng.standard_normal((6, 4)), rng.standard_normal((6, 2))]
+    check_graph_gradients(
+        model, x, [rng.standard_normal((6, 3)), rng.standard_normal((6, 1))]
+    )
+
+
 def test_a_shared_layer_has_one_set_of_weights_and_sums_its_gradients(rng) -> None:
     a, b = lk.Input(shape=(4,)), lk.Input(shape=(4,))
     shared = Dense(3, activation="tanh")

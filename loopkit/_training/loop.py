@@ -307,7 +307,9 @@ def _evaluate(
     model.reset_metrics()
     means = _Means(model)
     begin, end = hooks.active("on_test_batch_begin"), hooks.active("on_test_batch_end")
+    state.eval_data = data
     emit("on_test_begin", logs={})
+    data = state.eval_data  # a plugin may have replaced it (sharding)
     for batch, (x, y, w) in enumerate(_checked_first(data.batches(0), model, call)):
         if begin:
             emit("on_test_batch_begin", batch + 1, batch=batch, logs={})
@@ -325,6 +327,7 @@ def _evaluate(
         )
     logs = means.logs()
     emit("on_test_end", logs=logs)
+    state.eval_data = None
     return logs
 
 

@@ -50,6 +50,10 @@ class LoopState:
             sample_weight)``. A plugin may replace it in ``on_train_begin`` (DataParallel
             puts each rank's shard here, with ``loopkit.distributed.shard``); the loop
             draws its batches from it after that hook.
+        eval_data: The data of the evaluation in progress (``evaluate`` or a
+            validation run of ``fit``), like ``train_data``; None outside one. A plugin
+            may replace it in ``on_test_begin`` (DataParallel evaluates each rank's
+            shard); the loop draws its batches from it after that hook.
     """
 
     mode: Literal["train", "test", "predict"] = "train"
@@ -68,6 +72,7 @@ class LoopState:
     exception: BaseException | None = None
     hooks: HookDispatcher | None = field(default=None, repr=False)
     train_data: Any = field(default=None, repr=False)
+    eval_data: Any = field(default=None, repr=False)
 
     def state_dict(self) -> dict[str, int]:
         """Return the counters a checkpoint needs, as JSON-ready values."""
