@@ -56,6 +56,31 @@ def _add_batch_hook(plugin: Any, method: Any, trylast: bool = False) -> None:
     plugin.on_train_batch_end = hookimpl(trylast=trylast)(on_train_batch_end)
 
 
+@define(eq=False)
+class _BatchCounter:
+    """Keras's ``save_freq`` count: batches seen by this fit since the last save.
+
+    Counted from the batch indexes the hook sees (so ``steps_per_execution``, which
+    calls it every N batches, counts N), restarted by each ``fit``: earlier fits
+    of the model do not shift when a new one saves.
+    """
+
+    seen: int = 0
+    last: int = -1
+
+    def restart(self) -> None:
+        self.seen, self.last = 0, -1
+
+    def due(self, batch: int, every: int) -> bool:
+        """Count the batches up to ``batch``; True (and restart the count) every ``every``."""
+        self.seen += batch + 1 if batch <= self.last else batch - self.last
+        self.last = batch
+        if self.seen < every:
+            return False
+        self.seen = 0
+        return True
+
+
 def _format_fields(filepath: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(filepath) if name}
 
@@ -110,6 +135,7 @@ class ModelCheckpoint(Plugin):
     last_saved: str | None = field(default=None, init=False)
     """Path of the last file written."""
     _writing: str | None = field(default=None, init=False, repr=False)
+    _batches: _BatchCounter = field(factory=_BatchCounter, init=False, repr=False)
 
     @property
     def _label(self) -> str:
@@ -118,6 +144,7 @@ class ModelCheckpoint(Plugin):
     @hookimpl
     def on_train_begin(self) -> None:
         check_destination(self.filepath, self._label)
+        self._batches.restart()
 
     def _finish(self) -> None:
         """Wait for the write in flight; a failure names this plugin and its path."""
@@ -163,7 +190,7 @@ class ModelCheckpoint(Plugin):
     def _batch_end(
         self, model: Sequential, state: LoopState, batch: int, logs: Mapping[str, float]
     ) -> None:
-        if state.global_step % int(self.save_freq) == 0:
+        if self._batches.due(batch, int(self.save_freq)):
             self._save(model, state.epoch, logs, batch=batch)
 
     @hookimpl
@@ -311,6 +338,7 @@ class BackupAndRestore(Plugin):
     _epochs_completed: int = field(default=0, init=False, repr=False)
     _loaded: tuple[int, int] | None = field(default=None, init=False, repr=False)
     _deleted: bytes | None = field(default=None, init=False, repr=False)
+    _batches: _BatchCounter = field(factory=_BatchCounter, init=False, repr=False)
 
     @property
     def _label(self) -> str:
@@ -324,6 +352,7 @@ class BackupAndRestore(Plugin):
     @hookimpl(tryfirst=True)
     def on_train_begin(self, model: Sequential, state: LoopState) -> None:
         self.restored, self._deleted, self._loaded = False, None, None
+        self._batches.restart()
         check_destination(self.backup_dir, self._label, directory=True)
         if not os.path.lexists(self.path):
             return
@@ -393,7 +422,7 @@ class BackupAndRestore(Plugin):
     def _batch_end(
         self, model: Sequential, state: LoopState, batch: int, logs: Mapping[str, float]
     ) -> None:
-        if state.global_step % int(self.save_freq):
+        if not self._batches.due(batch, int(self.save_freq)):
             return
         if state.steps_per_epoch is not None and batch + 1 >= state.steps_per_epoch:
             return  # the epoch-end backup follows and also covers validation

@@ -550,3 +550,68 @@ def test_a_file_too_large_names_the_plugin_and_path_and_keeps_the_last_checkpoin
         ), message
         assert intact == "True"
     assert os.listdir(tmp_path) == ["m.npz"]  # no temporary file left
+
+
+def test_save_freq_counts_the_batches_of_this_fit_not_of_earlier_fits(
+    tmp_path: Path, data
+) -> None:
+    x, y = data
+    model = make_model()
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)  # 4 earlier steps
+    pattern = str(tmp_path / "e{epoch}-b{batch}.weights.npz")
+    model.fit(
+        x,
+        y,
+        epochs=1,
+        batch_size=16,
+        verbose=0,
+        plugins=[ModelCheckpoint(pattern, save_weights_only=True, save_freq=3)],
+    )
+    # Keras counts this fit's batches: the third of four, not global step 6 (the second)
+    assert os.listdir(tmp_path) == ["e1-b3.weights.npz"]
+
+
+def test_save_freq_with_steps_per_execution_counts_every_batch(
+    tmp_path: Path, data
+) -> None:
+    x, y = data
+    model = make_model()
+    model.compile(optimizer="adam", loss="mse", steps_per_execution=2)
+    pattern = str(tmp_path / "e{epoch}-b{batch}.weights.npz")
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=8,
+        verbose=0,
+        plugins=[ModelCheckpoint(pattern, save_weights_only=True, save_freq=3)],
+    )
+    # hooks see batches 1, 3, 5, 7 of each epoch: counts 2, 4 (save), 2, 4 (save), ...
+    assert sorted(os.listdir(tmp_path)) == [
+        "e1-b4.weights.npz",
+        "e1-b8.weights.npz",
+        "e2-b4.weights.npz",
+        "e2-b8.weights.npz",
+    ]
+
+
+class RecordedBackups(BackupAndRestore):
+    """Records the (epoch, batch) position of every backup."""
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.positions: list[tuple[int, int]] = []
+
+    def _backup(self, model: lk.Sequential, epoch: int, batch: int) -> None:
+        self.positions.append((epoch, batch))
+        super()._backup(model, epoch, batch)
+
+
+def test_backup_save_freq_counts_the_batches_of_this_fit(tmp_path: Path, data) -> None:
+    x, y = data
+    model = make_model()
+    model.fit(x[:16], y[:16], batch_size=16, epochs=1, verbose=0)  # 1 earlier step
+    backups = RecordedBackups(str(tmp_path / "b"), save_freq=2)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, plugins=[backups])
+    # after batches 2 (mid-epoch) and at the epoch's end; not after global steps 2, 4
+    assert backups.positions == [(0, 2), (1, 0)]
