@@ -11,6 +11,7 @@ from attrs import define, field
 
 from loopkit._data.inputs import (
     as_array,
+    from_table,
     check_sample_shape,
     class_ids,
     class_weight_vector,
@@ -187,6 +188,8 @@ def make_dataset(
         isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0
     ):
         raise ConfigError(f"{call} got steps={steps!r}; expected a positive int or None.")
+    x, y = from_table(x), from_table(y)  # pandas DataFrames and Series, as Keras takes
+    sample_weight = from_table(sample_weight, column=False)
     if _is_list_of_batches(x):
         if y is not None or sample_weight is not None or batch_size is not None:
             raise ConfigError(

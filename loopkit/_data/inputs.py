@@ -10,9 +10,37 @@ import numpy as np
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.typing import Array, FloatArray
 
-__all__ = ["as_array", "check_sample_shape", "class_ids", "class_weight_vector"]
+__all__ = [
+    "as_array",
+    "check_sample_shape",
+    "class_ids",
+    "class_weight_vector",
+    "from_table",
+    "is_table",
+]
 
 _REAL_KINDS = frozenset("biuf")  # not complex, datetime, timedelta, strings, objects
+
+
+def is_table(value: Any) -> bool:
+    """Whether ``value`` is a table: a pandas DataFrame or Series, or alike.
+
+    Duck-typed on ``to_numpy`` (pandas, polars, xarray have it), so loopkit never
+    imports pandas.
+    """
+    return not isinstance(value, np.ndarray) and callable(getattr(value, "to_numpy", None))
+
+
+def from_table(value: Any, column: bool = True) -> Any:
+    """Return a DataFrame or Series as an array; anything else as it is.
+
+    A Series becomes one column, ``(n, 1)``, as Keras 3 makes it (``column=False``
+    keeps it ``(n,)``: one sample weight per sample).
+    """
+    if not is_table(value):
+        return value
+    array = np.asarray(value.to_numpy())
+    return array[:, None] if column and array.ndim == 1 else array
 
 
 def _single(value: Any, what: str, call: str) -> Any:
@@ -43,7 +71,7 @@ def as_array(value: Any, dtype: Any, what: str, call: str) -> Array:
     Raises:
         TypeError: ``value`` is not numeric (strings, objects, None).
     """
-    value = _single(value, what, call)
+    value = from_table(_single(value, what, call), column=what != "sample_weight")
     if isinstance(value, np.memmap):
         if value.dtype.kind not in _REAL_KINDS:
             raise TypeError(

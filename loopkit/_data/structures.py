@@ -15,7 +15,7 @@ import numpy as np
 from attrs import define, field
 
 from loopkit._data.datasets import Batch, batch_rows
-from loopkit._data.inputs import as_array
+from loopkit._data.inputs import as_array, is_table
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.typing import Array
 
@@ -43,6 +43,10 @@ def flatten_data(
         ConfigError: the structure does not match the names.
     """
     kind = "inputs" if what == "x" else "outputs"
+    if is_table(value) and len(names) > 1:
+        columns = list(getattr(value, "columns", ()))
+        if all(n in columns for n in names):  # a DataFrame with a column per input
+            value = {n: value[n] for n in names}
     if isinstance(value, Mapping):
         missing = [n for n in names if n not in value]
         extra = sorted(set(value) - set(names))

@@ -14,6 +14,7 @@ from loopkit._data.datasets import (
     as_array,
     make_dataset,
 )
+from loopkit._data.inputs import is_table
 from loopkit._data.structures import (
     StructuredDataset,
     make_structured_dataset,
@@ -83,7 +84,9 @@ class ModelData(Objective):
         class_weight: Any,
         call: str,
     ) -> Any:
-        if self._structured and isinstance(x, (np.ndarray, list, tuple, Mapping)):
+        if self._structured and (
+            isinstance(x, (np.ndarray, list, tuple, Mapping)) or is_table(x)
+        ):
             if class_weight is not None:
                 raise ConfigError(
                     f"{call} got class_weight for a model with several outputs; as in "
@@ -154,7 +157,7 @@ class ModelData(Objective):
         self, x: Any, batch_size: int | None, steps: int | None, call: str
     ) -> Any:
         several = len(self.inputs) > 1 or self._input_keys is not None
-        if several and isinstance(x, (np.ndarray, list, tuple, Mapping)):
+        if several and (isinstance(x, (np.ndarray, list, tuple, Mapping)) or is_table(x)):
             data = self._arrays_dataset(x, None, None, batch_size, False, steps, call)
             self.check_inputs(data.xs, call)
             return data

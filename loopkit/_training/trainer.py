@@ -159,10 +159,11 @@ class Trainer(ModelData):
         """Train for ``epochs`` epochs; return the History of the run (Keras semantics).
 
         Args:
-            x: Inputs: an array (or a one-array list/dict), a generator or iterable of
+            x: Inputs: an array (or a one-array list/dict), a pandas DataFrame or
+                Series (a Series is one column), a generator or iterable of
                 ``(x, y[, sample_weight])`` batches, or a Sequence (``len`` batches by
                 index). A ``np.memmap`` trains without being loaded whole.
-            y: Targets, for array ``x`` only.
+            y: Targets (an array, DataFrame or Series), for array ``x`` only.
             batch_size: Samples per batch (32 by default; None for generators).
             epochs: Index of the epoch to stop before (with ``initial_epoch``).
             verbose: 0 silent, 1 progress bar, 2 one line per epoch, "auto": 1 on a
