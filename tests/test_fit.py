@@ -269,12 +269,19 @@ def test_evaluate_with_sample_weight_gives_the_hand_weighted_mean(rng):
     x, y = _regression(rng, 23)
     w = rng.uniform(0.0, 3.0, 23)
     model = _mlp()
+    model.compile(model.optimizer, "mse", metrics=["mae"], weighted_metrics=["mae"])
     pred = model.predict(x, verbose=0).astype(np.float64)
     per_sample = np.mean((pred - y) ** 2, axis=1)
-    loss, mae = model.evaluate(x, y, batch_size=5, sample_weight=w, verbose=0)
-    assert loss == pytest.approx(np.sum(w * per_sample) / 23, rel=1e-5)
+    logs = model.evaluate(x, y, batch_size=5, sample_weight=w, verbose=0, return_dict=True)
+    # Keras 3: metrics= ignore sample weights; weighted_metrics= use them, and the one
+    # also in metrics= is logged as weighted_<name>
+    assert list(logs) == ["loss", "mae", "weighted_mae"]
+    assert logs["loss"] == pytest.approx(np.sum(w * per_sample) / 23, rel=1e-5)
     mae_per_sample = np.mean(np.abs(pred - y), axis=1)
-    assert mae == pytest.approx(np.sum(w * mae_per_sample) / np.sum(w), rel=1e-5)
+    assert logs["mae"] == pytest.approx(np.mean(mae_per_sample), rel=1e-5)
+    assert logs["weighted_mae"] == pytest.approx(
+        np.sum(w * mae_per_sample) / np.sum(w), rel=1e-5
+    )
 
 
 # --- evaluate and predict -------------------------------------------------------------

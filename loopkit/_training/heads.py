@@ -31,13 +31,17 @@ class Head:
         name: The output's name (the name of the layer producing it).
         loss: Its loss, or None when the output is not trained (Keras's ``None``).
         weight: The loss weight multiplying it in the total.
-        metrics: Its metrics, already named for the logs.
+        metrics: Its metrics, already named for the logs; they ignore sample and
+            class weights, as Keras's ``metrics=``.
+        weighted_metrics: Its metrics that take sample and class weights (Keras's
+            ``weighted_metrics=``), named for the logs.
     """
 
     name: str
     loss: Loss | None
     weight: float = 1.0
     metrics: list[Metric] = field(factory=list)
+    weighted_metrics: list[Metric] = field(factory=list)
 
 
 def _per_output(
@@ -90,13 +94,15 @@ def _weights(loss_weights: Any, names: Sequence[str], kind: str) -> list[float]:
     return out
 
 
-def _metric_lists(metrics: Any, names: Sequence[str]) -> list[list[Any]]:
+def _metric_lists(
+    metrics: Any, names: Sequence[str], what: str = "metrics"
+) -> list[list[Any]]:
     if metrics is None:
         return [[] for _ in names]
     if isinstance(metrics, (str, bytes)):
         raise TypeError(
-            f"compile() got metrics={metrics!r}; expected a list such as "
-            f"metrics=[{metrics!r}]."
+            f"compile() got {what}={metrics!r}; expected a list such as "
+            f"{what}=[{metrics!r}]."
         )
     if isinstance(metrics, Mapping) and "class_name" not in metrics:
         spread = _per_output(metrics, names, "metrics", ())
@@ -110,6 +116,46 @@ def _metric_lists(metrics: Any, names: Sequence[str]) -> list[list[Any]]:
     return [list(items) for _ in names]  # one flat list: every output gets each metric
 
 
+def _resolve_metrics(
+    ids: Sequence[Any],
+    name: str,
+    head_loss: Loss | None,
+    shape: Shape | None,
+    several: bool,
+    taken: set[str],
+    what: str,
+    argument: Any,
+) -> list[Metric]:
+    """Resolve one output's metrics and name them for the logs.
+
+    A weighted metric whose key an unweighted one already logs is logged as
+    ``weighted_<name>`` (``<output>_weighted_<name>``), as Keras 3 does.
+    """
+    resolved = []
+    for ident in ids:
+        if several and isinstance(ident, Metric):
+            ident = copy.deepcopy(ident)  # each output keeps its own state
+        metric = _metrics.get(ident, loss=head_loss, output_shape=shape)
+        prefix = f"{name}_" if several else ""
+        if what == "weighted_metrics" and prefix + metric.name in taken:
+            if isinstance(ident, Metric):
+                metric = copy.deepcopy(metric)  # the same object as in metrics=
+            metric.name = "weighted_" + metric.name
+        metric.name = prefix + metric.name
+        resolved.append(metric)
+    keys = [m.name for m in resolved]
+    clash = sorted(
+        {k for k in keys if keys.count(k) > 1 or k in taken} | ({"loss"} & set(keys))
+    )
+    if clash:
+        raise ConfigError(
+            f"compile({what}={argument!r}) logs the key(s) {clash} twice (or as "
+            "'loss'); give each metric a distinct name."
+        )
+    taken.update(keys)
+    return resolved
+
+
 def resolve_heads(
     loss: Any,
     metrics: Any,
@@ -117,6 +163,7 @@ def resolve_heads(
     names: Sequence[str],
     output_shapes: Sequence[Shape | None],
     kind: str = "one-output",
+    weighted_metrics: Any = None,
 ) -> list[Head]:
     """Return one Head per output; raise before changing anything on a bad argument.
 
@@ -126,30 +173,28 @@ def resolve_heads(
     losses = _per_output(loss, names, "losses", (str,), kind)
     weights = _weights(loss_weights, names, kind)
     metric_ids = _metric_lists(metrics, names)
+    weighted_ids = _metric_lists(weighted_metrics, names, "weighted_metrics")
     several = len(names) > 1
-    heads = []
-    seen: set[str] = set()
-    for i, name in enumerate(names):
-        head_loss = _losses.get(losses[i]) if losses[i] is not None else None
-        resolved = []
-        for ident in metric_ids[i]:
-            if several and isinstance(ident, Metric):
-                ident = copy.deepcopy(ident)  # each output keeps its own state
-            metric = _metrics.get(ident, loss=head_loss, output_shape=output_shapes[i])
-            if several:
-                metric.name = f"{name}_{metric.name}"
-            resolved.append(metric)
-        keys = [m.name for m in resolved]
-        clash = sorted(
-            {k for k in keys if keys.count(k) > 1 or k in seen} | ({"loss"} & set(keys))
+    head_losses = [_losses.get(x) if x is not None else None for x in losses]
+    taken: set[str] = set()
+    plain = [
+        _resolve_metrics(
+            metric_ids[i], name, head_losses[i], output_shapes[i], several, taken,
+            "metrics", metrics,
         )
-        if clash:
-            raise ConfigError(
-                f"compile(metrics={metrics!r}) logs the key(s) {clash} twice (or as "
-                "'loss'); give each metric a distinct name."
-            )
-        seen.update(keys)
-        heads.append(Head(name, head_loss, weights[i], resolved))
+        for i, name in enumerate(names)
+    ]
+    weighted = [  # after every unweighted one, as Keras orders the logs
+        _resolve_metrics(
+            weighted_ids[i], name, head_losses[i], output_shapes[i], several, taken,
+            "weighted_metrics", weighted_metrics,
+        )
+        for i, name in enumerate(names)
+    ]
+    heads = [
+        Head(name, head_losses[i], weights[i], plain[i], weighted[i])
+        for i, name in enumerate(names)
+    ]
     if all(h.loss is None for h in heads) and loss is not None:
         raise ConfigError(
             f"compile() got loss={loss!r}, which leaves every output {list(names)} without "

@@ -181,7 +181,18 @@ class _Events:
         return self.hooks.call(name, event, model=self.model, state=self.state, **kwargs)
 
 
-def _train_step(model: Model, emit: _Events, batch: Batch, event: int) -> tuple[float, int]:
+def _padding(data: Any) -> bool:
+    """Whether the batch ``data`` last yielded is padding (a sharded rank's filler).
+
+    A dataset may report ``samples``, the real samples of that batch; padding rows
+    carry weight 0 for the loss, but the unweighted metrics would count them.
+    """
+    return getattr(data, "samples", None) == 0
+
+
+def _train_step(
+    model: Model, emit: _Events, batch: Batch, event: int, padding: bool = False
+) -> tuple[float, int]:
     """Forward, loss, backward and (unless a plugin skips it) the optimizer step."""
     x, y, w = batch
     n = batch_length(x)
@@ -193,7 +204,8 @@ def _train_step(model: Model, emit: _Events, batch: Batch, event: int) -> tuple[
         model.apply_gradients()
     if emit.after_step:
         emit("on_after_optimizer_step", event, step=step)
-    model.update_metrics(y, w)
+    if not padding:
+        model.update_metrics(y, w)
     return loss, n
 
 
@@ -218,7 +230,7 @@ def _fit_epoch(
         state.batch, event, ran = batch, state.global_step + 1, batch + 1
         if emit.batch_begin and batch % every == 0:
             emit("on_train_batch_begin", event, batch=batch, logs={})
-        means.add(*_train_step(model, emit, data, event))
+        means.add(*_train_step(model, emit, data, event, _padding(train)))
         state.global_step += 1
         if emit.batch_end and ((batch + 1) % every == 0 or batch + 1 == steps):
             emit("on_train_batch_end", event, batch=batch, logs=BatchLogs(means))
@@ -315,7 +327,8 @@ def _evaluate(
             emit("on_test_batch_begin", batch + 1, batch=batch, logs={})
         model.forward(x, training=False)
         loss = model.test_loss(_targets(y, call), w)
-        model.update_metrics(y, w)
+        if not _padding(data):
+            model.update_metrics(y, w)
         means.add(loss, batch_length(x))
         if end:
             emit("on_test_batch_end", batch + 1, batch=batch, logs=BatchLogs(means))

@@ -49,7 +49,9 @@ class LoopState:
             per epoch, or None) and ``batches(epoch)`` yielding ``(x, y,
             sample_weight)``. A plugin may replace it in ``on_train_begin`` (DataParallel
             puts each rank's shard here, with ``loopkit.distributed.shard``); the loop
-            draws its batches from it after that hook.
+            draws its batches from it after that hook. If it has ``samples`` (the real
+            samples of the batch last yielded), a batch with 0 is padding: the loop
+            leaves the metrics untouched, as the padding's zero weight leaves the loss.
         eval_data: The data of the evaluation in progress (``evaluate`` or a
             validation run of ``fit``), like ``train_data``; None outside one. A plugin
             may replace it in ``on_test_begin`` (DataParallel evaluates each rank's

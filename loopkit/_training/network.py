@@ -88,7 +88,7 @@ class Network:
     loss_terms: list[float] = field(init=False, factory=list, repr=False)
     """Each output's loss in the last step, before its loss weight (as Keras logs it)."""
     _flat: FlatParameters | None = field(init=False, default=None, repr=False)
-    _compile_args: tuple[Any, Any, Any] | None = field(init=False, default=None, repr=False)
+    _compile_args: tuple[Any, ...] | None = field(init=False, default=None, repr=False)
     _trainable_key: tuple[bool, ...] | None = field(init=False, default=None, repr=False)
     _trainable_spans: list[slice] = field(init=False, factory=list, repr=False)
     _regularized: list[Parameter] = field(init=False, factory=list, repr=False)

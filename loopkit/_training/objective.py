@@ -43,9 +43,11 @@ class Objective(Network):
             metrics: Metric names or objects: a list for every output, or a list of
                 lists / dict per output; ``"accuracy"`` resolves from the loss.
             loss_weights: Numbers multiplying each output's loss (one, a list, a dict).
-            **keras_options: Keras's ``run_eagerly``, ``jit_compile``,
-                ``steps_per_execution`` and ``weighted_metrics`` are accepted; loopkit
-                always runs eagerly on NumPy.
+            **keras_options: Keras's ``weighted_metrics`` (metrics that take sample
+                and class weights; those in ``metrics`` ignore them, as in Keras),
+                ``steps_per_execution`` (batch hooks every that many steps), and
+                ``run_eagerly``, ``jit_compile``, ``auto_scale_loss``, accepted and
+                ignored: loopkit always runs eagerly on NumPy.
 
         Raises:
             ConfigError: an unknown name, listing the valid ones, or a structure that
@@ -67,16 +69,19 @@ class Objective(Network):
         # Resolve and check everything before changing anything: a failed compile
         # leaves the model (and its optimizer's state) as it was.
         new_optimizer = _optimizers.get(optimizer)
-        heads = self._heads_for(loss, metrics, loss_weights)
+        weighted = keras_options.get("weighted_metrics")
+        heads = self._heads_for(loss, metrics, loss_weights, weighted)
         self.optimizer = new_optimizer
         self.steps_per_execution = int(every)
-        self._compile_args = (loss, metrics, loss_weights)
+        self._compile_args = (loss, metrics, loss_weights, weighted)
         self.heads = heads
-        self.metrics = [m for h in heads for m in h.metrics]
+        self.metrics = _all_metrics(heads)
         if self.built:
             self._resolve_compiled()
 
-    def _heads_for(self, loss: Any, metrics: Any, loss_weights: Any) -> list[Head]:
+    def _heads_for(
+        self, loss: Any, metrics: Any, loss_weights: Any, weighted_metrics: Any = None
+    ) -> list[Head]:
         names = self.output_names or [self.name]
         shapes: list[Shape | None] = (
             [t.sample_shape for t in self.graph.outputs]
@@ -84,14 +89,20 @@ class Objective(Network):
             else [None] * len(names)
         )
         return resolve_heads(
-            loss, metrics, loss_weights, names, shapes, type(self).__name__
+            loss,
+            metrics,
+            loss_weights,
+            names,
+            shapes,
+            type(self).__name__,
+            weighted_metrics=weighted_metrics,
         )
 
     def _resolve_compiled(self) -> None:
         """Resolve metrics for the output shapes, fuse the losses, build the optimizer."""
         assert self.graph is not None and self._compile_args is not None
         self.heads = self._heads_for(*self._compile_args)
-        self.metrics = [m for h in self.heads for m in h.metrics]
+        self.metrics = _all_metrics(self.heads)
         consumed = {id(t) for node in self.graph.nodes for t in node.inputs}
         for runner in self.graph.runners:
             runner.fuse_output_activation = False
@@ -323,7 +334,7 @@ class Objective(Network):
         )
         assert self.graph is not None
         for i, head in enumerate(self.heads):
-            if not head.metrics:
+            if not head.metrics and not head.weighted_metrics:
                 continue
             if self._logits_pending[i]:
                 runner = self.graph.output_runners[i]
@@ -333,13 +344,22 @@ class Objective(Network):
                     z, runner.buffer("y", z.shape)
                 )
                 self._logits_pending[i] = False
-            for metric in head.metrics:
+            for metric in head.metrics:  # Keras's metrics= ignore the weights
+                metric.update_state(ys[i], self._outputs[i], None)
+            for metric in head.weighted_metrics:
                 metric.update_state(ys[i], self._outputs[i], ws[i])
 
     def reset_metrics(self) -> None:
         """Reset every compiled metric's state."""
         for metric in self.metrics:
             metric.reset_state()
+
+
+def _all_metrics(heads: list[Head]) -> list[Any]:
+    """Every output's metrics, then every output's weighted metrics (Keras's order)."""
+    return [m for h in heads for m in h.metrics] + [
+        m for h in heads for m in h.weighted_metrics
+    ]
 
 
 _KERAS_COMPILE_OPTIONS = frozenset(

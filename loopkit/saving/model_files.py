@@ -191,7 +191,13 @@ def _compile_config(model: Any) -> dict[str, Any]:
             "loss": None
             if model.loss is None
             else _codec.encode(_losses.serialize(model.loss)),
-            "metrics": [_codec.encode(_metrics.serialize(m)) for m in model.metrics],
+            "metrics": [
+                _codec.encode(_metrics.serialize(m)) for m in model.heads[0].metrics
+            ],
+            "weighted_metrics": [
+                _codec.encode(_metrics.serialize(m))
+                for m in model.heads[0].weighted_metrics
+            ],
             "loss_weight": model.loss_weight,
         }
 
@@ -208,6 +214,9 @@ def _compile_config(model: Any) -> dict[str, Any]:
             for h in model.heads
         },
         "metrics": {h.name: [metric_config(h, m) for m in h.metrics] for h in model.heads},
+        "weighted_metrics": {
+            h.name: [metric_config(h, m) for m in h.weighted_metrics] for h in model.heads
+        },
         "loss_weight": {h.name: h.weight for h in model.heads},
     }
 
@@ -273,6 +282,7 @@ def _load_model(
             loss=config["loss"],
             metrics=config["metrics"],
             loss_weights=config["loss_weight"],
+            weighted_metrics=config.get("weighted_metrics"),  # older files lack it
         )
     else:
         meta = {k: v for k, v in meta.items() if k != "optimizer"}
