@@ -1,4 +1,4 @@
-"""Keras-style console output: a progress bar per epoch, or one line per epoch."""
+"""Keras 3's console output: a progress bar (verbose=1) or one line per epoch (verbose=2)."""
 
 from __future__ import annotations
 
@@ -27,38 +27,51 @@ class _Discard(io.StringIO):
 _DISCARD = _Discard()
 
 
+def _format_value(value: float) -> str:
+    """Keras's number format: 4 decimals, or 4 significant digits below 1e-3."""
+    return f"{value:.4f}" if abs(value) > 1e-3 else f"{value:.4e}"
+
+
 def _format_logs(logs: Mapping[str, Any]) -> str:
-    """Format the numeric logs in their own order (loss, metrics, ``val_``), as Keras."""
-    parts = []
-    for key, value in logs.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            continue  # e.g. predict's "outputs" array
-        v = float(value)
-        tiny_or_huge = v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e4)
-        parts.append(f"{key}: {v:.4g}" if tiny_or_huge else f"{key}: {v:.4f}")
-    return " - ".join(parts)
+    """``" - key: value"`` for each numeric log, in the logs' order (Keras's)."""
+    return "".join(
+        f" - {key}: {_format_value(float(value))}"
+        for key, value in logs.items()
+        # not e.g. predict's "outputs" array
+        if isinstance(value, numbers.Real) and not isinstance(value, bool)
+    )
 
 
-def _format_time(seconds: float) -> str:
-    if seconds >= 3600:
+def _format_eta(seconds: float) -> str:
+    if seconds > 3600:
         hours, minutes = int(seconds // 3600), int(seconds % 3600 // 60)
         return f"{hours}:{minutes:02d}:{int(seconds % 60):02d}"
-    if seconds >= 60:
+    if seconds > 60:
         return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
-    return f"{seconds:.0f}s"
+    return f"{int(seconds)}s"
 
 
 def _per_step(seconds: float, steps: int) -> str:
     each = seconds / max(steps, 1)
-    return f"{each * 1e3:.0f}ms/step" if each >= 1e-3 else f"{each * 1e6:.0f}us/step"
+    if each >= 1 or each == 0:
+        return f"{each:.0f}s/step"
+    if each >= 1e-3:
+        return f"{each * 1e3:.0f}ms/step"
+    return f"{each * 1e6:.0f}us/step"
+
+
+def _count(done: int, total: int) -> str:
+    """``done/total`` with ``done`` right-aligned to the width of ``total`` (Keras)."""
+    return f"{done:>{len(str(total))}}/{total}"
 
 
 @define(eq=False, slots=False)
 class EpochLines(Plugin):
-    """Print one line per epoch: steps, time, per-step time and the epoch logs (verbose=2).
+    """Print Keras 3's ``verbose=2`` output: one line per epoch, ``evaluate`` or ``predict``.
 
-    ``evaluate`` prints its time and logs on one line, ``predict`` its batch count,
-    time and per-step time, as Keras's closing progress line.
+    ``Epoch 3/10`` (when ``epochs > 1``) then, at the epoch's end,
+    ``32/32 - 1s - 31ms/step - loss: 0.1234 - val_loss: 0.2345``. ``evaluate`` and
+    ``predict`` print that line for their pass.
 
     Args:
         stream: Where to write; ``sys.stdout`` at the time of writing when None.
@@ -70,7 +83,7 @@ class EpochLines(Plugin):
     stream: TextIO | None = field(default=None, repr=False)
     _start: float = field(default=0.0, init=False, repr=False)
     _in_fit: bool = field(default=False, init=False, repr=False)
-    _predicted: int = field(default=0, init=False, repr=False)
+    _done: int = field(default=0, init=False, repr=False)
 
     @property
     def out(self) -> TextIO:
@@ -78,6 +91,26 @@ class EpochLines(Plugin):
         if not is_primary():  # under DataParallel rank 0 alone prints
             return _DISCARD
         return self.stream if self.stream is not None else sys.stdout
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    def _begin(self) -> None:
+        self._start, self._done = time.perf_counter(), 0
+
+    def _finish(self, total: int | None, logs: Mapping[str, Any]) -> None:
+        """Write the pass's closing line: count, time, time per step and the logs."""
+        elapsed = time.perf_counter() - self._start
+        done = self._done
+        self._write(
+            f"{_count(done, total or done)} - {elapsed:.0f}s - "
+            f"{_per_step(elapsed, done)}{_format_logs(logs)}\n"
+        )
+
+    def _steps(self) -> int | None:
+        steps = self.params.get("steps")
+        return steps if isinstance(steps, int) else None
 
     @hookimpl
     def on_train_begin(self) -> None:
@@ -89,102 +122,134 @@ class EpochLines(Plugin):
 
     @hookimpl
     def on_epoch_begin(self, state: LoopState, epoch: int) -> None:
-        self._start = time.perf_counter()
-        self.out.write(f"Epoch {epoch + 1}/{state.epochs}\n")
-        self.out.flush()
+        self._begin()
+        if state.epochs > 1:
+            self._write(f"Epoch {epoch + 1}/{state.epochs}\n")
 
     @hookimpl
     def on_epoch_end(self, state: LoopState, logs: Mapping[str, float]) -> None:
-        elapsed = time.perf_counter() - self._start
-        steps = state.batch + 1
-        self.out.write(
-            f"{steps}/{state.steps_per_epoch or steps} - {_format_time(elapsed)} - "
-            f"{_per_step(elapsed, steps)} - {_format_logs(logs)}\n"
-        )
-        self.out.flush()
+        self._done = state.batch + 1
+        self._finish(state.steps_per_epoch, logs)
 
     @hookimpl
     def on_test_begin(self) -> None:
-        if not self._in_fit:  # validation inside fit must not restart the epoch's clock
-            self._start = time.perf_counter()
+        if not self._in_fit:  # validation inside fit is silent, as in Keras
+            self._begin()
 
     @hookimpl
-    def on_test_end(self, state: LoopState, logs: Mapping[str, float]) -> None:
-        if self._in_fit:
-            return
-        elapsed = time.perf_counter() - self._start
-        self.out.write(f"{_format_time(elapsed)} - {_format_logs(logs)}\n")
-        self.out.flush()
+    def on_test_batch_end(self, batch: int, logs: Mapping[str, float]) -> None:
+        if not self._in_fit:
+            self._done = batch + 1
+
+    @hookimpl
+    def on_test_end(self, logs: Mapping[str, float]) -> None:
+        if not self._in_fit:
+            self._finish(self._steps(), logs)
 
     @hookimpl
     def on_predict_begin(self) -> None:
-        self._start = time.perf_counter()
-        self._predicted = 0
+        self._begin()
 
     @hookimpl
     def on_predict_batch_end(self, batch: int) -> None:
-        self._predicted = batch + 1
+        self._done = batch + 1
 
     @hookimpl
     def on_predict_end(self) -> None:
-        elapsed = time.perf_counter() - self._start
-        steps = self._predicted
-        self.out.write(
-            f"{steps}/{steps} - {_format_time(elapsed)} - {_per_step(elapsed, steps)}\n"
-        )
-        self.out.flush()
+        self._finish(self._steps(), {})
 
 
 @define(eq=False, slots=False)
 class ProgressBar(EpochLines):
-    """A Keras-style bar per epoch, redrawn at most every ``interval`` seconds (verbose=1).
+    """Keras 3's ``verbose=1`` bar, for ``fit``'s epochs, ``evaluate`` and ``predict``.
 
-    Shows steps done, elapsed time or ETA, per-step time and running metrics; the
-    epoch's final line adds the validation keys.
+    ``12/32 ━━━━━━━━━━━━━━━━━━━━ 1s 31ms/step - loss: 0.1234``: steps done, the ETA
+    (the elapsed time once done), time per step and the running logs; the epoch's
+    final line adds the validation keys. Each redraw pads over the previous one, so
+    a shorter line leaves no stale characters. On a terminal the bar is colored as
+    Keras colors it (the part done green); elsewhere the part to go is drawn thin.
 
     Args:
         stream: Where to write; ``sys.stdout`` at the time of writing when None.
-        width: Characters in the bar.
-        interval: Minimum seconds between redraws, so printing never slows training.
+        width: Characters in the bar (Keras's 20).
+        interval: Minimum seconds between redraws (Keras's 0.05), so printing never
+            slows training.
     """
 
-    width: int = 30
-    interval: float = 0.1
+    width: int = 20
+    interval: float = 0.05
     _last_draw: float = field(default=0.0, init=False, repr=False)
+    _drawn: int = field(default=0, init=False, repr=False)
 
-    def _bar(self, done: int, total: int | None) -> str:
+    def _begin(self) -> None:
+        super()._begin()
+        self._last_draw, self._drawn = 0.0, 0
+
+    def _bar(self, done: int, total: int | None) -> tuple[str, int]:
+        """Return the count and bar, and their width on screen (colors excluded)."""
         if not total:
-            return f"{done}/?"
-        filled = int(self.width * done / total)
-        arrow = ">" if filled < self.width else ""
-        body = "=" * max(filled - (1 if arrow else 0), 0) + arrow
-        return f"{done}/{total} [{body:<{self.width}}]"
+            text = f"{done:7d}/Unknown"
+            return text, len(text)
+        count = _count(done, total)
+        filled = min(int(self.width * done / total), self.width)
+        rest = self.width - filled
+        if getattr(self.out, "isatty", lambda: False)():
+            text = (
+                f"\x1b[1m{count}\x1b[0m \x1b[32m{'━' * filled}\x1b[0m"
+                f"\x1b[37m{'━' * rest}\x1b[0m"
+            )
+        else:  # no colors in a file or pipe: the part to go is drawn thin
+            text = f"{count} {'━' * filled}{'─' * rest}"
+        return text, len(count) + 1 + self.width
+
+    def _draw(
+        self, done: int, total: int | None, logs: Mapping[str, Any], final: bool
+    ) -> None:
+        now = time.perf_counter()
+        if not final and now - self._last_draw < self.interval:
+            return
+        self._last_draw = now
+        elapsed = now - self._start
+        bar, width = self._bar(done, total)
+        timing = (
+            _format_eta(elapsed / max(done, 1) * (total - done))
+            if total and not final
+            else f"{elapsed:.0f}s"
+        )
+        info = f" {timing} {_per_step(elapsed, done)}{_format_logs(logs)}"
+        width += len(info)
+        pad = " " * max(self._drawn - width, 0)  # cover the longer line drawn before
+        self._drawn = width
+        self._write(f"\r{bar}{info}{pad}" + ("\n" if final else ""))
 
     @hookimpl
     def on_train_batch_end(
         self, state: LoopState, batch: int, logs: Mapping[str, float]
     ) -> None:
-        now = time.perf_counter()
         total = state.steps_per_epoch
-        if now - self._last_draw < self.interval and (total is None or batch + 1 < total):
-            return
-        self._last_draw = now
-        elapsed = now - self._start
-        done = batch + 1
-        timing = (
-            f"ETA: {_format_time(elapsed / done * (total - done))}"
-            if total and done < total
-            else _format_time(elapsed)
-        )
-        self.out.write(f"\r{self._bar(done, total)} - {timing} - {_format_logs(logs)}")
-        self.out.flush()
+        self._draw(batch + 1, total, logs, final=False)
 
     @hookimpl
     def on_epoch_end(self, state: LoopState, logs: Mapping[str, float]) -> None:
-        elapsed = time.perf_counter() - self._start
         done = state.batch + 1
-        self.out.write(
-            f"\r{self._bar(done, state.steps_per_epoch or done)} - {_format_time(elapsed)} "
-            f"{_per_step(elapsed, done)} - {_format_logs(logs)}\n"
-        )
-        self.out.flush()
+        self._draw(done, state.steps_per_epoch or done, logs, final=True)
+
+    @hookimpl
+    def on_test_batch_end(self, batch: int, logs: Mapping[str, float]) -> None:
+        if not self._in_fit:
+            self._done = batch + 1
+            self._draw(self._done, self._steps(), logs, final=False)
+
+    @hookimpl
+    def on_test_end(self, logs: Mapping[str, float]) -> None:
+        if not self._in_fit:
+            self._draw(self._done, self._steps() or self._done, logs, final=True)
+
+    @hookimpl
+    def on_predict_batch_end(self, batch: int) -> None:
+        self._done = batch + 1
+        self._draw(self._done, self._steps(), {}, final=False)
+
+    @hookimpl
+    def on_predict_end(self) -> None:
+        self._draw(self._done, self._steps() or self._done, {}, final=True)

@@ -71,7 +71,7 @@ def test_epoch_lines_print_one_line_per_epoch_with_the_logs_in_keras_order(
         assert re.fullmatch(r"3/3 - \d+s - \d+(us|ms)/step - " + re.escape(expected), line)
 
 
-def test_epoch_lines_format_times_and_tiny_or_huge_values(
+def test_epoch_lines_format_times_and_tiny_or_huge_values_as_keras(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(progress, "time", Clock(100.0, 100.0 + 3725.0))
@@ -80,14 +80,15 @@ def test_epoch_lines_format_times_and_tiny_or_huge_values(
     lines.on_epoch_begin(state=state(epochs=5), epoch=3)
     logs = {"loss": 2.5e-5, "big": 123456.0, "zero": 0.0, "outputs": np.ones(2), "n": 3}
     lines.on_epoch_end(state=state(), logs=logs)
+    # Keras 3's Progbar: seconds, s/ms/us per step, .4f above 1e-3 and .4e below
     assert out.getvalue().splitlines() == [
         "Epoch 4/5",
-        "3/3 - 1:02:05 - 1241667ms/step - loss: 2.5e-05 - big: 1.235e+05 - zero: 0.0000 "
-        "- n: 3.0000",
+        "3/3 - 3725s - 1242s/step - loss: 2.5000e-05 - big: 123456.0000 - zero: "
+        "0.0000e+00 - n: 3.0000",
     ]
 
 
-def test_epoch_lines_print_minutes_and_microseconds(
+def test_epoch_lines_print_microseconds_and_no_epoch_line_for_one_epoch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = io.StringIO()
@@ -97,18 +98,22 @@ def test_epoch_lines_print_minutes_and_microseconds(
     lines.on_epoch_end(state=state(steps=None, batch=749_999), logs={})
     monkeypatch.setattr(progress, "time", Clock(0.0, 0.0003))
     lines.on_epoch_begin(state=state(), epoch=0)
-    lines.on_epoch_end(state=state(), logs={})
-    assert out.getvalue().splitlines()[1] == "750000/750000 - 1:15 - 100us/step - "
-    assert out.getvalue().splitlines()[3] == "3/3 - 0s - 100us/step - "
+    lines.on_epoch_end(state=state(steps=12, batch=2), logs={})
+    assert out.getvalue().splitlines() == [
+        "750000/750000 - 75s - 100us/step",
+        " 3/12 - 0s - 100us/step",  # the count right-aligned, as Keras
+    ]
 
 
 def test_evaluate_prints_one_line_with_its_logs(model: Sequential, data: tuple) -> None:
     out = io.StringIO()
     x, y = data
-    result = model.evaluate(x, y, verbose=0, return_dict=True, plugins=[EpochLines(out)])
+    result = model.evaluate(
+        x, y, batch_size=5, verbose=0, return_dict=True, plugins=[EpochLines(out)]
+    )
     line = out.getvalue()
-    expected = f"loss: {result['loss']:.4f} - mae: {result['mae']:.4f}\n"
-    assert re.fullmatch(r"\d+s - " + re.escape(expected), line)
+    expected = f" - loss: {result['loss']:.4f} - mae: {result['mae']:.4f}\n"
+    assert re.fullmatch(r"3/3 - \d+s - \d+(us|ms)/step" + re.escape(expected), line)
 
 
 # --- ProgressBar ----------------------------------------------------------------------
@@ -118,17 +123,49 @@ def test_the_progress_bar_fills_as_batches_end(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(progress, "time", Clock(10.0, 11.0, 12.0, 13.0, 14.0))
     out = io.StringIO()
     bar = ProgressBar(stream=out, width=10, interval=0.0)
-    bar.on_epoch_begin(state=state(), epoch=0)
+    bar.on_epoch_begin(state=state(epochs=2), epoch=0)
     for batch in range(3):
         bar.on_train_batch_end(state=state(), batch=batch, logs={"loss": 1.0 + batch})
     bar.on_epoch_end(state=state(), logs={"loss": 2.0, "val_loss": 3.0})
     assert out.getvalue().split("\r") == [
-        "Epoch 1/1\n",
-        "1/3 [==>       ] - ETA: 2s - loss: 1.0000",
-        "2/3 [=====>    ] - ETA: 1s - loss: 2.0000",
-        "3/3 [==========] - 3s - loss: 3.0000",
-        "3/3 [==========] - 4s 1333ms/step - loss: 2.0000 - val_loss: 3.0000\n",
+        "Epoch 1/2\n",
+        "1/3 ━━━─────── 2s 1s/step - loss: 1.0000",
+        "2/3 ━━━━━━──── 1s 1s/step - loss: 2.0000",
+        "3/3 ━━━━━━━━━━ 0s 1s/step - loss: 3.0000",  # an ETA of 0s, as Keras
+        "3/3 ━━━━━━━━━━ 4s 1s/step - loss: 2.0000 - val_loss: 3.0000\n",
     ]
+
+
+def test_the_progress_bar_pads_a_redraw_shorter_than_the_last(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(progress, "time", Clock(0.0, 0.5, 0.6))
+    out = io.StringIO()
+    bar = ProgressBar(stream=out, width=4, interval=0.0)
+    bar.on_epoch_begin(state=state(), epoch=0)
+    bar.on_train_batch_end(state=state(), batch=0, logs={"accuracy": 12345.678})
+    bar.on_train_batch_end(state=state(), batch=1, logs={"accuracy": 0.1002})
+    first, second = out.getvalue().split("\r")[1:]
+    assert first == "1/3 ━─── 1s 500ms/step - accuracy: 12345.6780"
+    # the four characters the shorter value leaves are blanked, not left as "0.10025780"
+    assert second == "2/3 ━━── 0s 300ms/step - accuracy: 0.1002    "
+
+
+def test_the_progress_bar_is_colored_as_keras_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(progress, "time", Clock(0.0, 1.0))
+    out = Terminal()
+    bar = ProgressBar(stream=out, width=4, interval=0.0)
+    bar.on_epoch_begin(state=state(), epoch=0)
+    bar.on_train_batch_end(state=state(steps=2), batch=0, logs={})
+    assert out.getvalue() == (
+        "\r\x1b[1m1/2\x1b[0m \x1b[32m━━\x1b[0m\x1b[37m━━\x1b[0m 1s 1s/step"
+    )
 
 
 def test_the_progress_bar_redraws_at_most_once_per_interval(
@@ -140,8 +177,10 @@ def test_the_progress_bar_redraws_at_most_once_per_interval(
     bar.on_epoch_begin(state=state(), epoch=0)
     for batch in range(3):
         bar.on_train_batch_end(state=state(), batch=batch, logs={})
+    bar.on_epoch_end(state=state(), logs={})
     draws = out.getvalue().split("\r")[1:]
-    # The first batch draws, the second is within the interval, the last always draws.
+    # The first batch draws, the next ones are within the interval, the epoch's end
+    # always draws.
     assert [d.split(" ")[0] for d in draws] == ["1/3", "3/3"]
 
 
@@ -150,7 +189,7 @@ def test_the_progress_bar_without_a_known_step_count_shows_the_count() -> None:
     bar = ProgressBar(stream=out, interval=0.0)
     bar.on_epoch_begin(state=state(steps=None), epoch=0)
     bar.on_train_batch_end(state=state(steps=None), batch=4, logs={})
-    assert out.getvalue().split("\r")[1].startswith("5/? - ")
+    assert out.getvalue().split("\r")[1].startswith("      5/Unknown ")
 
 
 # --- verbose= in fit and evaluate -----------------------------------------------------
@@ -159,9 +198,9 @@ def test_the_progress_bar_without_a_known_step_count_shows_the_count() -> None:
 def test_fit_verbose_2_prints_epoch_lines_to_stdout(
     model: Sequential, data: tuple, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model.fit(*data, batch_size=4, epochs=1, verbose=2)
+    model.fit(*data, batch_size=4, epochs=2, verbose=2)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "Epoch 1/1"
+    assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2" and len(lines) == 4
     assert re.fullmatch(
         r"3/3 - \d+s - .*/step - loss: .* - learning_rate: 0.0100", lines[1]
     )
@@ -171,10 +210,10 @@ def test_fit_verbose_1_draws_the_bar_and_auto_picks_lines_off_a_terminal(
     model: Sequential, data: tuple, capsys: pytest.CaptureFixture[str]
 ) -> None:
     model.fit(*data, batch_size=4, epochs=1, verbose=1)
-    assert "\r3/3 [" + "=" * 30 + "]" in capsys.readouterr().out
+    assert "\r3/3 " + "━" * 20 + " " in capsys.readouterr().out
     model.fit(*data, batch_size=4, epochs=1)  # captured stdout is not a terminal
     out = capsys.readouterr().out
-    assert "\r" not in out and out.startswith("Epoch 1/1\n3/3 - ")
+    assert "\r" not in out and out.startswith("3/3 - ")
 
 
 def test_verbose_0_prints_nothing(
@@ -228,15 +267,25 @@ def test_epoch_line_times_the_whole_epoch_including_validation(monkeypatch) -> N
         verbose=0,
         plugins=[Clock(), EpochLines(stream=stream)],
     )
-    line = stream.getvalue().splitlines()[1]
-    assert line.startswith("1/1 - 1:00 - 60000ms/step"), (
-        line
-    )  # 60 s, not the 10 s since validation
+    line = stream.getvalue().splitlines()[0]  # one epoch: no "Epoch 1/1" line
+    assert line.startswith("1/1 - 60s - 60s/step"), line  # not the 10 s since validation
 
 
-@pytest.mark.parametrize("verbose", [1, 2])
 def test_predict_prints_its_batch_count_and_time_per_step(
-    model: Sequential, data: tuple, capsys: pytest.CaptureFixture[str], verbose: int
+    model: Sequential, data: tuple, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model.predict(data[0], batch_size=5, verbose=verbose)  # 12 samples: 3 batches
+    model.predict(data[0], batch_size=5, verbose=2)  # 12 samples: 3 batches
     assert re.fullmatch(r"3/3 - \d+s - \d+(us|ms)/step\n", capsys.readouterr().out)
+
+
+def test_evaluate_and_predict_with_verbose_1_show_keras_bar(
+    model: Sequential, data: tuple, capsys: pytest.CaptureFixture[str]
+) -> None:
+    x, y = data
+    result = model.evaluate(x, y, verbose=1, return_dict=True)
+    logs = f" - loss: {result['loss']:.4f} - mae: {result['mae']:.4f}\n"
+    last = capsys.readouterr().out.split("\r")[-1]
+    assert re.fullmatch(r"1/1 ━{20} \d+s \d+(us|ms)/step" + re.escape(logs), last)
+    model.predict(x, batch_size=5, verbose=1)
+    last = capsys.readouterr().out.split("\r")[-1]
+    assert re.fullmatch(r"3/3 ━{20} \d+s \d+(us|ms)/step\n", last)
