@@ -72,7 +72,7 @@ class _BatchCounter:
         self.seen, self.last = 0, -1
 
     def due(self, batch: int, every: int) -> bool:
-        """Count the batches up to ``batch``; True (and restart the count) every ``every``."""
+        """Count the batches up to ``batch``; True (and restart) every ``every`` batches."""
         self.seen += batch + 1 if batch <= self.last else batch - self.last
         self.last = batch
         if self.seen < every:

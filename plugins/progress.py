@@ -1,4 +1,4 @@
-"""Keras 3's console output: a progress bar (verbose=1) or one line per epoch (verbose=2)."""
+"""Keras 3's console output: a progress bar (verbose=1) or a line per epoch (verbose=2)."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def _count(done: int, total: int) -> str:
 
 @define(eq=False, slots=False)
 class EpochLines(Plugin):
-    """Print Keras 3's ``verbose=2`` output: one line per epoch, ``evaluate`` or ``predict``.
+    """Print Keras 3's ``verbose=2`` output: a line per epoch, ``evaluate`` or ``predict``.
 
     ``Epoch 3/10`` (when ``epochs > 1``) then, at the epoch's end,
     ``32/32 - 1s - 31ms/step - loss: 0.1234 - val_loss: 0.2345``. ``evaluate`` and

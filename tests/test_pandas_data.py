@@ -1,4 +1,4 @@
-"""pandas DataFrames and Series wherever arrays go, as Keras takes them (pandas: test extra)."""
+"""pandas DataFrames and Series wherever arrays go, as Keras takes them."""
 
 from __future__ import annotations
 
@@ -39,17 +39,29 @@ def test_fit_evaluate_predict_on_frames_match_the_same_data_as_arrays(frames) ->
     wa = w.to_numpy(np.float32)
     on_frames, on_arrays = make_model(), make_model()
     history = on_frames.fit(
-        x, y, sample_weight=w, batch_size=8, epochs=2, verbose=0,
+        x,
+        y,
+        sample_weight=w,
+        batch_size=8,
+        epochs=2,
+        verbose=0,
         validation_data=(x.iloc[:10], y.iloc[:10], w.iloc[:10]),
     )
     expected = on_arrays.fit(
-        xa, ya, sample_weight=wa, batch_size=8, epochs=2, verbose=0,
+        xa,
+        ya,
+        sample_weight=wa,
+        batch_size=8,
+        epochs=2,
+        verbose=0,
         validation_data=(xa[:10], ya[:10], wa[:10]),
     )
     assert history.history == expected.history
     np.testing.assert_array_equal(on_frames.flat_weights, on_arrays.flat_weights)
     assert on_frames.evaluate(x, y, verbose=0) == on_arrays.evaluate(xa, ya, verbose=0)
-    np.testing.assert_array_equal(on_frames.predict(x, verbose=0), on_arrays.predict(xa, verbose=0))
+    np.testing.assert_array_equal(
+        on_frames.predict(x, verbose=0), on_arrays.predict(xa, verbose=0)
+    )
 
 
 def test_validation_split_and_train_on_batch_take_frames(frames) -> None:
@@ -82,9 +94,7 @@ def test_a_frame_feeds_a_several_input_model_by_column_name(rng) -> None:
     model.compile(optimizer="sgd", loss="mse")
     frame = pd.DataFrame({"b": rng.normal(size=6), "a": rng.normal(size=6)})
     by_name = model.predict(frame, verbose=0)
-    as_arrays = model.predict(
-        [frame[["a"]].to_numpy(), frame[["b"]].to_numpy()], verbose=0
-    )
+    as_arrays = model.predict([frame[["a"]].to_numpy(), frame[["b"]].to_numpy()], verbose=0)
     np.testing.assert_array_equal(by_name, as_arrays)
 
 

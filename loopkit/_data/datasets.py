@@ -11,10 +11,10 @@ from attrs import define, field
 
 from loopkit._data.inputs import (
     as_array,
-    from_table,
     check_sample_shape,
     class_ids,
     class_weight_vector,
+    from_table,
 )
 from loopkit._data.prefetch import Prefetcher
 from loopkit._data.streams import (

@@ -179,15 +179,27 @@ def resolve_heads(
     taken: set[str] = set()
     plain = [
         _resolve_metrics(
-            metric_ids[i], name, head_losses[i], output_shapes[i], several, taken,
-            "metrics", metrics,
+            metric_ids[i],
+            name,
+            head_losses[i],
+            output_shapes[i],
+            several,
+            taken,
+            "metrics",
+            metrics,
         )
         for i, name in enumerate(names)
     ]
     weighted = [  # after every unweighted one, as Keras orders the logs
         _resolve_metrics(
-            weighted_ids[i], name, head_losses[i], output_shapes[i], several, taken,
-            "weighted_metrics", weighted_metrics,
+            weighted_ids[i],
+            name,
+            head_losses[i],
+            output_shapes[i],
+            several,
+            taken,
+            "weighted_metrics",
+            weighted_metrics,
         )
         for i, name in enumerate(names)
     ]
