@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -55,6 +55,24 @@ class Parameter:
     def size(self) -> int:
         """The number of scalars in the weight."""
         return int(self.value.size)
+
+    def numpy(self) -> FloatArray:
+        """Return a copy of the value (Keras's ``variable.numpy()``)."""
+        return self.value.copy()
+
+    def assign(self, value: Any) -> None:
+        """Copy ``value`` into the weight in place (Keras's ``variable.assign``).
+
+        Raises:
+            ShapeError: ``value`` does not have the weight's shape.
+        """
+        array = np.asarray(value)
+        if array.shape != self.value.shape:
+            raise ShapeError(
+                f"assign(): weight {self.name!r} has shape {self.shape}, got an array "
+                f"of shape {array.shape}. Pass an array of the weight's shape."
+            )
+        self.value[...] = array
 
 
 def _as_shape(value: Iterable[Any]) -> Shape:
@@ -295,6 +313,65 @@ class Layer:
     def count_params(self) -> int:
         """Return the number of scalars in the layer's parameters."""
         return sum(p.size for p in self._parameters)
+
+    # --- Keras's weights API ----------------------------------------------------------
+
+    @property
+    def weights(self) -> list[Parameter]:
+        """Every weight of the layer (Keras's ``layer.weights``); [] before build.
+
+        Inside a built model each ``value`` is a view of the model's flat buffer.
+        """
+        return list(self._parameters)
+
+    @property
+    def trainable_weights(self) -> list[Parameter]:
+        """The weights the optimizer updates: none when the layer is frozen."""
+        return self.trainable_parameters
+
+    @property
+    def non_trainable_weights(self) -> list[Parameter]:
+        """The weights the optimizer leaves alone: all of them when frozen."""
+        chosen = {id(p) for p in self.trainable_parameters}
+        return [p for p in self._parameters if id(p) not in chosen]
+
+    def get_weights(self) -> list[FloatArray]:
+        """Return a copy of every weight array, in ``weights`` order; [] before build."""
+        return [p.value.copy() for p in self._parameters]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Copy ``weights`` (as from ``get_weights``) into the layer, in place.
+
+        Inside a built model the values land in its flat buffer, so the next
+        ``fit``/``predict`` uses them, as in Keras.
+
+        Raises:
+            ShapeError: the number of arrays or a shape differs from the layer's
+                weights; nothing is changed then.
+        """
+        params = self._parameters
+        call = f"Layer {self.name!r} ({type(self).__name__}).set_weights()"
+        if len(weights) != len(params):
+            hint = (
+                " The layer is not built yet: build it first (use it in a built model, "
+                "or call layer.setup(input_shape))."
+                if not self.built
+                else " Pass the list layer.get_weights() returns."
+            )
+            raise ShapeError(
+                f"{call} got {len(weights)} arrays; the layer has {len(params)} "
+                f"weights {[p.name for p in params]}.{hint}"
+            )
+        arrays = [np.asarray(w) for w in weights]
+        for param, array in zip(params, arrays, strict=True):
+            if array.shape != param.shape:
+                raise ShapeError(
+                    f"{call}: weight {param.name!r} has shape {param.shape}, got an "
+                    f"array of shape {array.shape}. Pass arrays shaped like "
+                    "layer.get_weights()."
+                )
+        for param, array in zip(params, arrays, strict=True):
+            param.value[...] = array
 
     # --- running --------------------------------------------------------------------
 
