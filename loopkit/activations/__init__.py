@@ -6,6 +6,7 @@ from typing import Any
 
 from loopkit._registry import Registry
 from loopkit.activations.base import ActivationFunction
+from loopkit.activations.gated import GLU, Sparsemax
 from loopkit.activations.piecewise import (
     ELU,
     SELU,
@@ -49,6 +50,7 @@ __all__ = [
     "ELU",
     "Exponential",
     "GELU",
+    "GLU",
     "HardShrink",
     "HardSigmoid",
     "HardSilu",
@@ -67,6 +69,7 @@ __all__ = [
     "Softplus",
     "Softsign",
     "SparsePlus",
+    "Sparsemax",
     "SparseSigmoid",
     "Squareplus",
     "Swish",
@@ -78,6 +81,7 @@ __all__ = [
     "exponential",
     "gelu",
     "get",
+    "glu",
     "hard_shrink",
     "hard_sigmoid",
     "hard_silu",
@@ -100,6 +104,7 @@ __all__ = [
     "softsign",
     "sparse_plus",
     "sparse_sigmoid",
+    "sparsemax",
     "squareplus",
     "swish",
     "tanh",
@@ -112,7 +117,7 @@ _CLASSES: tuple[type[ActivationFunction], ...] = (
     ELU, Exponential, GELU, HardSigmoid, LeakyReLU, Linear, Mish, ReLU, ReLU6, SELU,
     Sigmoid, Softmax, Softplus, Swish, Tanh, CELU, HardShrink, HardSilu, HardTanh,
     LogSigmoid, LogSoftmax, SoftShrink, Softsign, SparsePlus, SparseSigmoid, Squareplus,
-    TanhShrink, Threshold,
+    TanhShrink, Threshold, GLU, Sparsemax,
 )  # fmt: skip
 _REGISTRY = Registry(
     kind="activation",
@@ -187,3 +192,5 @@ sparse_sigmoid = SparseSigmoid()
 squareplus = Squareplus()
 tanh_shrink = TanhShrink()
 threshold = Threshold()
+glu = GLU()
+sparsemax = Sparsemax()

@@ -464,6 +464,8 @@ def activation_or_none(identifier: Any) -> ActivationFunction | None:
     from loopkit import activations
 
     fn = activations.get(identifier)
+    if fn is not None:
+        fn.require_same_shape("A layer")
     return None if fn is None or fn.name == "linear" else fn
 
 
@@ -527,7 +529,7 @@ class ActivatedLayer(Layer):
             if bias is not None:
                 z += bias
             return z
-        y = self.buffer("y", z.shape)
+        y = self.buffer("y", self.activation.output_shape(z.shape))
         if bias is not None:  # one pass for both where the activation can fuse
             return self.activation.forward_with_bias(z, bias, y)
         return self.activation.forward(z, y)
@@ -542,7 +544,7 @@ class ActivatedLayer(Layer):
         bias_grad = self.bias.grad if self.trainable and self.bias is not None else None
         if self.activation is None or self.fuse_output_activation:
             return dy, bias_grad
-        y, dz = self._buffers["y"][: len(dy)], self.buffer("dz", dy.shape)
+        y, dz = self._buffers["y"][: len(dy)], self.buffer("dz", self._z.shape)
         if bias_grad is None:
             return self.activation.backward(dy, self._z, y, dz), None
         return self.activation.backward_with_bias_grad(dy, self._z, y, dz, bias_grad), None
