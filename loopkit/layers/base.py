@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -457,6 +457,18 @@ class Layer:
             for a in attrs.fields(type(self))
             if a.init and a.name != "input_dim"  # folded into input_shape
         }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Any:
+        """Make a layer from ``get_config()``'s output (new weights), as in Keras.
+
+        Raises:
+            ConfigError: the config has a key the constructor does not take.
+        """
+        from loopkit.validators import check_config_keys
+
+        check_config_keys(f"{cls.__name__}.from_config()", cls, config)
+        return cls(**config)
 
 
 def activation_or_none(identifier: Any) -> ActivationFunction | None:
