@@ -511,3 +511,13 @@ def test_glu_and_sparsemax_are_found_by_name_and_serialize_to_it() -> None:
     assert activations.get(
         activations.serialize(activations.GLU(axis=1))
     ) == activations.GLU(axis=1)
+
+
+def test_deserialize_reads_what_serialize_writes_as_keras() -> None:
+    assert activations.deserialize("relu") == ReLU()
+    capped = ReLU(max_value=2.0)
+    assert activations.deserialize(activations.serialize(capped)) == capped
+    with pytest.raises(
+        ConfigError, match=r"unknown activation 'rleu'.*Did you mean 'relu'"
+    ):
+        activations.deserialize("rleu")

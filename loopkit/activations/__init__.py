@@ -77,6 +77,7 @@ __all__ = [
     "TanhShrink",
     "Threshold",
     "celu",
+    "deserialize",
     "elu",
     "exponential",
     "gelu",
@@ -148,6 +149,20 @@ def get(identifier: Any) -> ActivationFunction | None:
         TypeError: The identifier is of another kind.
     """
     return _REGISTRY.get(identifier)
+
+
+def deserialize(config: Any, custom_objects: Any = None) -> ActivationFunction:
+    """Return the activation a ``serialize`` result (a name or a dict) describes.
+
+    Args:
+        config: A name such as ``"relu"``, or ``{"class_name": ..., "config": {...}}``.
+        custom_objects: ActivationFunction classes by class name, tried first.
+
+    Raises:
+        ConfigError: An unknown name, class name or config key.
+        TypeError: ``config`` is neither a name nor a dict.
+    """
+    return _REGISTRY.deserialize(config, custom_objects)
 
 
 def serialize(activation: ActivationFunction | None) -> str | dict[str, Any] | None:
