@@ -71,6 +71,8 @@ CASES = [
     (activations.SparseSigmoid(), [-1.0, 1.0]),
     (activations.SparsePlus(), [-1.0, 1.0]),
     (activations.HardSilu(), [-3.0, 3.0]),
+    (activations.Sparsemax(), []),
+    (activations.Sparsemax(axis=0), []),
 ]
 IDS = [f"{type(fn).__name__}{fn.get_config()}" for fn, _ in CASES]
 
@@ -415,3 +417,107 @@ def test_added_activations_are_reachable_by_name(name: str) -> None:
     assert fn is not None
     assert activations.get(activations.serialize(fn)) == fn
     assert getattr(activations, name) == fn
+
+
+# --- glu and sparsemax (Keras 3's keras.activations.glu / sparsemax) -------------------
+
+
+def test_glu_matches_keras_docstring_and_hand_values() -> None:
+    # keras.activations.glu docstring: glu([-1, 0, 1, 1]) = [-0.73105858, 0]
+    np.testing.assert_allclose(
+        activations.glu(np.array([-1.0, 0.0, 1.0, 1.0])), [-0.73105858, 0.0], rtol=1e-7
+    )
+    # axis=0 of [[1, 2], [0, ln 3]]: a = [1, 2], b = [0, ln 3] -> [1/2, 2 * 3/4]
+    x = np.array([[1.0, 2.0], [0.0, math.log(3.0)]])
+    np.testing.assert_allclose(activations.glu(x, axis=0), [[0.5, 1.5]], rtol=1e-12)
+
+
+def test_glu_backward_matches_float64_central_differences(rng: np.random.Generator) -> None:
+    for fn, shape in ((activations.GLU(), (3, 6)), (activations.GLU(axis=1), (2, 4, 3))):
+        x = rng.uniform(-4.0, 4.0, shape)
+        y = fn.forward(x, np.empty(fn.output_shape(x.shape)))
+        dy = rng.standard_normal(y.shape)
+        dx = fn.backward(dy, x, y, np.empty_like(x))
+
+        def loss(
+            fn: ActivationFunction = fn, dy: np.ndarray = dy, x: np.ndarray = x
+        ) -> float:
+            return float(np.sum(fn(x) * dy))
+
+        np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-6, atol=1e-8)
+
+
+def test_glu_as_an_activation_layer_halves_the_axis_and_has_exact_gradients(
+    rng: np.random.Generator,
+) -> None:
+    from loopkit.layers import Activation
+    from loopkit.testing import check_layer_gradients
+
+    check_layer_gradients(Activation("glu"), (3, 8), rng=rng)
+    import loopkit as lk
+
+    model = lk.Sequential([lk.Input((6,)), Activation("glu"), lk.layers.Dense(1)])
+    assert model.layers[0].compute_output_shape((6,)) == (3,)
+    assert model.output_shape == (1,)
+
+
+def test_glu_rejects_an_odd_axis_and_a_layers_builtin_activation() -> None:
+    from loopkit.errors import ShapeError
+    from loopkit.layers import Conv2D, Dense
+
+    with pytest.raises(
+        ShapeError, match=r"glu\(axis=-1\) .* odd size 3 \(input shape \(2, 3\)\)"
+    ):
+        activations.glu(np.ones((2, 3)))
+    for make in (
+        lambda: Dense(4, activation="glu"),
+        lambda: Conv2D(2, 3, activation="glu"),
+    ):
+        with pytest.raises(ConfigError, match=r"activation='glu'.* Activation\('glu'\)"):
+            make()
+
+
+def test_sparsemax_matches_keras_docstring_and_hand_values() -> None:
+    # keras.activations.sparsemax docstring: sparsemax([-1, 0, 1]) = [0, 0, 1]
+    np.testing.assert_array_equal(
+        activations.sparsemax(np.array([-1.0, 0.0, 1.0])), [0, 0, 1]
+    )
+    # [0.5, 0.2, 0.1]: every entry is in the support, tau = (0.8 - 1) / 3 = -1/15
+    np.testing.assert_allclose(
+        activations.sparsemax(np.array([[0.5, 0.2, 0.1]])),
+        [[0.5 + 1 / 15, 0.2 + 1 / 15, 0.1 + 1 / 15]],
+        rtol=1e-12,
+    )
+    # column [0, 2, 1.5]: support {2, 1.5}, tau = (3.5 - 1) / 2 = 1.25 -> [0, 0.75, 0.25]
+    x = np.array([[0.0, 0.5], [2.0, 0.2], [1.5, 0.1]])
+    np.testing.assert_allclose(
+        activations.sparsemax(x, axis=0),
+        [[0.0, 0.5 + 1 / 15], [0.75, 0.2 + 1 / 15], [0.25, 0.1 + 1 / 15]],
+        rtol=1e-12,
+    )
+
+
+def test_sparsemax_and_glu_take_an_int_axis_only() -> None:
+    with pytest.raises(TypeError, match=r"Sparsemax got axis=\(0, 1\) of type tuple"):
+        activations.Sparsemax(axis=(0, 1))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"GLU got axis='x'"):
+        activations.GLU(axis="x")  # type: ignore[arg-type]
+
+
+def test_glu_and_sparsemax_are_found_by_name_and_serialize_to_it() -> None:
+    assert activations.get("glu") == activations.GLU()
+    assert activations.get("sparsemax") == activations.Sparsemax()
+    assert activations.serialize(activations.sparsemax) == "sparsemax"
+    assert activations.get(
+        activations.serialize(activations.GLU(axis=1))
+    ) == activations.GLU(axis=1)
+
+
+def test_deserialize_reads_what_serialize_writes_as_keras() -> None:
+    assert activations.deserialize("relu") == ReLU()
+    capped = ReLU(max_value=2.0)
+    assert activations.deserialize(activations.serialize(capped)) == capped
+    with pytest.raises(
+        ConfigError, match=r"unknown activation 'rleu'.*Did you mean 'relu'"
+    ):
+        activations.deserialize("rleu")

@@ -60,3 +60,15 @@ def test_model_trainable_false_freezes_every_layer(rng) -> None:
     assert any(
         not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True)
     )
+
+
+def test_model_trainable_sets_every_layers_flag_as_keras() -> None:
+    inner = lk.Sequential([Dense(2, input_dim=3)])
+    model = lk.Sequential([inner, Dense(1)])
+    model.layers[1].trainable = False
+    model.trainable = False  # Keras sets each sublayer's trainable, nested models too
+    assert [layer.trainable for layer in model.layers] == [False, False]
+    assert inner.layers[0].trainable is False and inner.layers[0].trainable_weights == []
+    model.trainable = True  # ...and True unfreezes layers frozen one by one, as Keras
+    assert [layer.trainable for layer in model.layers] == [True, True]
+    assert inner.layers[0].trainable and len(model.trainable_weights) == 4

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from loopkit import losses
-from loopkit.errors import ConfigError
+from loopkit.errors import ConfigError, ShapeError
 from loopkit.losses import (
     BinaryFocalCrossentropy,
     CategoricalFocalCrossentropy,
@@ -193,6 +193,18 @@ def test_generalized_crossentropy_refuses_q_outside_the_open_unit_interval() -> 
         CategoricalGeneralizedCrossEntropy(q=1.0)
     with pytest.raises(TypeError, match=r"got q='half' of type str"):
         CategoricalGeneralizedCrossEntropy(q="half")  # type: ignore[arg-type]
+
+
+def test_generalized_crossentropy_errors_name_it_not_its_base_class() -> None:
+    probs = np.full((2, 3), 1 / 3)
+    with pytest.raises(
+        ShapeError, match=r"^CategoricalGeneralizedCrossEntropy\(\): y_true"
+    ):
+        CategoricalGeneralizedCrossEntropy()(np.eye(3)[:2], probs)  # one-hot, not ids
+    with pytest.raises(
+        ValueError, match=r"^CategoricalGeneralizedCrossEntropy\(\): .*label 5"
+    ):
+        CategoricalGeneralizedCrossEntropy()(np.array([0, 5]), probs)
 
 
 # --- gradients ------------------------------------------------------------------------

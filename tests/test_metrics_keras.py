@@ -297,3 +297,83 @@ def test_the_metric_functions_keras_exports_are_here() -> None:
     np.testing.assert_array_equal(
         M.sparse_categorical_accuracy([1, 0], [[0.2, 0.8], [0.3, 0.7]]), [1.0, 0.0]
     )
+
+
+# --- class_id, as keras/src/metrics/confusion_metrics_test.py --------------------------
+
+MULTI_PRED = np.array(
+    [[0.1, 0.2, 0.7], [0.5, 0.3, 0.2], [0.2, 0.6, 0.2], [0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]
+)
+MULTI_TRUE = np.eye(3)[[2, 0, 1, 0, 2]]
+
+
+def test_precision_and_recall_with_class_id_match_keras_multiclass_tests() -> None:
+    # PrecisionTest/RecallTest.test_unweighted_class_id_multiclass: 1.0, TP 1, FP/FN 0
+    precision = M.Precision(class_id=1)
+    assert precision(MULTI_TRUE, MULTI_PRED) == pytest.approx(1.0)
+    assert precision.true_positives == pytest.approx(1.0)
+    assert precision.false_positives == pytest.approx(0.0)
+    recall = M.Recall(class_id=1)
+    assert recall(MULTI_TRUE, MULTI_PRED) == pytest.approx(1.0)
+    assert recall.false_negatives == pytest.approx(0.0)
+
+
+def _three_columns(scores: list[float], labels: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    # Keras: y_pred = transpose([scores] * 3), y_true = one_hot(labels, 3)
+    return np.eye(3)[labels], np.array([scores] * 3).T
+
+
+def test_rate_metrics_with_class_id_match_keras_tests() -> None:
+    # SpecificityAtSensitivityTest.test_unweighted_class_id: 0.6
+    y_true, y_pred = _three_columns(
+        [0.0, 0.1, 0.2, 0.3, 0.4, 0.01, 0.02, 0.25, 0.26, 0.26], [0] * 5 + [2] * 5
+    )
+    assert M.SpecificityAtSensitivity(0.4, class_id=2)(y_true, y_pred) == pytest.approx(0.6)
+    # PrecisionAtRecallTest.test_unweighted_class_id: 0.75
+    y_true, y_pred = _three_columns(
+        [0.0, 0.1, 0.2, 0.5, 0.6, 0.2, 0.5, 0.6, 0.8, 0.9], [0] * 5 + [2] * 5
+    )
+    assert M.PrecisionAtRecall(0.6, class_id=2)(y_true, y_pred) == pytest.approx(0.75)
+    # RecallAtPrecisionTest.test_unweighted_class_id: 5/6
+    scores = [0.05, 0.1, 0.2, 0.3, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.9, 0.95]
+    y_true, y_pred = _three_columns(scores, [0, 2, 0, 0, 0, 2, 2, 0, 2, 2, 0, 2])
+    assert M.RecallAtPrecision(2 / 3, class_id=2)(y_true, y_pred) == pytest.approx(5 / 6)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: M.Precision(class_id=2),
+        lambda: M.Recall(class_id=2),
+        lambda: M.PrecisionAtRecall(0.5, class_id=2),
+    ],
+)
+def test_class_id_with_one_dimensional_predictions_is_refused_as_keras(make) -> None:
+    # Precision/RecallTest.test_unweighted_class_id_should_throw_error_1d: ValueError
+    with pytest.raises(ValueError, match=r"class_id=2, so y_pred must be \(num_samples, "):
+        make()(np.array([0, 1, 1, 0, 0]), np.array([0.2, 0.1, 0.6, 0, 0.2]))
+
+
+def test_metrics_round_trip_through_from_config_with_class_id() -> None:
+    # PrecisionTest/RecallTest/...test_config: class_id=12 kept; checked at update time
+    for metric in (
+        M.Precision(name="my_precision", thresholds=[0.4, 0.9], top_k=15, class_id=12),
+        M.Recall(name="my_recall", thresholds=[0.4, 0.9], top_k=15, class_id=12),
+        M.SensitivityAtSpecificity(0.4, num_thresholds=100, class_id=12),
+        M.PrecisionAtRecall(0.4, num_thresholds=100, class_id=12),
+    ):
+        twin = type(metric).from_config(metric.get_config())
+        assert twin.get_config() == metric.get_config() and twin.class_id == 12
+        assert len(twin.variables) == len(metric.variables)
+    with pytest.raises(ShapeError, match=r"class_id=12 but got y_pred with shape \(5, 3\)"):
+        M.Precision(class_id=12)(MULTI_TRUE, MULTI_PRED)
+    with pytest.raises(ConfigError, match=r"Precision.from_config\(\).*'class_ids'"):
+        M.Precision.from_config({"class_ids": 1})
+
+
+def test_metric_state_is_readable_by_name_as_keras_variables() -> None:
+    mean = M.Mean()
+    mean.update_state([1.0, 3.0])
+    assert mean.total == pytest.approx(4.0) and mean.count == pytest.approx(2.0)
+    with pytest.raises(AttributeError, match=r"'Mean' object has no attribute 'totl'"):
+        _ = mean.totl

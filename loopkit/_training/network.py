@@ -46,6 +46,14 @@ def as_dtype(value: Any) -> np.dtype[Any]:
     return dtype
 
 
+def _set_trainable(instance: Any, attribute: Any, value: Any) -> bool:
+    """Give every layer the model's new ``trainable`` flag (attrs on_setattr hook)."""
+    flag = bool(value)
+    for layer in instance.layers:
+        layer.trainable = flag
+    return flag
+
+
 @define(eq=False, slots=False)
 class Network:
     """Weights, compiling and one training step in parts, over a graph of layers.
@@ -59,8 +67,11 @@ class Network:
 
     name: str = field(default="model", kw_only=True)
     dtype: np.dtype[Any] = field(default="float32", converter=as_dtype, kw_only=True)
-    trainable: bool = field(default=True, kw_only=True)
-    """False freezes every layer of the model (Keras's ``model.trainable = False``)."""
+    trainable: bool = field(default=True, kw_only=True, on_setattr=_set_trainable)
+    """False freezes every layer of the model (Keras's ``model.trainable = False``).
+
+    Setting it sets every layer's ``trainable`` (nested models too), as Keras does:
+    ``model.trainable = True`` unfreezes layers frozen one by one as well."""
     graph: Graph | None = field(init=False, default=None, repr=False)
     rng: np.random.Generator = field(init=False, factory=new_generator, repr=False)
     """Draws initial weights and dropout masks; its state is saved with checkpoints."""

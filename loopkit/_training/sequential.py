@@ -13,6 +13,7 @@ from loopkit._training.serialization import layer_config, layer_from_config
 from loopkit._training.symbolic import KerasTensor, Node
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.layers.base import Layer
+from loopkit.layers.input_layer import InputLayer
 
 __all__ = ["Sequential"]
 
@@ -26,17 +27,19 @@ class Sequential(Model):
     optimizer step costs a few vectorized calls however deep the model is.
 
     Args:
-        layers: Layers to stack, first to last; more can be added with ``add``.
+        layers: Layers to stack, first to last; more can be added with ``add``. The
+            first may be ``loopkit.Input(shape)`` or an ``InputLayer``, as in Keras.
         name: The model's name, shown by ``summary``.
         dtype: ``"float32"`` (default) or ``"float64"`` for every weight and buffer.
         trainable: False freezes every layer.
     """
 
-    _stack: list[Layer] = field(init=False, factory=list, repr=False)
+    _stack: list[Layer | Model] = field(init=False, factory=list, repr=False)
+    _input_layer: InputLayer | None = field(init=False, default=None, repr=False)
 
     def __init__(
         self,
-        layers: Iterable[Layer] | None = None,
+        layers: Iterable[Any] | None = None,
         name: str = "sequential",
         dtype: Any = "float32",
         trainable: bool = True,
@@ -50,20 +53,30 @@ class Sequential(Model):
         """The stacked layers, first to last."""
         return list(self._stack)
 
-    def add(self, layer: Layer) -> None:
-        """Append ``layer``; build the model now if the first layer knows its input shape.
+    def add(self, layer: Any) -> None:
+        """Append ``layer``; build the model now if the input shape is known.
+
+        As in Keras, the first entry may be ``loopkit.Input(shape)`` or an
+        ``InputLayer(shape=...)``: it fixes the input shape and is not listed in
+        ``layers``.
 
         Raises:
-            TypeError: ``layer`` is not a loopkit Layer.
+            TypeError: ``layer`` is not a loopkit Layer, or a tensor not from ``Input``.
             ConfigError: only the first layer may declare an input shape, or the name
                 is taken.
         """
         if isinstance(layer, KerasTensor):
-            raise TypeError(
-                "Sequential.add() got a tensor from loopkit.Input(...); a Sequential "
-                "model takes layers. Give the first layer input_shape=, or use "
-                "loopkit.Model(inputs, outputs) for the functional API."
-            )
+            if layer.node is not None or layer.input_layer is None:
+                raise TypeError(
+                    f"Sequential.add() got the symbolic tensor {layer.name!r}, the "
+                    "output of a layer call; a Sequential model takes layers (and "
+                    "loopkit.Input(...) first). Use loopkit.Model(inputs, outputs) "
+                    "for a graph of layer calls."
+                )
+            layer = layer.input_layer
+        if isinstance(layer, InputLayer):
+            self._add_input_layer(layer)
+            return
         if not isinstance(layer, Layer) and not isinstance(layer, Model):
             raise TypeError(
                 f"Sequential.add() got {layer!r} of type {type(layer).__name__}; expected "
@@ -96,10 +109,40 @@ class Sequential(Model):
             self.output_shape = _setup(layer, self.output_shape, self)
             self._chain()
             self._pack()
-        elif len(self._stack) == 1 and layer.input_shape is not None:
-            self.build((None, *layer.input_shape))
+        elif len(self._stack) == 1:
+            shape = self._declared_input_shape(layer)
+            if shape is not None:
+                self.build((None, *shape))
 
-    def pop(self) -> Layer:
+    def _add_input_layer(self, layer: InputLayer) -> None:
+        if self._stack or self._input_layer is not None:
+            where = (
+                f"has an input layer of shape {self._input_layer.shape}"
+                if self._input_layer is not None
+                else f"already has {len(self._stack)} layers"
+            )
+            raise ConfigError(
+                f"Sequential.add() got InputLayer {layer.name!r} of shape "
+                f"{layer.shape}, but model {self.name!r} {where}; an input may only "
+                "come first. Pass it first: Sequential([loopkit.Input(shape), ...])."
+            )
+        self._input_layer = layer
+
+    def _declared_input_shape(self, first: Any) -> Any:
+        """The sample shape from the InputLayer or the first layer's input_shape."""
+        declared = getattr(first, "input_shape", None)
+        if self._input_layer is None:
+            return declared
+        shape = self._input_layer.shape
+        if declared is not None and tuple(declared) != shape:
+            raise ConfigError(
+                f"Sequential {self.name!r}: layer {first.name!r} got input_shape="
+                f"{tuple(declared)}, but the model's input has shape {shape}. Drop "
+                "input_shape= from the layer: the input fixes it."
+            )
+        return shape
+
+    def pop(self) -> Layer | Model:
         """Remove and return the last layer (its weights leave the model).
 
         Raises:

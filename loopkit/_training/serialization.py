@@ -9,7 +9,7 @@ calls rebuilds the graph.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from loopkit import layers as _layers
@@ -125,9 +125,16 @@ def _ref(ref: Any) -> tuple[str, int, int]:
 
 
 def functional_from_config(
-    cls: type[Model], config: Mapping[str, Any], custom_objects: Mapping[str, Any] | None
+    cls: type[Model],
+    config: Mapping[str, Any],
+    custom_objects: Mapping[str, Any] | None,
+    make_layer: Callable[[int, Mapping[str, Any]], Any] | None = None,
 ) -> Model:
     """Rebuild a functional model from ``functional_config``'s output (fresh weights).
+
+    ``make_layer(i, entry)``, if given, makes the ``i``-th layer of ``config["layers"]``
+    instead of ``layer_from_config`` (``clone_model(clone_function=...)``); calls
+    still find it under the name in its entry.
 
     Raises:
         ConfigError: an unknown layer class, or a call naming a missing layer.
@@ -135,9 +142,12 @@ def functional_from_config(
     from loopkit._training.symbolic import Input, add_node
 
     layers = {}
-    for entry in config["layers"]:
-        layer = layer_from_config(entry, custom_objects)
-        layers[layer.name] = layer
+    for i, entry in enumerate(config["layers"]):
+        if make_layer is None:
+            layer = layer_from_config(entry, custom_objects)
+            layers[layer.name] = layer
+        else:
+            layers[str(entry["config"]["name"])] = make_layer(i, entry)
     produced: dict[tuple[str, int, int], Any] = {}
     for spec in config["input_layers"]:
         tensor = Input(

@@ -6,6 +6,7 @@ from typing import Any
 
 from loopkit._registry import Registry
 from loopkit.activations.base import ActivationFunction
+from loopkit.activations.gated import GLU, Sparsemax
 from loopkit.activations.piecewise import (
     ELU,
     SELU,
@@ -49,6 +50,7 @@ __all__ = [
     "ELU",
     "Exponential",
     "GELU",
+    "GLU",
     "HardShrink",
     "HardSigmoid",
     "HardSilu",
@@ -67,6 +69,7 @@ __all__ = [
     "Softplus",
     "Softsign",
     "SparsePlus",
+    "Sparsemax",
     "SparseSigmoid",
     "Squareplus",
     "Swish",
@@ -74,10 +77,12 @@ __all__ = [
     "TanhShrink",
     "Threshold",
     "celu",
+    "deserialize",
     "elu",
     "exponential",
     "gelu",
     "get",
+    "glu",
     "hard_shrink",
     "hard_sigmoid",
     "hard_silu",
@@ -100,6 +105,7 @@ __all__ = [
     "softsign",
     "sparse_plus",
     "sparse_sigmoid",
+    "sparsemax",
     "squareplus",
     "swish",
     "tanh",
@@ -112,7 +118,7 @@ _CLASSES: tuple[type[ActivationFunction], ...] = (
     ELU, Exponential, GELU, HardSigmoid, LeakyReLU, Linear, Mish, ReLU, ReLU6, SELU,
     Sigmoid, Softmax, Softplus, Swish, Tanh, CELU, HardShrink, HardSilu, HardTanh,
     LogSigmoid, LogSoftmax, SoftShrink, Softsign, SparsePlus, SparseSigmoid, Squareplus,
-    TanhShrink, Threshold,
+    TanhShrink, Threshold, GLU, Sparsemax,
 )  # fmt: skip
 _REGISTRY = Registry(
     kind="activation",
@@ -143,6 +149,20 @@ def get(identifier: Any) -> ActivationFunction | None:
         TypeError: The identifier is of another kind.
     """
     return _REGISTRY.get(identifier)
+
+
+def deserialize(config: Any, custom_objects: Any = None) -> ActivationFunction:
+    """Return the activation a ``serialize`` result (a name or a dict) describes.
+
+    Args:
+        config: A name such as ``"relu"``, or ``{"class_name": ..., "config": {...}}``.
+        custom_objects: ActivationFunction classes by class name, tried first.
+
+    Raises:
+        ConfigError: An unknown name, class name or config key.
+        TypeError: ``config`` is neither a name nor a dict.
+    """
+    return _REGISTRY.deserialize(config, custom_objects)
 
 
 def serialize(activation: ActivationFunction | None) -> str | dict[str, Any] | None:
@@ -187,3 +207,5 @@ sparse_sigmoid = SparseSigmoid()
 squareplus = Squareplus()
 tanh_shrink = TanhShrink()
 threshold = Threshold()
+glu = GLU()
+sparsemax = Sparsemax()

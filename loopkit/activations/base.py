@@ -9,7 +9,8 @@ import numpy as np
 import numpy.typing as npt
 from attrs import frozen
 
-from loopkit.typing import FloatArray
+from loopkit.errors import ConfigError
+from loopkit.typing import FloatArray, Shape
 
 __all__ = ["ActivationFunction", "scratch"]
 
@@ -36,6 +37,21 @@ class ActivationFunction:
     """
 
     name: ClassVar[str] = "activation"
+    same_shape: ClassVar[bool] = True
+    """False for an activation whose output shape differs from its input's (glu)."""
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        """Return the shape of ``f(x)`` for ``x`` of ``input_shape``: the same here."""
+        return tuple(input_shape)
+
+    def require_same_shape(self, call: str) -> None:
+        """Raise ConfigError if the output shape differs, naming the user's ``call``."""
+        if not self.same_shape:
+            raise ConfigError(
+                f"{call} got activation={self.name!r}, which changes the shape of "
+                "its input, so it cannot be a layer's built-in activation. Add it as "
+                f"a layer of its own after this one: Activation({self.name!r})."
+            )
 
     def forward(self, x: FloatArray, out: FloatArray) -> FloatArray:
         """Write ``f(x)`` into ``out`` and return it.
@@ -115,4 +131,4 @@ class ActivationFunction:
                 )
             fn = attrs.evolve(self, **dict(zip(names, args, strict=False)), **kwargs)
         a = _as_float(x)
-        return fn.forward(a, np.empty_like(a))
+        return fn.forward(a, np.empty(fn.output_shape(a.shape), a.dtype))

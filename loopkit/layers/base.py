@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -55,6 +55,24 @@ class Parameter:
     def size(self) -> int:
         """The number of scalars in the weight."""
         return int(self.value.size)
+
+    def numpy(self) -> FloatArray:
+        """Return a copy of the value (Keras's ``variable.numpy()``)."""
+        return self.value.copy()
+
+    def assign(self, value: Any) -> None:
+        """Copy ``value`` into the weight in place (Keras's ``variable.assign``).
+
+        Raises:
+            ShapeError: ``value`` does not have the weight's shape.
+        """
+        array = np.asarray(value)
+        if array.shape != self.value.shape:
+            raise ShapeError(
+                f"assign(): weight {self.name!r} has shape {self.shape}, got an array "
+                f"of shape {array.shape}. Pass an array of the weight's shape."
+            )
+        self.value[...] = array
 
 
 def _as_shape(value: Iterable[Any]) -> Shape:
@@ -296,6 +314,65 @@ class Layer:
         """Return the number of scalars in the layer's parameters."""
         return sum(p.size for p in self._parameters)
 
+    # --- Keras's weights API ----------------------------------------------------------
+
+    @property
+    def weights(self) -> list[Parameter]:
+        """Every weight of the layer (Keras's ``layer.weights``); [] before build.
+
+        Inside a built model each ``value`` is a view of the model's flat buffer.
+        """
+        return list(self._parameters)
+
+    @property
+    def trainable_weights(self) -> list[Parameter]:
+        """The weights the optimizer updates: none when the layer is frozen."""
+        return self.trainable_parameters
+
+    @property
+    def non_trainable_weights(self) -> list[Parameter]:
+        """The weights the optimizer leaves alone: all of them when frozen."""
+        chosen = {id(p) for p in self.trainable_parameters}
+        return [p for p in self._parameters if id(p) not in chosen]
+
+    def get_weights(self) -> list[FloatArray]:
+        """Return a copy of every weight array, in ``weights`` order; [] before build."""
+        return [p.value.copy() for p in self._parameters]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Copy ``weights`` (as from ``get_weights``) into the layer, in place.
+
+        Inside a built model the values land in its flat buffer, so the next
+        ``fit``/``predict`` uses them, as in Keras.
+
+        Raises:
+            ShapeError: the number of arrays or a shape differs from the layer's
+                weights; nothing is changed then.
+        """
+        params = self._parameters
+        call = f"Layer {self.name!r} ({type(self).__name__}).set_weights()"
+        if len(weights) != len(params):
+            hint = (
+                " The layer is not built yet: build it first (use it in a built model, "
+                "or call layer.setup(input_shape))."
+                if not self.built
+                else " Pass the list layer.get_weights() returns."
+            )
+            raise ShapeError(
+                f"{call} got {len(weights)} arrays; the layer has {len(params)} "
+                f"weights {[p.name for p in params]}.{hint}"
+            )
+        arrays = [np.asarray(w) for w in weights]
+        for param, array in zip(params, arrays, strict=True):
+            if array.shape != param.shape:
+                raise ShapeError(
+                    f"{call}: weight {param.name!r} has shape {param.shape}, got an "
+                    f"array of shape {array.shape}. Pass arrays shaped like "
+                    "layer.get_weights()."
+                )
+        for param, array in zip(params, arrays, strict=True):
+            param.value[...] = array
+
     # --- running --------------------------------------------------------------------
 
     def buffer(self, key: str, shape: Shape) -> FloatArray:
@@ -381,12 +458,26 @@ class Layer:
             if a.init and a.name != "input_dim"  # folded into input_shape
         }
 
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Any:
+        """Make a layer from ``get_config()``'s output (new weights), as in Keras.
+
+        Raises:
+            ConfigError: the config has a key the constructor does not take.
+        """
+        from loopkit.validators import check_config_keys
+
+        check_config_keys(f"{cls.__name__}.from_config()", cls, config)
+        return cls(**config)
+
 
 def activation_or_none(identifier: Any) -> ActivationFunction | None:
     """Resolve an ``activation`` argument: None and ``"linear"`` give None (converter)."""
     from loopkit import activations
 
     fn = activations.get(identifier)
+    if fn is not None:
+        fn.require_same_shape("A layer")
     return None if fn is None or fn.name == "linear" else fn
 
 
@@ -450,7 +541,7 @@ class ActivatedLayer(Layer):
             if bias is not None:
                 z += bias
             return z
-        y = self.buffer("y", z.shape)
+        y = self.buffer("y", self.activation.output_shape(z.shape))
         if bias is not None:  # one pass for both where the activation can fuse
             return self.activation.forward_with_bias(z, bias, y)
         return self.activation.forward(z, y)
@@ -465,7 +556,7 @@ class ActivatedLayer(Layer):
         bias_grad = self.bias.grad if self.trainable and self.bias is not None else None
         if self.activation is None or self.fuse_output_activation:
             return dy, bias_grad
-        y, dz = self._buffers["y"][: len(dy)], self.buffer("dz", dy.shape)
+        y, dz = self._buffers["y"][: len(dy)], self.buffer("dz", self._z.shape)
         if bias_grad is None:
             return self.activation.backward(dy, self._z, y, dz), None
         return self.activation.backward_with_bias_grad(dy, self._z, y, dz, bias_grad), None

@@ -33,6 +33,8 @@ def _lower(value: Any) -> Any:
 
 def _activation_or_none(identifier: Any) -> _activations.ActivationFunction | None:
     fn = _activations.get(identifier)
+    if fn is not None:
+        fn.require_same_shape("A layer")
     return None if fn is None or fn.name == "linear" else fn
 
 

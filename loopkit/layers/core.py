@@ -93,6 +93,9 @@ class Activation(ActivatedLayer):
 
     activation: _activations.ActivationFunction = field(converter=_activations.get)
 
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return self.activation.output_shape(input_shape)
+
     def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
         return self.activate(x, training)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from attrs import define, field
 
+from loopkit.errors import ConfigError
 from loopkit.layers.base import Layer
 from loopkit.typing import FloatArray, Shape
 
@@ -25,11 +26,26 @@ class InputLayer(Layer):
 
     Args:
         shape: Shape of one sample (no batch axis).
+        batch_size: Accepted for Keras compatibility; batches may have any size.
+        batch_shape: Keras's alternative to ``shape``: ``(batch_size, *shape)``.
+
+    Raises:
+        ConfigError: ``shape`` and ``batch_shape`` disagree.
     """
 
     shape: Shape = field(default=(), converter=_as_shape)
+    batch_size: int | None = field(default=None, kw_only=True)
+    batch_shape: tuple[int | None, ...] | None = field(default=None, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
+        if self.batch_shape is not None:
+            sample = _as_shape(tuple(self.batch_shape)[1:])
+            if self.shape and self.shape != sample:
+                raise ConfigError(
+                    f"InputLayer(shape={self.shape}, batch_shape="
+                    f"{tuple(self.batch_shape)}): the two disagree; pass only one."
+                )
+            self.shape = sample
         super().__attrs_post_init__()
         self.built = True
         self.built_input_shape = self.shape

@@ -364,7 +364,7 @@ class SparseCategoricalCrossentropy(Loss):
         if labels.shape != yp.shape[:-1]:
             if labels.shape != (*yp.shape[:-1], 1):
                 raise ShapeError(
-                    f"SparseCategoricalCrossentropy(): y_true has shape {labels.shape} but "
+                    f"{type(self).__name__}(): y_true has shape {labels.shape} but "
                     f"y_pred has shape {yp.shape}; expected integer labels of shape "
                     f"{yp.shape[:-1]} or {(*yp.shape[:-1], 1)}. For one-hot targets use "
                     "CategoricalCrossentropy."
@@ -377,7 +377,7 @@ class SparseCategoricalCrossentropy(Loss):
         bad = kept[(kept < 0) | (kept >= classes)]
         if bad.size:
             raise ValueError(
-                f"SparseCategoricalCrossentropy(): y_true holds the label {int(bad[0])}, "
+                f"{type(self).__name__}(): y_true holds the label {int(bad[0])}, "
                 f"outside [0, {classes}) for y_pred with {classes} classes. Use labels "
                 f"0..{classes - 1}, or ignore_class={int(bad[0])} to skip it."
             )

@@ -11,7 +11,7 @@ from attrs import define, field
 
 from loopkit.errors import CheckpointError, LoopkitError, ShapeError
 from loopkit.typing import Array, FloatArray
-from loopkit.validators import dtype_name, float_dtype
+from loopkit.validators import check_config_keys, dtype_name, float_dtype
 
 __all__ = [
     "Mean",
@@ -99,6 +99,22 @@ class Metric:
         """Update the state with one batch (``update_state``'s arguments); return result."""
         self.update_state(*args, **kwargs)
         return self.result()
+
+    def __getattr__(self, name: str) -> Any:
+        # Keras exposes each state variable by name: precision.true_positives.
+        if name in type(self).state_names:
+            return np.asarray(getattr(self, f"_{name}"))
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Any:
+        """Make a metric from ``get_config()``'s output (empty state), as in Keras.
+
+        Raises:
+            ConfigError: the config has a key the constructor does not take.
+        """
+        check_config_keys(f"{cls.__name__}.from_config()", cls, config)
+        return cls(**config)
 
     @property
     def variables(self) -> list[Any]:

@@ -176,7 +176,14 @@ class Thresholded(Metric):
         if top_k is not None:
             y_pred = _filter_top_k(y_pred, top_k)
         if class_id is not None:
-            if y_pred.ndim == 0 or class_id >= y_pred.shape[-1]:
+            if y_pred.ndim < 2:  # the last axis would be the batch: Keras refuses too
+                raise ShapeError(
+                    f"{where} has class_id={class_id}, so y_pred must be (num_samples, "
+                    f"num_classes) (the class on the last axis); got shape "
+                    f"{y_pred.shape}. Pass one score per class, or drop class_id for "
+                    "one score per sample."
+                )
+            if class_id >= y_pred.shape[-1]:
                 raise ShapeError(
                     f"{where} has class_id={class_id} but got y_pred with shape "
                     f"{y_pred.shape}; pass a class_id below its last axis's size."

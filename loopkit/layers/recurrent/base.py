@@ -23,6 +23,8 @@ __all__ = ["Recurrent", "activate", "as_activation"]
 def as_activation(identifier: Any) -> _activations.ActivationFunction:
     """Resolve an activation argument; None is linear, as in Keras."""
     fn = _activations.get(identifier)
+    if fn is not None:
+        fn.require_same_shape("A recurrent layer")
     return _activations.linear if fn is None else fn
 
 
