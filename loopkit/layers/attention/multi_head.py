@@ -150,7 +150,6 @@ class MultiHeadAttention(Layer):
     )
     uses_mask = True
     """``forward`` takes the inputs' padding masks as ``mask=``."""
-    _params: dict[str, Parameter] = field(init=False, factory=dict, repr=False)
     _cache: dict[str, Any] = field(init=False, factory=dict, repr=False)
 
     @property
@@ -224,9 +223,8 @@ class MultiHeadAttention(Layer):
             "value": ((dv, heads, hv), (heads, hv)),
             "attention_output": ((heads, hv, *out), out),
         }
-        self._params = {}
         for role, (kernel_shape, bias_shape) in kernels.items():
-            self._params[f"{role}_kernel"] = self.add_weight(
+            self.add_weight(
                 f"{role}_kernel",
                 kernel_shape,
                 self.kernel_initializer,
@@ -234,7 +232,7 @@ class MultiHeadAttention(Layer):
                 constraint=self.kernel_constraint,
             )
             if self.use_bias:
-                self._params[f"{role}_bias"] = self.add_weight(
+                self.add_weight(
                     f"{role}_bias",
                     bias_shape,
                     self.bias_initializer,
@@ -267,6 +265,12 @@ class MultiHeadAttention(Layer):
         return [query_mask, None] if return_attention_scores else query_mask
 
     # --- running --------------------------------------------------------------------
+
+    @property
+    def _params(self) -> dict[str, Parameter]:
+        # Looked up by name on each call: a shared layer's clone (``share_layer``)
+        # has its own Parameter objects in ``_parameters``.
+        return {p.name: p for p in self._parameters}
 
     def _weight(self, name: str) -> FloatArray | None:
         param = self._params.get(name)
