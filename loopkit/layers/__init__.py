@@ -9,6 +9,7 @@ from loopkit.layers.core import Activation, Dense
 from loopkit.layers.embedding import Embedding
 from loopkit.layers.input_layer import InputLayer
 from loopkit.layers.masking import Masking
+from loopkit.layers.attention import MultiHeadAttention
 from loopkit.layers.merging import (
     Add,
     Average,
@@ -78,6 +79,7 @@ __all__ = [
     "MaxPooling2D",
     "Maximum",
     "Minimum",
+    "MultiHeadAttention",
     "Multiply",
     "Parameter",
     "Reshape",
