@@ -108,6 +108,9 @@ def test_sequential_starting_with_an_input_layer_is_built() -> None:
     assert model.built and model.layers[0].get_weights()[0].shape == (3, 1)
     rebuilt = lk.Sequential.from_config(model.get_config())
     assert rebuilt.built and rebuilt.input_shape == (3,)
+    empty = lk.Sequential.from_config(lk.Sequential([lk.Input((5,))]).get_config())
+    empty.add(Dense(1))  # the input survives the round trip without layers
+    assert empty.built and empty.input_shape == (5,)
 
 
 def test_sequential_rejects_an_input_that_is_not_first_or_a_layer_output() -> None:
