@@ -62,7 +62,7 @@ def check_config_keys(call: str, cls: type[Any], config: Mapping[str, Any]) -> N
     Raises:
         ConfigError: A key is no argument; names it, the arguments and the closest.
     """
-    known = [a.name for a in attrs.fields(cls) if a.init]
+    known = [a.alias or a.name for a in attrs.fields(cls) if a.init]  # init names
     unknown = sorted(set(config) - set(known))
     if unknown:
         raise ConfigError(

@@ -108,6 +108,9 @@ def test_sequential_starting_with_an_input_layer_is_built() -> None:
     assert model.built and model.layers[0].get_weights()[0].shape == (3, 1)
     rebuilt = lk.Sequential.from_config(model.get_config())
     assert rebuilt.built and rebuilt.input_shape == (3,)
+    empty = lk.Sequential.from_config(lk.Sequential([lk.Input((5,))]).get_config())
+    empty.add(Dense(1))  # the input survives the round trip without layers
+    assert empty.built and empty.input_shape == (5,)
 
 
 def test_sequential_rejects_an_input_that_is_not_first_or_a_layer_output() -> None:
@@ -122,3 +125,40 @@ def test_sequential_rejects_an_input_that_is_not_first_or_a_layer_output() -> No
         lk.Sequential([lk.Input((4,)), Dense(2, input_shape=(5,))])
     with pytest.raises(lk.ConfigError, match=r"batch_shape=\(None, 3\)\): the two"):
         InputLayer(shape=(4,), batch_shape=(None, 3))
+
+
+# --- add_weight as Keras 3 calls it ---------------------------------------------------
+
+
+def test_add_weight_takes_keras_arguments_and_names_unnamed_weights() -> None:
+    from attrs import define
+
+    @define(eq=False, slots=False)
+    class Scale(lk.layers.Layer):
+        def build(self, input_shape: tuple[int, ...]) -> None:
+            self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="w")
+            self.add_weight((input_shape[-1], 2))  # Keras's positional form, unnamed
+            self.add_weight(shape=(2,), dtype="float32", trainable=False)
+
+        def forward(self, x, training=False):
+            return x * self.w.value
+
+    layer = Scale()
+    layer.setup((3,))
+    assert [(p.name, p.shape) for p in layer.weights] == [
+        ("w", (3,)),
+        ("variable", (3, 2)),
+        ("variable_1", (2,)),
+    ]
+    np.testing.assert_array_equal(layer.get_weights()[0], np.ones(3))
+    kernel = layer.get_weights()[1]  # Keras's default initializer: glorot_uniform
+    assert np.all(np.abs(kernel) <= np.sqrt(6 / 5)) and np.any(kernel != 0)
+    assert [p.name for p in layer.non_trainable_weights] == ["variable_1"]
+
+    @define(eq=False, slots=False)
+    class Counter(lk.layers.Layer):
+        def build(self, input_shape: tuple[int, ...]) -> None:
+            self.add_weight(shape=(), dtype="int32")
+
+    with pytest.raises(lk.ConfigError, match=r"add_weight\(\) got dtype='int32'"):
+        Counter().setup((3,))

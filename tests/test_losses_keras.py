@@ -305,3 +305,16 @@ def test_binary_crossentropy_averages_over_the_axis_given() -> None:
     assert value == pytest.approx(per_element.mean())
     numeric = numerical_gradient(lambda: BinaryCrossentropy(axis=1)(y_true, y_pred), y_pred)
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_loss_from_config_rebuilds_it_as_keras() -> None:
+    # Keras's losses tests: Loss.from_config(loss.get_config()) keeps every argument
+    for loss in (
+        losses.MeanSquaredError(reduction="sum", name="mse_sum"),
+        CategoricalGeneralizedCrossEntropy(q=0.7),
+        losses.Huber(delta=2.0, reduction=None),
+    ):
+        twin = type(loss).from_config(loss.get_config())
+        assert type(twin) is type(loss) and twin.get_config() == loss.get_config()
+    with pytest.raises(ConfigError, match=r"Huber.from_config\(\).*'delt'"):
+        losses.Huber.from_config({"delt": 1.0})

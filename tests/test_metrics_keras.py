@@ -377,3 +377,24 @@ def test_metric_state_is_readable_by_name_as_keras_variables() -> None:
     assert mean.total == pytest.approx(4.0) and mean.count == pytest.approx(2.0)
     with pytest.raises(AttributeError, match=r"'Mean' object has no attribute 'totl'"):
         _ = mean.totl
+
+
+def test_auc_thresholds_read_and_round_trip_as_keras() -> None:
+    # AUCTest.test_manual_thresholds: num_thresholds=2, thresholds=[0.5] -> 3 thresholds
+    # [0, 0.5, 1] (the ends are -1e-7 and 1 + 1e-7); the ROC AUC is 0.75
+    auc = M.AUC(num_thresholds=2, thresholds=[0.5])
+    assert auc.num_thresholds == 3
+    np.testing.assert_allclose(auc.thresholds, [0.0, 0.5, 1.0], atol=1e-6)
+    y_true, y_pred = np.array([0, 0, 1, 1]), np.array([0, 0.5, 0.3, 0.9])
+    assert auc(y_true, y_pred) == pytest.approx(0.75, abs=1e-3)
+    # AUCTest.test_config_manual_thresholds: num_thresholds=None with thresholds=
+    manual = M.AUC(num_thresholds=None, curve="PR", thresholds=[0.3, 0.5])
+    assert manual.num_thresholds == 4
+    np.testing.assert_allclose(manual.thresholds, [0.0, 0.3, 0.5, 1.0], atol=1e-6)
+    twin = M.AUC.from_config(manual.get_config())
+    assert twin.get_config() == manual.get_config() and twin.thresholds == manual.thresholds
+    np.testing.assert_allclose(
+        M.AUC(num_thresholds=3).thresholds, [0.0, 0.5, 1.0], atol=1e-6
+    )
+    with pytest.raises(ConfigError, match=r"num_thresholds=None and no thresholds="):
+        M.AUC(num_thresholds=None)

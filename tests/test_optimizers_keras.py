@@ -348,3 +348,16 @@ def test_kerass_apply_takes_gradients_then_variables() -> None:
     np.testing.assert_allclose(variable, [0.0, -1.5, -1.0, 2.5])
     with pytest.raises(ConfigError, match=r"got gradients but no variables"):
         optimizers.SGD().apply([np.ones(4)])
+
+
+def test_optimizer_from_config_rebuilds_it_with_its_schedule_as_keras() -> None:
+    # Keras's optimizer tests: Opt.from_config(opt.get_config()) has the same config
+    schedule = optimizers.schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    for opt in (Adam(learning_rate=schedule, beta_1=0.8), Lion(learning_rate=0.01)):
+        twin = type(opt).from_config(opt.get_config())
+        assert type(twin) is type(opt) and twin.get_config() == opt.get_config()
+    assert Adam.from_config({"learning_rate": 0.1, "use_ema": False}).learning_rate == 0.1
+    with pytest.raises(ConfigError, match=r"Adam.from_config\(\): the config sets use_ema"):
+        Adam.from_config({"use_ema": True})
+    with pytest.raises(ConfigError, match=r"Adam.from_config\(\).*'beta1'.*'beta_1'"):
+        Adam.from_config({"beta1": 0.9})

@@ -191,11 +191,14 @@ class Sequential(Model):
 
     def get_config(self) -> dict[str, Any]:
         """Return the architecture as plain data (``from_config`` rebuilds it)."""
+        shape = self.input_shape
+        if shape is None and self._input_layer is not None:  # Input given, no layers yet
+            shape = self._input_layer.shape
         return {
             "name": self.name,
             "dtype": str(self.dtype),
             "trainable": self.trainable,
-            "input_shape": None if self.input_shape is None else list(self.input_shape),
+            "input_shape": None if shape is None else list(shape),
             "layers": [layer_config(layer) for layer in self._stack],
         }
 
@@ -215,8 +218,12 @@ class Sequential(Model):
             dtype=config.get("dtype", "float32"),
             trainable=bool(config.get("trainable", True)),
         )
-        if not model.built and config.get("input_shape") is not None:
-            model.build((None, *config["input_shape"]))
+        shape = config.get("input_shape")
+        if not model.built and shape is not None:
+            if model.layers:
+                model.build((None, *shape))
+            else:  # an input and no layers yet: the next add builds
+                model.add(InputLayer(shape=shape))
         return model
 
     def _chain(self) -> None:

@@ -261,17 +261,29 @@ class Layer:
 
     def add_weight(
         self,
-        name: str,
-        shape: Shape,
-        initializer: Any = "zeros",
+        name: Any = None,
+        shape: Any = None,
+        initializer: Any = None,
         *,
+        dtype: Any = None,
         trainable: bool = True,
         regularizer: Any = None,
         constraint: Any = None,
     ) -> Parameter:
-        """Create, initialize and register a parameter of this layer."""
+        """Create, initialize and register a parameter of this layer.
+
+        Takes loopkit's ``add_weight(name, shape, initializer)`` and Keras 3's
+        ``add_weight(shape=..., initializer=..., name=...)`` (also positionally,
+        shape first); as in Keras, ``initializer`` defaults to ``"glorot_uniform"``
+        and a weight left unnamed is called ``variable`` (``variable_1``, ...).
+
+        Raises:
+            ConfigError: no shape, or a non-float ``dtype`` (weights take the
+                model's float dtype).
+        """
         from loopkit import constraints, initializers, regularizers
 
+        name, shape, initializer = self.weight_arguments(name, shape, initializer, dtype)
         init = initializers.get(initializer)
         assert self.rng is not None, "add_weight() is called from build()"
         value = np.asarray(init(tuple(shape), self.dtype, self.rng), dtype=self.dtype)
@@ -285,6 +297,34 @@ class Layer:
         )
         self._parameters.append(param)
         return param
+
+    def weight_arguments(
+        self, name: Any, shape: Any, initializer: Any, dtype: Any = None
+    ) -> tuple[str, Shape, Any]:
+        """Resolve ``add_weight``'s arguments, given loopkit's way or Keras's."""
+        if name is not None and not isinstance(name, str):  # Keras: shape first
+            name, shape, initializer = (
+                None,
+                name,
+                shape if initializer is None else initializer,
+            )
+        call = f"Layer {self.name!r} ({type(self).__name__}).add_weight()"
+        if shape is None:
+            raise ConfigError(f"{call} needs shape=, e.g. add_weight(shape=(4, 2)).")
+        if dtype is not None and not np.issubdtype(np.dtype(dtype), np.floating):
+            raise ConfigError(
+                f"{call} got dtype={dtype!r}; loopkit weights are floats in the model's "
+                "dtype. Leave dtype out, or keep integer state in a plain attribute."
+            )
+        if name is None:
+            taken = {p.name for p in self._parameters}
+            name, k = "variable", 0
+            while name in taken:
+                k += 1
+                name = f"variable_{k}"
+        dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        init = "glorot_uniform" if initializer is None else initializer
+        return name, tuple(int(d) for d in dims), init
 
     def apply_constraints(self) -> None:
         """Project each trainable parameter with a constraint onto it, in place.

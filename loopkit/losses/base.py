@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -13,7 +13,7 @@ from attrs import define, field
 from loopkit._naming import snake_case
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.typing import Array, FloatArray, Shape
-from loopkit.validators import dtype_name, float_dtype, one_of
+from loopkit.validators import check_config_keys, dtype_name, float_dtype, one_of
 
 __all__ = ["EPSILON", "REDUCTIONS", "ElementwiseLoss", "JointGradient", "Loss"]
 
@@ -168,6 +168,16 @@ class Loss:
             TypeError: ``fuses_with`` is None for this loss.
         """
         return self._value_and_grad(y_true, logits, sample_weight, self._logits_and_grad)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Any:
+        """Make a loss from ``get_config()``'s output, as in Keras.
+
+        Raises:
+            ConfigError: the config has a key the constructor does not take.
+        """
+        check_config_keys(f"{cls.__name__}.from_config()", cls, config)
+        return cls(**config)
 
     def get_config(self) -> dict[str, Any]:
         """Return the constructor arguments (``name`` included) as JSON-ready values."""

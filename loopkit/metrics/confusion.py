@@ -42,13 +42,15 @@ def check_thresholds(instance: Any, attribute: attrs.Attribute[Any], value: Any)
     bad = [v for v in values if isinstance(v, bool) or not isinstance(v, (int, float))]
     if bad or not values:
         raise TypeError(
-            f"{type(instance).__name__} got {attribute.name}={value!r}; expected a "
-            "number or a non-empty list of numbers in [0, 1], such as [0.3, 0.5]."
+            f"{type(instance).__name__} got {attribute.alias or attribute.name}={value!r}; "
+            "expected a number or a non-empty list of numbers in [0, 1], such as "
+            "[0.3, 0.5]."
         )
     if not all(0.0 <= v <= 1.0 for v in values):
         raise ConfigError(
-            f"{type(instance).__name__} got {attribute.name}={value!r}; every "
-            "threshold must be in [0, 1]. Pass probabilities (apply a sigmoid to logits)."
+            f"{type(instance).__name__} got {attribute.alias or attribute.name}={value!r}; "
+            "every threshold must be in [0, 1]. Pass probabilities (apply a sigmoid to "
+            "logits)."
         )
 
 
@@ -305,6 +307,8 @@ def _auc_thresholds(instance: Any, attribute: attrs.Attribute[Any], value: Any) 
 
 
 def _at_least_two(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:  # Keras: allowed with thresholds=, which then set the count
+        return
     positive_int(instance, attribute, value)
     if value < 2:
         raise ConfigError(
@@ -343,7 +347,8 @@ class AUC(Thresholded):
     Labels are positive when nonzero.
 
     Args:
-        num_thresholds: Number of thresholds (more is finer and slower), > 1.
+        num_thresholds: Number of thresholds (more is finer and slower), > 1; may be
+            None when ``thresholds`` is given.
         curve: ``"ROC"``, ``"PR"`` or ``"PRGAIN"`` (precision-recall gain, Flach &
             Kull, 2015).
         summation_method: ``"interpolation"``, ``"minoring"`` or ``"majoring"``.
@@ -373,7 +378,7 @@ class AUC(Thresholded):
         converter=_lower,
         validator=one_of("interpolation", "minoring", "majoring"),
     )
-    thresholds: list[float] | None = field(
+    _thresholds: list[float] | None = field(
         default=None, converter=_sorted_list, validator=_auc_thresholds
     )
     multi_label: bool = False
@@ -384,14 +389,27 @@ class AUC(Thresholded):
     _values: FloatArray = field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        if self.thresholds is not None:
-            self.num_thresholds = len(self.thresholds) + 2
-            inner: Sequence[float] = self.thresholds
+        if self._thresholds is not None:
+            self.num_thresholds = len(self._thresholds) + 2
+            inner: Sequence[float] = self._thresholds
+        elif self.num_thresholds is None:
+            raise ConfigError(
+                "AUC got num_thresholds=None and no thresholds=; pass num_thresholds "
+                "(200 by default) or a list of thresholds."
+            )
         else:
             n = self.num_thresholds
             inner = [(i + 1) / (n - 1) for i in range(n - 2)]
         self._values = np.array([-_EPSILON, *inner, 1.0 + _EPSILON], np.float64)
         super().__attrs_post_init__()
+
+    @property
+    def thresholds(self) -> list[float]:
+        """Every threshold compared against, the two just outside [0, 1] included.
+
+        As Keras's ``auc.thresholds``: ``num_thresholds`` values, ascending.
+        """
+        return [float(t) for t in self._values]
 
     def reset_state(self) -> None:
         shape: tuple[int, ...] = (self.num_thresholds,)

@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from loopkit._registry import Registry
-from loopkit.errors import ConfigError
 from loopkit.optimizers import schedules
-from loopkit.optimizers.base import Optimizer
+from loopkit.optimizers.base import Optimizer, without_keras_only
 from loopkit.optimizers.more_rules import Adafactor, Ftrl, Lamb, Lion
 from loopkit.optimizers.rules import (
     SGD,
@@ -57,13 +56,6 @@ _REGISTRY = Registry(
     ignore_case=True,
     write_names=False,
 )
-_KERAS_SWITCHES = ("use_ema", "loss_scale_factor", "gradient_accumulation_steps")
-_KERAS_ONLY = (
-    *_KERAS_SWITCHES,
-    "ema_momentum",
-    "ema_overwrite_frequency",
-    "is_legacy_optimizer",
-)
 
 
 def serialize(optimizer: Optimizer) -> dict[str, Any]:
@@ -91,16 +83,7 @@ def deserialize(config: Mapping[str, Any] | str, custom_objects: Any = None) -> 
     """
     if _REGISTRY.is_config(config):
         assert isinstance(config, Mapping)
-        kwargs = dict(config.get("config") or {})
-        extras = {k: kwargs.pop(k) for k in _KERAS_ONLY if k in kwargs}
-        active = [k for k in _KERAS_SWITCHES if extras.get(k)]
-        if active:
-            settings = ", ".join(f"{k}={extras[k]!r}" for k in active)
-            raise ConfigError(
-                f"optimizers.deserialize(): the config sets {settings}, which loopkit "
-                "optimizers do not take. Remove them and use the EMA or gradient "
-                "accumulation plugins instead."
-            )
+        kwargs = without_keras_only(config.get("config") or {}, "optimizers.deserialize()")
         config = {"class_name": config["class_name"], "config": kwargs}
     optimizer = _REGISTRY.deserialize(config, custom_objects)
     return optimizer

@@ -51,6 +51,37 @@ class Block(NamedTuple):
     """A second scratch of the block's length."""
 
 
+_KERAS_SWITCHES = ("use_ema", "loss_scale_factor", "gradient_accumulation_steps")
+_KERAS_ONLY = (
+    *_KERAS_SWITCHES,
+    "ema_momentum",
+    "ema_overwrite_frequency",
+    "is_legacy_optimizer",
+)
+
+
+def without_keras_only(config: Mapping[str, Any], call: str) -> dict[str, Any]:
+    """Return a Keras optimizer config without the entries loopkit does not take.
+
+    Keras 3's EMA, loss-scale and gradient-accumulation entries are dropped when
+    off, and refused when on (EMA and accumulation are plugins here).
+
+    Raises:
+        ConfigError: One of those switches is on.
+    """
+    kwargs = dict(config)
+    extras = {k: kwargs.pop(k) for k in _KERAS_ONLY if k in kwargs}
+    active = [k for k in _KERAS_SWITCHES if extras.get(k)]
+    if active:
+        settings = ", ".join(f"{k}={extras[k]!r}" for k in active)
+        raise ConfigError(
+            f"{call}: the config sets {settings}, which loopkit optimizers do not "
+            "take. Remove them and use the EMA or gradient accumulation plugins "
+            "instead."
+        )
+    return kwargs
+
+
 def as_learning_rate(value: Any) -> Any:
     """Convert a number to float and a schedule config dict to a schedule (converter)."""
     if isinstance(value, Mapping):
@@ -553,6 +584,26 @@ class Optimizer:
                 )
         for name, array in arrays.items():
             np.copyto(self._slots[name], array, casting="same_kind")
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], custom_objects: Mapping[str, Any] | None = None
+    ) -> Any:
+        """Make an optimizer from ``get_config()``'s output (fresh state), as in Keras.
+
+        A schedule given as a dict is rebuilt; Keras-only entries are handled as in
+        ``optimizers.deserialize``.
+
+        Raises:
+            ConfigError: a key the constructor does not take, or a Keras-only
+                switch (``use_ema``, ...) that is on.
+        """
+        from loopkit.validators import check_config_keys
+
+        call = f"{cls.__name__}.from_config()"
+        kwargs = without_keras_only(config, call)
+        check_config_keys(call, cls, kwargs)
+        return cls(**kwargs)
 
     def get_config(self) -> dict[str, Any]:
         """Return the constructor arguments as JSON-ready values; schedules as dicts."""

@@ -55,15 +55,16 @@ def _plan_layer(
     zero = np.zeros((), dtype)
 
     def add_weight(
-        name: str,
-        shape: Any,
-        initializer: Any = "zeros",
+        name: Any = None,
+        shape: Any = None,
+        initializer: Any = None,
         *,
+        dtype: Any = None,
         trainable: bool = True,
         regularizer: Any = None,
         constraint: Any = None,
     ) -> Parameter:
-        dims = tuple(int(d) for d in shape)
+        name, dims, _ = probe.weight_arguments(name, shape, initializer, dtype)
         # Writable (build may set values, as LSTM's forget bias), yet one scalar.
         view = np.lib.stride_tricks.as_strided(zero, dims, (0,) * len(dims))
         param = Parameter(name=name, value=view, grad=view, trainable=trainable)
