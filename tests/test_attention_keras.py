@@ -66,8 +66,14 @@ def test_cross_attention_with_key_attention_and_causal_masks_matches_keras() -> 
     assert names == [n.split("/", 1)[1].replace("/", "_") for n in expected["weight_names"]]
     set_known(model)
     x = [QUERY, VALUE, KEY, ATTENTION_MASK]
-    _, scores = mha(QUERY, VALUE, key=KEY, attention_mask=ATTENTION_MASK,
-                    use_causal_mask=True, return_attention_scores=True)
+    _, scores = mha(
+        QUERY,
+        VALUE,
+        key=KEY,
+        attention_mask=ATTENTION_MASK,
+        use_causal_mask=True,
+        return_attention_scores=True,
+    )
     np.testing.assert_allclose(scores, expected["scores"], rtol=1e-5, atol=1e-7)
     check_one_sgd_step(model, x, expected)
 
@@ -89,9 +95,16 @@ def test_padding_masks_from_masking_combine_as_in_keras() -> None:
     np.testing.assert_allclose(
         model.predict(SELF_X, verbose=0), expected["output"], rtol=1e-5, atol=1e-6
     )
-    _, scores = mha(SELF_X, SELF_X, mask=[None, PADDING], use_causal_mask=True,
-                    return_attention_scores=True)
-    np.testing.assert_allclose(scores, expected["value_masked_scores"], rtol=1e-5, atol=1e-7)
+    _, scores = mha(
+        SELF_X,
+        SELF_X,
+        mask=[None, PADDING],
+        use_causal_mask=True,
+        return_attention_scores=True,
+    )
+    np.testing.assert_allclose(
+        scores, expected["value_masked_scores"], rtol=1e-5, atol=1e-7
+    )
 
 
 ATTENTION_CASES = {
@@ -117,9 +130,7 @@ def test_attention_layers_match_keras_with_masks_and_after_one_step(name: str) -
     ]
     set_known(model)
     x = [QUERY, value, key]
-    masked, scores = layer(
-        x, mask=[QUERY_MASK, VALUE_MASK], return_attention_scores=True
-    )
+    masked, scores = layer(x, mask=[QUERY_MASK, VALUE_MASK], return_attention_scores=True)
     np.testing.assert_allclose(masked, expected["masked_output"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(scores, expected["masked_scores"], rtol=1e-5, atol=1e-7)
     pair = make()

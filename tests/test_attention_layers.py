@@ -1,4 +1,4 @@
-"""Attention and AdditiveAttention: finite-difference gradients, masks, graphs, bad input."""
+"""Attention and AdditiveAttention: gradients, masks, graphs and bad input."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from attention_checks import check_call_gradients
 
 import loopkit as lk
 from loopkit import ConfigError, ShapeError
-from loopkit.layers import AdditiveAttention, Attention, Dense, Embedding, GlobalAveragePooling1D
+from loopkit.layers import (
+    AdditiveAttention,
+    Attention,
+    Dense,
+    Embedding,
+    GlobalAveragePooling1D,
+)
 from loopkit.testing import numerical_gradient
 
 MAKERS = {
@@ -55,10 +61,14 @@ def test_dropout_in_training_only_with_exact_gradients(rng) -> None:
 def test_masked_steps_get_no_attention_and_padded_queries_output_zeros(rng) -> None:
     q = rng.standard_normal((2, 4, 3)).astype(np.float32)
     v = rng.standard_normal((2, 5, 3)).astype(np.float32)
-    out, scores = Attention()([q, v], mask=[QUERY_MASK, VALUE_MASK], return_attention_scores=True)
+    out, scores = Attention()(
+        [q, v], mask=[QUERY_MASK, VALUE_MASK], return_attention_scores=True
+    )
     np.testing.assert_array_equal(scores * ~VALUE_MASK[:, None, :], 0.0)
     np.testing.assert_array_equal(out[~QUERY_MASK], 0.0)
-    _, causal = AdditiveAttention()([q, v], use_causal_mask=True, return_attention_scores=True)
+    _, causal = AdditiveAttention()(
+        [q, v], use_causal_mask=True, return_attention_scores=True
+    )
     np.testing.assert_array_equal(np.triu(causal[0], 1), 0.0)
 
 
@@ -85,7 +95,10 @@ def test_embedding_masks_reach_the_layer_in_a_graph_and_gradients_match(rng, kin
     pooled = GlobalAveragePooling1D()(attended)  # uses the query mask passed on
     model = lk.Model([questions, answers], Dense(1)(pooled), dtype="float64")
     model.compile("sgd", "mse")
-    x = [np.array([[1, 2, 3, 0], [4, 5, 0, 0]]), np.array([[6, 7, 0, 0, 0], [8, 1, 2, 3, 0]])]
+    x = [
+        np.array([[1, 2, 3, 0], [4, 5, 0, 0]]),
+        np.array([[6, 7, 0, 0, 0], [8, 1, 2, 3, 0]]),
+    ]
     check_graph_gradients(model, x, rng.standard_normal((2, 1)))
     layer = next(lay for lay in model.layers if isinstance(lay, Attention))
     out = layer(
@@ -99,7 +112,7 @@ def test_embedding_masks_reach_the_layer_in_a_graph_and_gradients_match(rng, kin
     )
 
 
-def Dense_apply(model: Any, out: np.ndarray, mask: np.ndarray) -> np.ndarray:  # noqa: N802
+def Dense_apply(model: Any, out: np.ndarray, mask: np.ndarray) -> np.ndarray:
     kernel, bias = model.layers[-1].parameters
     pooled = (out * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
     result: np.ndarray = pooled @ kernel.value + bias.value
@@ -110,9 +123,13 @@ def test_bad_arguments_and_shapes_fail_clearly(rng) -> None:
     with pytest.raises(ConfigError, match=r"score_mode='dott'.*Did you mean 'dot'"):
         Attention(score_mode="dott")
     q, v = lk.Input((4, 3)), lk.Input((5, 2))
-    with pytest.raises(ShapeError, match=r"query and key must have the same last dimension"):
+    with pytest.raises(
+        ShapeError, match=r"query and key must have the same last dimension"
+    ):
         Attention()([q, v])
-    with pytest.raises(ShapeError, match=r"value and key must have the same number of steps"):
+    with pytest.raises(
+        ShapeError, match=r"value and key must have the same number of steps"
+    ):
         AdditiveAttention()([q, v, lk.Input((6, 3))])
     with pytest.raises(TypeError, match=r"call it as layer\(\[a, b\]\)"):
         Attention()(q)

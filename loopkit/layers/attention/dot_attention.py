@@ -1,4 +1,4 @@
-"""Attention: Keras 3's dot-product (Luong) and concat attention over [query, value, key]."""
+"""Attention: Keras 3's dot-product (Luong) and concat attention of query over value."""
 
 from __future__ import annotations
 
@@ -54,18 +54,20 @@ class Attention(Layer):
     """``forward`` takes ``mask=[query_mask, value_mask(, key_mask)]``."""
 
     use_scale: bool = False
-    score_mode: Literal["dot", "concat"] = field(default="dot", validator=one_of("dot", "concat"))
+    score_mode: Literal["dot", "concat"] = field(
+        default="dot", validator=one_of("dot", "concat")
+    )
     dropout: float = field(default=0.0, validator=in_half_open_range(0.0, 1.0))
     seed: int | None = None
     _cache: dict[str, Any] = field(init=False, factory=dict, repr=False)
 
-    def call_arguments(  # type: ignore[override]
+    def call_arguments(
         self,
         inputs: Any,
         return_attention_scores: bool = False,
         use_causal_mask: bool = False,
     ) -> tuple[Any, dict[str, Any]]:
-        """Bind ``layer([query, value(, key)], return_attention_scores=, use_causal_mask=)``."""
+        """Bind ``layer([query, value(, key)], return_attention_scores=, ...)``, as Keras."""
         xs, _ = super().call_arguments(inputs)
         return xs, {
             "return_attention_scores": bool(return_attention_scores),
@@ -111,7 +113,7 @@ class Attention(Layer):
         if self.seed is not None:
             self.rng = np.random.default_rng(int(self.seed))
 
-    def compute_output_shape(  # type: ignore[override]
+    def compute_output_shape(
         self,
         input_shape: Any,
         return_attention_scores: bool = False,
@@ -138,12 +140,13 @@ class Attention(Layer):
         return next((p for p in self._parameters if p.name == name), None)
 
     def scores(self, query: FloatArray, key: FloatArray) -> FloatArray:
-        """Return the raw scores ``(batch, Tq, Tv)``; cache what ``scores_backward`` needs."""
+        """Return the raw scores ``(batch, Tq, Tv)``; cache what backward needs."""
         scale = self._param("scale")
         if self.score_mode == "dot":
             raw = np.matmul(query, key.transpose(0, 2, 1))
             self._cache["raw"] = raw
-            return raw * scale.value if scale is not None else raw
+            scaled: FloatArray = raw * scale.value if scale is not None else raw
+            return scaled
         summed = query[:, :, None, :] + key[:, None, :, :]
         if scale is not None:
             summed *= scale.value
@@ -153,7 +156,8 @@ class Attention(Layer):
         self._cache["raw"] = total
         weight = self._param("concat_score_weight")
         assert weight is not None, "built with score_mode='concat'"
-        return total * weight.value
+        result: FloatArray = total * weight.value
+        return result
 
     def scores_backward(
         self, query: FloatArray, key: FloatArray, dscores: FloatArray
@@ -213,12 +217,16 @@ class Attention(Layer):
         if use_causal_mask:
             causal = causal_mask(tq, tv)
             allowed = causal if allowed is None else allowed & causal
-        probs = softmax(scores, allowed, self.buffer("probs", scores.shape), zero_masked=False)
+        probs = softmax(
+            scores, allowed, self.buffer("probs", scores.shape), zero_masked=False
+        )
         keep = None
         used = probs
         if training and self.dropout > 0.0:
             assert self.rng is not None, "forward() runs after setup()"
-            keep = dropout_keep(self.rng, probs.shape, self.dropout, self.buffer("keep", probs.shape))
+            keep = dropout_keep(
+                self.rng, probs.shape, self.dropout, self.buffer("keep", probs.shape)
+            )
             used = np.multiply(probs, keep, out=self.buffer("dropped", probs.shape))
         y = self.buffer("y", (batch, tq, value.shape[2]))
         np.matmul(used, value, out=y)
@@ -229,7 +237,7 @@ class Attention(Layer):
         )
         return [y, used] if return_attention_scores else y
 
-    def backward(self, dy: Any) -> Any:  # type: ignore[override]
+    def backward(self, dy: Any) -> Any:
         """Write the score weights' gradients; return dL/d each input.
 
         ``dy`` is dL/d(output), or ``[dL/d(output), dL/d(distribution)]`` when the
