@@ -67,7 +67,7 @@ class Attention(Layer):
         return_attention_scores: bool = False,
         use_causal_mask: bool = False,
     ) -> tuple[Any, dict[str, Any]]:
-        """Bind ``layer([query, value(, key)], return_attention_scores=, ...)``, as Keras."""
+        """Bind ``layer([query, value(, key)], return_attention_scores=, ...)``."""
         xs, _ = super().call_arguments(inputs)
         return xs, {
             "return_attention_scores": bool(return_attention_scores),
