@@ -48,7 +48,7 @@ def check_call_gradients(
     loss()
     grads = layer.backward(weights if isinstance(first, list) else weights[0])
     analytic: dict[str, np.ndarray] = {}
-    for i, (x, g) in enumerate(zip(inputs, grads, strict=True)):
+    for i, g in enumerate(grads):
         if g is None:
             continue
         analytic[f"x{i}"] = np.array(g, copy=True)
@@ -58,13 +58,15 @@ def check_call_gradients(
     for i, x in enumerate(inputs):
         if f"x{i}" in analytic:
             numeric = numerical_gradient(loss, x)
-            np.testing.assert_allclose(analytic[f"x{i}"], numeric, rtol=1e-6, atol=1e-8,
-                                       err_msg=f"input {i}")
+            np.testing.assert_allclose(
+                analytic[f"x{i}"], numeric, rtol=1e-6, atol=1e-8, err_msg=f"input {i}"
+            )
             checked += int(np.abs(numeric).max() > 1e-4)
     for p in layer.parameters:
         numeric = numerical_gradient(loss, p.value)
-        np.testing.assert_allclose(analytic[p.name], numeric, rtol=1e-6, atol=1e-8,
-                                   err_msg=p.name)
+        np.testing.assert_allclose(
+            analytic[p.name], numeric, rtol=1e-6, atol=1e-8, err_msg=p.name
+        )
         checked += int(np.abs(numeric).max() > 1e-4)
     assert checked > 0
     return analytic

@@ -24,7 +24,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras
 import numpy as np
-from make_keras_sequence_references import known, literal
+from make_keras_sequence_references import known
 
 BATCH = 2
 QUERY, VALUE, KEY = known((2, 4, 5), 0.5), known((2, 3, 6), 1.5), known((2, 3, 4), 2.5)
@@ -40,6 +40,21 @@ PADDING = np.array([[1, 1, 1, 0, 0], [0, 1, 1, 1, 1]], np.float32)
 SELF_X = known((2, 5, 4), 0.5) * PADDING[:, :, None]  # padded steps all zero
 QUERY_MASK = np.array([[1, 1, 1, 0], [0, 1, 1, 1]], bool)
 VALUE_MASK = np.array([[1, 0, 1], [1, 1, 0]], bool)
+
+
+def literal(a: np.ndarray, indent: int) -> str:
+    """``np.array([...], np.float32)`` source for ``a``, 8 digits, lines within 92."""
+    prefix = " " * indent + "np.array("
+    body = np.array2string(
+        np.asarray(a, np.float64),
+        separator=", ",
+        precision=8,
+        threshold=10**6,
+        floatmode="maxprec",
+        max_line_width=72,
+        prefix=prefix,
+    )
+    return f"{prefix}{body}, np.float32)"
 
 
 def set_known(layer: keras.layers.Layer) -> None:
@@ -75,9 +90,12 @@ def mha_cross() -> dict[str, Any]:
             return_attention_scores=True,
         )
     )
-    return {"output": output, "scores": scores,
-            "weight_names": [w.path for w in mha.weights],
-            "trained": train(model, x, output)}
+    return {
+        "output": output,
+        "scores": scores,
+        "weight_names": [w.path for w in mha.weights],
+        "trained": train(model, x, output),
+    }
 
 
 def mha_self() -> dict[str, Any]:
@@ -86,8 +104,11 @@ def mha_self() -> dict[str, Any]:
     model = keras.Model(x, mha(x, x, use_causal_mask=True))
     set_known(mha)
     output = np.asarray(model.predict(SELF_X, verbose=0))
-    return {"output": output, "weight_names": [w.path for w in mha.weights],
-            "trained": train(model, SELF_X, output)}
+    return {
+        "output": output,
+        "weight_names": [w.path for w in mha.weights],
+        "trained": train(model, SELF_X, output),
+    }
 
 
 def mha_self_masked() -> dict[str, Any]:
@@ -120,10 +141,14 @@ def attention_case(make: Any, value: np.ndarray, key: np.ndarray) -> dict[str, A
     output = np.asarray(model.predict(x, verbose=0))
     masked, scores = layer(x, mask=[QUERY_MASK, VALUE_MASK], return_attention_scores=True)
     pair = layer([QUERY, VALUE5], mask=[QUERY_MASK, VALUE_MASK])  # key = value
-    return {"output": output, "masked_output": np.asarray(masked),
-            "masked_scores": np.asarray(scores), "pair_output": np.asarray(pair),
-            "weight_names": [w.path for w in layer.weights],
-            "trained": train(model, x, output)}
+    return {
+        "output": output,
+        "masked_output": np.asarray(masked),
+        "masked_scores": np.asarray(scores),
+        "pair_output": np.asarray(pair),
+        "weight_names": [w.path for w in layer.weights],
+        "trained": train(model, x, output),
+    }
 
 
 CASES = {

@@ -15,7 +15,7 @@ import pytest
 from keras_attention_references import REFERENCES
 
 import loopkit as lk
-from loopkit.layers import Masking, MultiHeadAttention
+from loopkit.layers import AdditiveAttention, Attention, Masking, MultiHeadAttention
 from loopkit.optimizers import SGD
 
 QUERY_MASK = np.array([[1, 1, 1, 0], [0, 1, 1, 1]], bool)
@@ -66,8 +66,14 @@ def test_cross_attention_with_key_attention_and_causal_masks_matches_keras() -> 
     assert names == [n.split("/", 1)[1].replace("/", "_") for n in expected["weight_names"]]
     set_known(model)
     x = [QUERY, VALUE, KEY, ATTENTION_MASK]
-    _, scores = mha(QUERY, VALUE, key=KEY, attention_mask=ATTENTION_MASK,
-                    use_causal_mask=True, return_attention_scores=True)
+    _, scores = mha(
+        QUERY,
+        VALUE,
+        key=KEY,
+        attention_mask=ATTENTION_MASK,
+        use_causal_mask=True,
+        return_attention_scores=True,
+    )
     np.testing.assert_allclose(scores, expected["scores"], rtol=1e-5, atol=1e-7)
     check_one_sgd_step(model, x, expected)
 
@@ -89,6 +95,52 @@ def test_padding_masks_from_masking_combine_as_in_keras() -> None:
     np.testing.assert_allclose(
         model.predict(SELF_X, verbose=0), expected["output"], rtol=1e-5, atol=1e-6
     )
-    _, scores = mha(SELF_X, SELF_X, mask=[None, PADDING], use_causal_mask=True,
-                    return_attention_scores=True)
-    np.testing.assert_allclose(scores, expected["value_masked_scores"], rtol=1e-5, atol=1e-7)
+    _, scores = mha(
+        SELF_X,
+        SELF_X,
+        mask=[None, PADDING],
+        use_causal_mask=True,
+        return_attention_scores=True,
+    )
+    np.testing.assert_allclose(
+        scores, expected["value_masked_scores"], rtol=1e-5, atol=1e-7
+    )
+
+
+ATTENTION_CASES = {
+    "attention_dot": (lambda: Attention(use_scale=True), VALUE, KEY5),
+    "attention_concat": (
+        lambda: Attention(use_scale=True, score_mode="concat"),
+        VALUE5,
+        KEY5,
+    ),
+    "additive": (AdditiveAttention, VALUE, KEY5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ATTENTION_CASES))
+def test_attention_layers_match_keras_with_masks_and_after_one_step(name: str) -> None:
+    make, value, key = ATTENTION_CASES[name]
+    expected = REFERENCES[name]
+    q, v, k = lk.Input((4, 5)), lk.Input(value.shape[1:]), lk.Input(key.shape[1:])
+    layer = make()
+    model = lk.Model([q, v, k], layer([q, v, k], use_causal_mask=True))
+    assert [p.name for p in layer.parameters] == [
+        n.rsplit("/", 1)[1] for n in expected["weight_names"]
+    ]
+    set_known(model)
+    x = [QUERY, value, key]
+    masked, scores = layer(x, mask=[QUERY_MASK, VALUE_MASK], return_attention_scores=True)
+    np.testing.assert_allclose(masked, expected["masked_output"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(scores, expected["masked_scores"], rtol=1e-5, atol=1e-7)
+    pair = make()
+    pair.setup([(4, 5), (3, 5)])
+    for mine, theirs in zip(pair.parameters, layer.parameters, strict=True):
+        mine.value[...] = theirs.value
+    np.testing.assert_allclose(
+        pair([QUERY, VALUE5], mask=[QUERY_MASK, VALUE_MASK]),
+        expected["pair_output"],
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    check_one_sgd_step(model, x, expected)

@@ -85,8 +85,12 @@ def test_dropout_on_probabilities_in_training_only_with_exact_gradients(rng) -> 
 def test_fully_masked_rows_give_zero_probabilities_as_in_keras(rng) -> None:
     layer = MultiHeadAttention(1, 2)
     x = rng.standard_normal((1, 3, 2)).astype(np.float32)
-    _, scores = layer(x, x, mask=[np.array([[1, 1, 0]]), np.array([[1, 0, 1]])],
-                      return_attention_scores=True)
+    _, scores = layer(
+        x,
+        x,
+        mask=[np.array([[1, 1, 0]]), np.array([[1, 0, 1]])],
+        return_attention_scores=True,
+    )
     np.testing.assert_array_equal(scores[0, 0, 2], 0.0)  # a padded query sees nothing
     np.testing.assert_array_equal(scores[0, 0, :2, 1], 0.0)  # nor a padded value
     np.testing.assert_allclose(scores[0, 0, :2].sum(-1), 1.0, rtol=1e-6)
@@ -127,19 +131,25 @@ def test_self_attention_on_one_tensor_sums_both_gradients(rng) -> None:
     out = MultiHeadAttention(2, 2)(h, h, key=h)  # one tensor as query, value and key
     model = lk.Model(x, out, dtype="float64")
     model.compile("sgd", "mse")
-    check_graph_gradients(model, rng.standard_normal((2, 4, 3)), rng.standard_normal((2, 4, 3)))
+    check_graph_gradients(
+        model, rng.standard_normal((2, 4, 3)), rng.standard_normal((2, 4, 3))
+    )
 
 
 def test_attention_mask_input_and_scores_output_in_a_graph(rng) -> None:
     q, v, am = lk.Input((3, 2)), lk.Input((4, 2)), lk.Input((3, 4))
-    out, scores = MultiHeadAttention(2, 2)(q, v, attention_mask=am, return_attention_scores=True)
+    out, scores = MultiHeadAttention(2, 2)(
+        q, v, attention_mask=am, return_attention_scores=True
+    )
     assert out.shape == (None, 3, 2) and scores.shape == (None, 2, 3, 4)
     model = lk.Model([q, v, am], [Dense(1)(out), scores], dtype="float64")
     model.compile("sgd", ["mse", "mse"])
     mask = (rng.random((2, 3, 4)) > 0.4).astype(np.float64)
     mask[:, :, 0] = 1
     x = [rng.standard_normal((2, 3, 2)), rng.standard_normal((2, 4, 2)), mask]
-    check_graph_gradients(model, x, [rng.standard_normal((2, 3, 1)), rng.random((2, 2, 3, 4))])
+    check_graph_gradients(
+        model, x, [rng.standard_normal((2, 3, 1)), rng.random((2, 2, 3, 4))]
+    )
     _, probs = model.predict(x, verbose=0)
     np.testing.assert_array_equal(probs * (mask[:, None] == 0), 0.0)
 
@@ -160,7 +170,9 @@ def test_a_transformer_block_trains_with_fit(rng) -> None:
 
 def test_a_model_with_attention_saves_and_loads(rng, tmp_path) -> None:
     q, v, am = lk.Input((3, 2)), lk.Input((4, 2)), lk.Input((3, 4))
-    out = MultiHeadAttention(2, 2, output_shape=3)(q, v, attention_mask=am, use_causal_mask=True)
+    out = MultiHeadAttention(2, 2, output_shape=3)(
+        q, v, attention_mask=am, use_causal_mask=True
+    )
     model = lk.Model([q, v, am], out)
     x = [rng.standard_normal((2, 3, 2)), rng.standard_normal((2, 4, 2)), np.ones((2, 3, 4))]
     model.save(str(tmp_path / "m.keras"))
@@ -169,9 +181,13 @@ def test_a_model_with_attention_saves_and_loads(rng, tmp_path) -> None:
 
 
 def test_bad_arguments_fail_at_construction() -> None:
-    with pytest.raises(TypeError, match=r"MultiHeadAttention\(num_heads=2\) needs key_dim="):
+    with pytest.raises(
+        TypeError, match=r"MultiHeadAttention\(num_heads=2\) needs key_dim="
+    ):
         MultiHeadAttention(2)
-    with pytest.raises(ConfigError, match=r"attention_axes=\(1, 2\).*Leave attention_axes=None"):
+    with pytest.raises(
+        ConfigError, match=r"attention_axes=\(1, 2\).*Leave attention_axes=None"
+    ):
         MultiHeadAttention(2, 4, attention_axes=(1, 2))
     with pytest.raises(ConfigError, match=r"output_shape=-3"):
         MultiHeadAttention(2, 4, output_shape=-3)
@@ -181,11 +197,17 @@ def test_bad_arguments_fail_at_construction() -> None:
 
 def test_bad_shapes_fail_when_the_graph_is_built() -> None:
     q, v = lk.Input((3, 2)), lk.Input((4, 2))
-    with pytest.raises(ShapeError, match=r"value and key must have the same number of steps"):
+    with pytest.raises(
+        ShapeError, match=r"value and key must have the same number of steps"
+    ):
         MultiHeadAttention(2, 2)(q, v, key=lk.Input((5, 2)))
-    with pytest.raises(ShapeError, match=r"attention_mask of shape \(None, 4, 3\); expected"):
+    with pytest.raises(
+        ShapeError, match=r"attention_mask of shape \(None, 4, 3\); expected"
+    ):
         MultiHeadAttention(2, 2)(q, v, attention_mask=lk.Input((4, 3)))
-    with pytest.raises(ShapeError, match=r"expects query of shape \(batch, steps, features\)"):
+    with pytest.raises(
+        ShapeError, match=r"expects query of shape \(batch, steps, features\)"
+    ):
         MultiHeadAttention(2, 2)(lk.Input((3,)), v)
 
 
@@ -193,5 +215,8 @@ def test_a_mask_of_the_wrong_shape_fails_eagerly(rng) -> None:
     x = rng.standard_normal((2, 3, 2)).astype(np.float32)
     with pytest.raises(ShapeError, match=r"got a mask of shape \(2, 4\)"):
         MultiHeadAttention(1, 2)(x, x, mask=[None, np.ones((2, 4))])
-    with pytest.raises(ShapeError, match=r"attention_mask of shape \(None, 3, 2\); expected .* \(None, 3, 3\)"):
+    with pytest.raises(
+        ShapeError,
+        match=r"attention_mask of shape \(None, 3, 2\); expected .* \(None, 3, 3\)",
+    ):
         MultiHeadAttention(1, 2)(x, x, attention_mask=np.ones((2, 3, 2)))

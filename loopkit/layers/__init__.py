@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from loopkit.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
 from loopkit.layers.base import Layer, Parameter
 from loopkit.layers.convolutional import Conv2D
 from loopkit.layers.convolutional1d import Conv1D
@@ -9,7 +10,6 @@ from loopkit.layers.core import Activation, Dense
 from loopkit.layers.embedding import Embedding
 from loopkit.layers.input_layer import InputLayer
 from loopkit.layers.masking import Masking
-from loopkit.layers.attention import MultiHeadAttention
 from loopkit.layers.merging import (
     Add,
     Average,
@@ -51,6 +51,8 @@ from loopkit.layers.wrappers import Bidirectional, TimeDistributed
 __all__ = [
     "Activation",
     "Add",
+    "AdditiveAttention",
+    "Attention",
     "Average",
     "AveragePooling1D",
     "AveragePooling2D",

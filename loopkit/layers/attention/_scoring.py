@@ -29,11 +29,14 @@ LARGE_NEGATIVE = 1.0e9
 
 def as_bool_mask(mask: Any) -> BoolArray | None:
     """Return ``mask`` as booleans (nonzero is kept, as Keras's cast), or None."""
-    return None if mask is None else np.not_equal(mask, 0)
+    if mask is None:
+        return None
+    result: BoolArray = np.not_equal(mask, 0)
+    return result
 
 
 def causal_mask(query_steps: int, value_steps: int) -> BoolArray:
-    """Return ``(1, T, S)`` booleans, true where query step ``i`` may see value step ``j <= i``.
+    """Return ``(1, T, S)`` booleans, true where step ``i`` may see value step ``j <= i``.
 
     Keras's ``_compute_causal_mask``: ``cumsum`` rows ``>=`` ``cumsum`` columns.
     """
@@ -56,7 +59,8 @@ def check_padding_mask(
             f"sample and timestep of the {role}, {(batch, steps)}. Pass the mask that "
             "Embedding(mask_zero=True) or Masking computes for that input."
         )
-    return np.not_equal(arr, 0)
+    result: BoolArray = np.not_equal(arr, 0)
+    return result
 
 
 def softmax(
@@ -85,9 +89,7 @@ def softmax(
     return out
 
 
-def softmax_backward(
-    probs: FloatArray, dprobs: FloatArray, out: FloatArray
-) -> FloatArray:
+def softmax_backward(probs: FloatArray, dprobs: FloatArray, out: FloatArray) -> FloatArray:
     """Write dL/dscores ``= p * (dp - sum(dp * p))`` (over the last axis) into ``out``.
 
     Zeroed (masked) probabilities give zero gradients, which is also the exact

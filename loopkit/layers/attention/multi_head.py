@@ -1,4 +1,4 @@
-"""MultiHeadAttention: Keras 3's multi-head scaled dot-product attention, forward and backward."""
+"""MultiHeadAttention: Keras 3's multi-head scaled dot-product attention, with backward."""
 
 from __future__ import annotations
 
@@ -36,7 +36,9 @@ def _key_dim_given(instance: Any, attribute: attrs.Attribute[Any], value: Any) -
     positive_int(instance, attribute, value)
 
 
-def _optional_positive_int(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+def _optional_positive_int(
+    instance: Any, attribute: attrs.Attribute[Any], value: Any
+) -> None:
     if value is not None:
         positive_int(instance, attribute, value)
 
@@ -45,7 +47,9 @@ def _as_output_shape(value: Any) -> tuple[int, ...] | None:
     if value is None or value == () or value == []:
         return None
     dims = (value,) if isinstance(value, (int, np.integer)) else tuple(value)
-    if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in dims):
+    if any(
+        isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in dims
+    ):
         raise ConfigError(
             f"MultiHeadAttention got output_shape={value!r}; expected a positive int or "
             "a tuple of them (the output's shape besides the batch and sequence axes), "
@@ -242,7 +246,7 @@ class MultiHeadAttention(Layer):
         if self.seed is not None:
             self.rng = np.random.default_rng(int(self.seed))
 
-    def compute_output_shape(  # type: ignore[override]
+    def compute_output_shape(
         self,
         input_shape: Any,
         return_attention_scores: bool = False,
@@ -282,11 +286,15 @@ class MultiHeadAttention(Layer):
         batch, steps, features = x.shape
         width = kernel.shape[1] * kernel.shape[2]
         flat = self.buffer(f"{role}_proj", (batch * steps, width))
-        np.matmul(x.reshape(batch * steps, features), kernel.reshape(features, width), out=flat)
+        np.matmul(
+            x.reshape(batch * steps, features), kernel.reshape(features, width), out=flat
+        )
         bias = self._weight(f"{role}_bias")
         if bias is not None:
             flat += bias.reshape(width)
-        return flat.reshape(batch, steps, kernel.shape[1], kernel.shape[2]).transpose(0, 2, 1, 3)
+        return flat.reshape(batch, steps, kernel.shape[1], kernel.shape[2]).transpose(
+            0, 2, 1, 3
+        )
 
     def attention_mask_for(
         self,
@@ -297,9 +305,12 @@ class MultiHeadAttention(Layer):
         attention_mask: Any,
         use_causal_mask: bool,
     ) -> BoolArray | None:
-        """Combine the masks into ``(batch or 1, T, S)`` booleans, as Keras does; None if none.
+        """Combine the masks into ``(batch or 1, T, S)`` booleans as Keras; None if none.
 
         Args:
+            batch: The batch size.
+            t: Query steps.
+            s: Value (and key) steps.
             padding: The query, value and key padding masks (None where absent).
             attention_mask: ``(batch, T, S)``, nonzero where attending is allowed.
             use_causal_mask: And the lower-triangular causal mask in.
@@ -307,7 +318,9 @@ class MultiHeadAttention(Layer):
         call = self._call_name()
         query_mask, value_mask, key_mask = (
             check_padding_mask(call, role, m, batch, n)
-            for role, m, n in zip(("query", "value", "key"), padding, (t, s, s), strict=True)
+            for role, m, n in zip(
+                ("query", "value", "key"), padding, (t, s, s), strict=True
+            )
         )
         combined: BoolArray | None = None
         parts: list[BoolArray | None] = [
@@ -410,7 +423,9 @@ class MultiHeadAttention(Layer):
         kernel = self._params[f"{role}_kernel"]
         batch, steps, features = x.shape
         width = kernel.shape[1] * kernel.shape[2]
-        flat = self.buffer(f"d{role}_proj", (batch, steps, kernel.shape[1], kernel.shape[2]))
+        flat = self.buffer(
+            f"d{role}_proj", (batch, steps, kernel.shape[1], kernel.shape[2])
+        )
         np.copyto(flat, dproj.transpose(0, 2, 1, 3))
         flat2 = flat.reshape(batch * steps, width)
         if self.trainable:
@@ -425,10 +440,12 @@ class MultiHeadAttention(Layer):
         if not needed:
             return None
         dx = self.buffer(f"d{role}", x.shape)
-        np.matmul(flat2, kernel.value.reshape(features, width).T, out=dx.reshape(-1, features))
+        np.matmul(
+            flat2, kernel.value.reshape(features, width).T, out=dx.reshape(-1, features)
+        )
         return dx
 
-    def backward(self, dy: Any) -> Any:  # type: ignore[override]
+    def backward(self, dy: Any) -> Any:
         """Write every projection's gradients; return ``[dquery, dvalue, dkey(, None)]``.
 
         ``dy`` is dL/d(output), or ``[dL/d(output), dL/d(scores)]`` when the call
