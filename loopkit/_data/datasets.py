@@ -120,7 +120,7 @@ class ArrayDataset:
         if isinstance(source, np.memmap) or source.dtype != out.dtype:
             out[...] = source[index]  # converts while gathering (memmap, int targets)
         else:
-            np.take(source, index, axis=0, out=out)
+            source.take(index, axis=0, out=out)  # the method: no np.take wrapper per step
         return out
 
     def batches(self, epoch: int) -> Iterator[Batch]:

@@ -142,7 +142,7 @@ class Objective(Network):
         assert self.graph is not None
         xs = [x] if isinstance(x, np.ndarray) else x
         outs = self.graph.forward(xs, training)
-        self._outputs = outs
+        object.__setattr__(self, "_outputs", outs)  # per step: skips attrs' hook
         for i, fused in enumerate(self._fused):
             self._logits_pending[i] = training and fused
         return outs[0] if len(outs) == 1 else outs

@@ -99,9 +99,10 @@ class Softmax(ActivationFunction):
     axis: int | tuple[int, ...] = field(default=-1, converter=axes, validator=check_axes)
 
     def forward(self, x: FloatArray, out: FloatArray) -> FloatArray:
-        np.subtract(x, np.max(x, axis=self.axis, keepdims=True), out=out)
+        # the ufuncs' own reductions: np.max and np.sum, without their Python wrappers
+        np.subtract(x, np.maximum.reduce(x, axis=self.axis, keepdims=True), out=out)
         np.exp(out, out=out)
-        out /= np.sum(out, axis=self.axis, keepdims=True)
+        out /= np.add.reduce(out, axis=self.axis, keepdims=True)
         return out
 
     def backward(

@@ -575,7 +575,7 @@ class ActivatedLayer(Layer):
         loss reads the logits, and the model applies the activation only if a metric
         needs the probabilities (``Network.update_metrics``).
         """
-        self._z = z
+        object.__setattr__(self, "_z", z)  # per step: skips attrs' setattr hook
         bias = None if self.bias is None else self.bias.value
         if self.activation is None or (training and self.fuse_output_activation):
             if bias is not None:

@@ -64,7 +64,7 @@ class Dense(ActivatedLayer):
 
     def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
         """Return ``activation(x @ kernel + bias)`` in a layer-owned buffer."""
-        self._x = x  # kept by reference for backward
+        object.__setattr__(self, "_x", x)  # for backward; per step: skips attrs' hook
         z = self.buffer("z", (*x.shape[:-1], self.units))
         np.matmul(x, self.kernel.value, out=z)
         return self.activate(z, training)

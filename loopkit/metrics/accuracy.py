@@ -75,7 +75,7 @@ def sparse_categorical_accuracy(y_true: Array, y_pred: Array) -> FloatArray:
     """Return 1.0 per sample where the class index ``y_true`` is ``y_pred``'s argmax."""
     y_pred = np.asarray(y_pred)
     labels = _sparse_labels(y_true, y_pred)
-    return np.asarray(labels == np.argmax(y_pred, axis=-1), np.float64)
+    return np.asarray(labels == y_pred.argmax(axis=-1), np.float64)
 
 
 def _in_top_k(labels: Array, y_pred: Array, k: int) -> FloatArray:

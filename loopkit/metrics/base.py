@@ -220,8 +220,11 @@ class Mean(Metric):
         if sample_weight is None:
             if values.ndim > 1:  # one value per sample
                 values = values.reshape(len(values), -1).mean(axis=1, dtype=np.float64)
-            self._total += float(np.sum(values, dtype=np.float64))
-            self._count += float(values.shape[0] if values.ndim else 1)
+            # per step: object.__setattr__ skips attrs' setattr hook
+            total = self._total + float(np.add.reduce(values, axis=None, dtype=np.float64))
+            object.__setattr__(self, "_total", total)
+            count = self._count + float(values.shape[0] if values.ndim else 1)
+            object.__setattr__(self, "_count", count)
             return
         w = np.asarray(sample_weight, np.float64)
         if w.ndim == 0 and values.ndim > 0:

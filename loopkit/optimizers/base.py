@@ -480,7 +480,7 @@ class Optimizer:
             update(block, c)
         if self.per_parameter_pass:
             self.finish_step(c)
-        self.iterations += 1
+        object.__setattr__(self, "iterations", self.iterations + 1)  # skips attrs' hook
 
     def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, Any]]) -> None:
         """Update variables in place from ``(gradient, variable)`` pairs (Keras's API).
