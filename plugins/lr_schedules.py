@@ -120,11 +120,11 @@ class LearningRateScheduler(Plugin):
     @hookimpl
     def on_train_begin(self, model: Sequential) -> None:
         optimizer = _optimizer(model, "LearningRateScheduler")
-        if isinstance(optimizer.learning_rate, LearningRateSchedule):
+        if isinstance(optimizer.raw_learning_rate, LearningRateSchedule):
             raise ConfigError(
-                f"LearningRateScheduler: the optimizer's learning_rate is the schedule "
-                f"{optimizer.learning_rate!r}, which this plugin would replace by a float "
-                "at every epoch. Use one of them: drop the plugin, or compile with a "
+                "LearningRateScheduler: the optimizer's learning_rate is the schedule "
+                f"{optimizer.raw_learning_rate!r}, which this plugin would replace by a "
+                "float at every epoch. Use one of them: drop the plugin, or compile with a "
                 "float learning_rate."
             )
         if self._resume is not None:  # resumed: the rate the interrupted run had
@@ -133,7 +133,7 @@ class LearningRateScheduler(Plugin):
     @hookimpl
     def on_epoch_begin(self, model: Sequential, epoch: int) -> None:
         optimizer = _optimizer(model, "LearningRateScheduler")
-        lr = float(optimizer.learning_rate)
+        lr = float(optimizer.raw_learning_rate)  # a float: on_train_begin checked
         if self._resume is not None:
             # Resumed inside the epoch of the last call: pass the rate it was given, so
             # an lr-dependent schedule does not apply that epoch's change twice.
@@ -303,7 +303,7 @@ class ReduceLROnPlateau(Monitored, Plugin):
         if not old > self.min_lr or math.isclose(old, self.min_lr, rel_tol=1e-6):
             return
         new = max(old * self.factor, self.min_lr)
-        if isinstance(optimizer.learning_rate, LearningRateSchedule):
+        if isinstance(optimizer.raw_learning_rate, LearningRateSchedule):
             optimizer.learning_rate_multiplier *= new / old
         else:
             optimizer.learning_rate = new / optimizer.learning_rate_multiplier

@@ -72,6 +72,19 @@ def test_only_the_first_layer_may_declare_an_input_shape():
         Sequential([Dense(2, input_dim=3), Dense(1, input_dim=2)])
 
 
+def test_build_without_a_shape_uses_the_declared_one_as_keras_does():
+    declared = Sequential([Dense(2, input_shape=(3,))])
+    weights = declared.get_weights()
+    declared.build()  # built already: kept as it is
+    assert declared.input_shape == (3,)
+    for before, after in zip(weights, declared.get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)
+    with pytest.raises(
+        ConfigError, match=r"build\(\) got no input_shape.*build\(\(None, 784\)\)"
+    ):
+        Sequential([Dense(2)]).build()
+
+
 def test_a_model_without_an_input_shape_builds_from_the_first_data_it_sees(rng):
     model = Sequential([Dense(2)])
     assert not model.built

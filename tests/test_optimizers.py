@@ -308,6 +308,23 @@ def test_current_learning_rate_follows_iterations_and_the_multiplier() -> None:
     assert opt.current_learning_rate == 0.1
 
 
+def test_learning_rate_reads_the_rate_in_force_as_keras_does() -> None:
+    """Keras 3's ``optimizer.learning_rate`` is the schedule's value, not the schedule."""
+    schedule = PiecewiseConstantDecay([1], [0.1, 0.01])
+    opt = SGD(learning_rate=schedule)
+    opt.build(2, np.float64, [slice(0, 2)])
+    params, grads = np.zeros(2), np.ones(2)
+    assert type(opt.learning_rate) is float and opt.learning_rate == 0.1
+    assert opt.raw_learning_rate is schedule
+    opt.apply(params, grads)
+    opt.apply(params, grads)
+    assert float(opt.learning_rate) == 0.01  # what Keras users write
+    np.testing.assert_array_equal(params, [-0.2, -0.2])  # 0.1 up to step 1 inclusive
+    assert opt.get_config()["learning_rate"]["class_name"] == "PiecewiseConstantDecay"
+    opt.learning_rate = 0.5
+    assert opt.raw_learning_rate == 0.5 and opt.learning_rate == 0.5
+
+
 def test_learning_rate_multiplier_scales_the_step(rng: Any) -> None:
     w0, grads = make_data(rng)
     got = run(SGD(0.1, learning_rate_multiplier=0.25), w0, grads)
@@ -588,7 +605,7 @@ def test_config_survives_a_json_round_trip(cls: Any) -> None:
     assert data["config"]["learning_rate"]["class_name"] == "ExponentialDecay"
     again = optimizers.get(data)
     assert type(again) is cls and again.get_config() == opt.get_config()
-    assert again.learning_rate == schedule
+    assert again.raw_learning_rate == schedule
 
 
 NAMES = ["sgd", "rmsprop", "adam", "adamw", "adamax", "adagrad", "adadelta", "nadam"]

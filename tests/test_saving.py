@@ -399,8 +399,9 @@ def test_load_model_restores_a_learning_rate_changed_during_training(tmp_path) -
     model.optimizer.learning_rate_multiplier = 0.5
     model.save(str(tmp_path / "m.npz"))
     loaded = load_model(str(tmp_path / "m.npz"))
-    assert loaded.optimizer.learning_rate == pytest.approx(0.0123)
+    assert loaded.optimizer.raw_learning_rate == pytest.approx(0.0123)
     assert loaded.optimizer.learning_rate_multiplier == 0.5
+    assert loaded.optimizer.learning_rate == pytest.approx(0.00615)  # in force
     assert loaded.optimizer.current_learning_rate == pytest.approx(0.00615)
 
 

@@ -165,17 +165,31 @@ class Sequential(Model):
                 self.input_shape = self.output_shape = None
         return layer
 
-    def build(self, input_shape: Sequence[int | None]) -> None:
+    def build(self, input_shape: Sequence[int | None] | None = None) -> None:
         """Create every layer's weights for inputs of ``input_shape`` (batch axis first).
 
         Args:
             input_shape: E.g. ``(None, 784)``, as in Keras; the batch size is ignored.
+                None (as Keras allows) uses the ``Input`` or the first layer's
+                ``input_shape=``; a model built already is left as it is.
         """
         if not self._stack:
             raise ConfigError(
                 f"Sequential {self.name!r} has no layers to build; add some with "
                 "model.add(layer) or Sequential([...])."
             )
+        if input_shape is None:
+            if self.built:
+                return
+            declared = self._declared_input_shape(self._stack[0])
+            if declared is None:
+                raise ConfigError(
+                    f"Sequential {self.name!r}.build() got no input_shape, and the model "
+                    "has no Input and no input_shape= on its first layer to take it "
+                    "from. Pass the shape with the batch axis first, e.g. "
+                    "model.build((None, 784)), or start with loopkit.Input((784,))."
+                )
+            input_shape = (None, *declared)
         shape = tuple(int(d) for d in tuple(input_shape)[1:])  # type: ignore[arg-type]
         if any(d <= 0 for d in shape):
             raise ShapeError(

@@ -157,7 +157,9 @@ class Optimizer:
     Args:
         learning_rate: A float > 0 or a ``LearningRateSchedule``; settable at any time
             (``opt.learning_rate = 1e-4``), effective from the next ``apply``. Unlike
-            Keras, a float may replace a schedule.
+            Keras, a float may replace a schedule. Read back, ``opt.learning_rate`` is
+            the rate in force as a float, as in Keras (the schedule evaluated at
+            ``iterations``); ``raw_learning_rate`` is what was set.
         weight_decay: Decoupled weight decay factor; None or 0 for none.
         clipnorm: Clip each parameter's gradient to this L2 norm.
         clipvalue: Clip each gradient element to ``[-clipvalue, clipvalue]``.
@@ -171,8 +173,11 @@ class Optimizer:
             they compose with any schedule. Saved in ``get_config``.
     """
 
-    learning_rate: float | LearningRateSchedule = field(
-        default=0.001, converter=as_learning_rate, validator=check_learning_rate
+    _learning_rate: float | LearningRateSchedule = field(
+        default=0.001,
+        converter=as_learning_rate,
+        validator=check_learning_rate,
+        alias="learning_rate",
     )
     weight_decay: float | None = field(
         default=None, kw_only=True, validator=optional(non_negative)
@@ -430,11 +435,30 @@ class Optimizer:
     # --- stepping ---------------------------------------------------------------------
 
     @property
-    def current_learning_rate(self) -> float:
-        """The learning rate of the next update: the schedule at ``iterations``, scaled."""
-        lr = self.learning_rate
+    def learning_rate(self) -> float:
+        """The rate of the next update, as Keras reads it: a float even with a schedule.
+
+        The schedule (if any) evaluated at ``iterations``, times
+        ``learning_rate_multiplier``. Set a float or a ``LearningRateSchedule``;
+        ``raw_learning_rate`` returns what was set.
+        """
+        lr = self._learning_rate
         value = float(lr(self.iterations)) if isinstance(lr, LearningRateSchedule) else lr
         return value * self.learning_rate_multiplier
+
+    @learning_rate.setter
+    def learning_rate(self, value: float | LearningRateSchedule) -> None:
+        self._learning_rate = value  # attrs converts and validates on setattr
+
+    @property
+    def raw_learning_rate(self) -> float | LearningRateSchedule:
+        """The learning rate as set: a float or the ``LearningRateSchedule`` itself."""
+        return self._learning_rate
+
+    @property
+    def current_learning_rate(self) -> float:
+        """The learning rate of the next update; the same as ``learning_rate``."""
+        return self.learning_rate
 
     def apply(self, params: Any, grads: Any = None) -> None:
         """Apply one update to the trainable segments of ``params``, in place.

@@ -241,7 +241,8 @@ class Adafactor(Optimizer):
         return ("velocity", "row", "column")
 
     def coefficients(self, learning_rate: float, step: int) -> AdafactorStep:
-        if self.relative_step and not isinstance(self.learning_rate, LearningRateSchedule):
+        scheduled = isinstance(self.raw_learning_rate, LearningRateSchedule)
+        if self.relative_step and not scheduled:
             learning_rate = min(learning_rate, 1 / math.sqrt(step))
         scalars: AdafactorStep = {
             "relative_rate": min(learning_rate, 1 / math.sqrt(step)),

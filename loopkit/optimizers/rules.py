@@ -66,8 +66,11 @@ class SGD(Optimizer):
         nesterov: Use Nesterov momentum.
     """
 
-    learning_rate: float | LearningRateSchedule = field(
-        default=0.01, converter=as_learning_rate, validator=check_learning_rate
+    _learning_rate: float | LearningRateSchedule = field(
+        default=0.01,
+        converter=as_learning_rate,
+        validator=check_learning_rate,
+        alias="learning_rate",
     )
     momentum: float = field(default=0.0, validator=_unit)
     nesterov: bool = field(default=False, validator=boolean)

@@ -69,7 +69,7 @@ def training_state(model: Sequential) -> tuple[dict[str, Any], dict[str, Any]]:
             "config": _codec.encode(_optimizers.serialize(model.optimizer)),
             "iterations": int(opt_state["iterations"]),
             "slots": sorted(opt_state["slots"]),
-            "learning_rate": _codec.encode(model.optimizer.learning_rate),
+            "learning_rate": _codec.encode(model.optimizer.raw_learning_rate),
             "learning_rate_multiplier": float(model.optimizer.learning_rate_multiplier),
         }
         for name, value in opt_state["slots"].items():
@@ -247,7 +247,7 @@ def capture_training_state(model: Sequential) -> Callable[[], None]:
         model.trainable_spans  # noqa: B018 - builds the optimizer, so get_state has slots
         opt = (
             optimizer.get_state(),
-            optimizer.learning_rate,
+            optimizer.raw_learning_rate,
             optimizer.learning_rate_multiplier,
         )
 

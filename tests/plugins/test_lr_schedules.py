@@ -356,8 +356,12 @@ def test_reduce_lr_on_plateau_composes_with_an_exponential_decay_schedule(data) 
     multipliers = [1.0, 1.0, 0.5, 0.25]
     expected = [0.1 * 0.5 ** (3 * (e + 1) / 4) * multipliers[e] for e in range(4)]
     np.testing.assert_allclose(history.history["learning_rate"], expected, rtol=1e-12)
-    assert isinstance(model.optimizer.learning_rate, ExponentialDecay)
+    assert isinstance(model.optimizer.raw_learning_rate, ExponentialDecay)
     assert model.optimizer.learning_rate_multiplier == 0.125
+    # As in Keras, learning_rate reads the rate in force: 12 steps done, reduced 3 times
+    rate = 0.1 * 0.5 ** (12 / 4) * 0.125
+    assert type(model.optimizer.learning_rate) is float
+    assert model.optimizer.learning_rate == pytest.approx(rate, rel=1e-12)
 
 
 def test_reduce_lr_on_plateau_composes_with_learning_rate_scheduler(data) -> None:
