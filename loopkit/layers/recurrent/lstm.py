@@ -116,7 +116,7 @@ class LSTM(Recurrent):
         n, u, width = dh_last.shape[0], self.units, 4 * self.units
         steps = self._x_shape[1]
         h, c, _, a, tc = self._sequences(steps, n)
-        kernel, keep = self.recurrent_kernel.value, self._state_keep
+        keep = self._state_keep
         dz = self.seq_buffer("dz", (steps, n, width))
         dc = self.buffer("dc", (n, u))
         carry_h, carry_c = self.buffer("carry_h", (n, u)), self.buffer("carry_c", (n, u))
@@ -127,6 +127,7 @@ class LSTM(Recurrent):
         else:
             np.copyto(dc, dc_last)
         compiled = self._compiled
+        kernel_t = self.recurrent_kernel_transposed()
         for t in range(steps - 1, -1, -1):
             if dh_out is not None:
                 dh += dh_out[t]
@@ -136,7 +137,7 @@ class LSTM(Recurrent):
                 kernels.lstm_backward_step(dh, dc, a[t], tc[t], c[t], dz[t], u)
             else:
                 self._backward_cell(t, dh, dc, steps)
-            np.matmul(dz[t], kernel.T, out=dh)  # dL/dh_prev through the recurrent product
+            np.matmul(dz[t], kernel_t, out=dh)  # dL/dh_prev through the recurrent product
             if keep is not None:
                 dh *= keep
             if skip_h is not None and skip_c is not None:

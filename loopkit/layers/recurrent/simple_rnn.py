@@ -46,15 +46,16 @@ class SimpleRNN(Recurrent):
         h = self.seq_buffer("h", (steps + 1, n, u))
         z = self.seq_buffer("z", (steps, n, u))
         dz = self.seq_buffer("dz", (steps, n, u))
-        kernel, keep = self.recurrent_kernel.value, self._state_keep
+        keep = self._state_keep
         carry = self.buffer("carry", (n, u))
         dh = dh_last
+        kernel_t = self.recurrent_kernel_transposed()
         for t in range(steps - 1, -1, -1):
             if dh_out is not None:
                 dh += dh_out[t]
             skip = self.split_gradient(t, dh, carry)
             self.activation.backward(dh, z[t], h[t + 1], dz[t])
-            np.matmul(dz[t], kernel.T, out=dh)
+            np.matmul(dz[t], kernel_t, out=dh)
             if keep is not None:
                 dh *= keep
             if skip is not None:
