@@ -8,15 +8,20 @@ import pytest
 import loopkit as lk
 from loopkit import ConfigError, ShapeError
 from loopkit.layers import (
+    GRU,
+    LSTM,
     Add,
     Average,
+    Bidirectional,
     Concatenate,
     Dense,
     Dot,
+    Flatten,
     Maximum,
     Minimum,
     Multiply,
     Subtract,
+    TimeDistributed,
 )
 from loopkit.testing import numerical_gradient
 
@@ -71,6 +76,29 @@ def test_a_shared_layer_has_one_set_of_weights_and_sums_its_gradients(rng) -> No
     assert model.count_params() == (4 * 3 + 3) + (6 + 1)  # the shared layer counts once
     x = [rng.standard_normal((6, 4)), rng.standard_normal((6, 4))]
     check_graph_gradients(model, x, rng.standard_normal((6, 1)))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Bidirectional(LSTM(3)),
+        lambda: TimeDistributed(Dense(3, activation="tanh")),
+        lambda: Bidirectional(GRU(2, return_sequences=True), merge_mode="sum"),
+    ],
+    ids=["bidirectional-lstm", "time-distributed-dense", "bidirectional-gru-sequences"],
+)
+def test_a_shared_wrapper_layer_sums_its_inner_layers_gradients(rng, make) -> None:
+    """The inner layers of a wrapper called twice get their own buffers and gradients."""
+    a, b = lk.Input(shape=(5, 2)), lk.Input(shape=(5, 2))
+    shared = make()
+    flatten = Flatten()
+    merged = Concatenate()([flatten(shared(a)), flatten(shared(b))])
+    model = lk.Model([a, b], Dense(1)(merged), dtype="float64")
+    model.compile("sgd", "mse")
+    alone = lk.Model(a, shared(a), dtype="float64")
+    assert model.count_params() == alone.count_params() + model.layers[-1].count_params()
+    x = [rng.standard_normal((4, 5, 2)), rng.standard_normal((4, 5, 2))]
+    check_graph_gradients(model, x, rng.standard_normal((4, 1)))
 
 
 def test_two_weighted_outputs_match_finite_differences_and_log_each_loss(rng) -> None:

@@ -33,17 +33,17 @@ def share_layer(layer: Any) -> tuple[Any, list[tuple[Any, Any]]]:
 
     The clone's weights are views of the same memory as the layer's (so updates reach
     both) with gradients of their own; its buffers are its own, so both calls can be
-    in flight in one forward and backward pass.
+    in flight in one forward and backward pass. Layers the layer holds (a wrapper's
+    inner layers) are cloned the same way, so their weights and buffers are the
+    clone's too, wherever the layer keeps them.
     """
     clone_of = getattr(layer, "clone_for_sharing", None)
     if clone_of is not None:  # a nested model clones each of its layers
         return clone_of()  # type: ignore[no-any-return]
     from loopkit.layers.base import Parameter
 
-    clone = copy.copy(layer)
-    clone._buffers = {}
+    twins: dict[int, Any] = {}
     pairs = []
-    mapping: dict[int, Parameter] = {}
     for param in layer.parameters:
         twin = Parameter(
             name=param.name,
@@ -51,13 +51,40 @@ def share_layer(layer: Any) -> tuple[Any, list[tuple[Any, Any]]]:
             grad=np.zeros_like(param.grad),
             trainable=param.trainable,
         )
-        mapping[id(param)] = twin
+        twins[id(param)] = twin
         pairs.append((param, twin))
-    clone._parameters = [mapping[id(p)] for p in layer.parameters]
-    for key, value in vars(clone).items():
-        if id(value) in mapping:
-            setattr(clone, key, mapping[id(value)])
-    return clone, pairs
+    return _clone_sharing(layer, twins, {}), pairs
+
+
+def _clone_sharing(layer: Any, twins: dict[int, Any], clones: dict[int, Any]) -> Any:
+    """Copy ``layer`` and every layer it holds, each with empty buffers and the twins.
+
+    Attributes are copied shallowly (configuration, the random generator and
+    activations stay shared); a weight becomes its twin, a held layer its clone, and a
+    list, tuple or dict becomes a copy with its items swapped the same way, so that
+    no mutable container is shared between the calls.
+    """
+    from loopkit.layers.base import Layer
+
+    def swap(value: Any) -> Any:
+        if id(value) in twins:
+            return twins[id(value)]
+        if isinstance(value, Layer):
+            return _clone_sharing(value, twins, clones)
+        if type(value) is list or type(value) is tuple:
+            return type(value)(swap(v) for v in value)
+        if type(value) is dict:
+            return {k: swap(v) for k, v in value.items()}
+        return value
+
+    if id(layer) in clones:  # held twice (Bidirectional's backward_layer)
+        return clones[id(layer)]
+    clone = copy.copy(layer)
+    clones[id(layer)] = clone
+    for key, value in vars(layer).items():
+        # object.__setattr__: the clone's fields were validated as the layer's
+        object.__setattr__(clone, key, {} if key == "_buffers" else swap(value))
+    return clone
 
 
 class Graph:
