@@ -40,6 +40,11 @@ from loopkit.validators import (
 
 __all__ = ["BackupAndRestore", "ModelCheckpoint"]
 
+WEIGHTS_SUFFIXES = (".weights.npz", ".weights.h5")
+"""File names ModelCheckpoint takes for weights only: loopkit's, and Keras 3's."""
+MODEL_SUFFIXES = (".npz", ".keras")
+"""File names it takes for a whole model: loopkit's, and Keras 3's."""
+
 
 def _add_batch_hook(plugin: Any, method: Any, trylast: bool = False) -> None:
     """Give ``plugin`` an ``on_train_batch_end`` implementation calling ``method``.
@@ -102,6 +107,8 @@ class ModelCheckpoint(Plugin):
     Args:
         filepath: Where to save: ``*.weights.npz`` with ``save_weights_only=True``
             (load with ``model.load_weights``), else ``*.npz`` (``loopkit.load_model``).
+            Keras's names ``*.weights.h5`` and ``*.keras`` are accepted too; the file
+            is loopkit's ``.npz`` format whatever its name, as with ``model.save``.
             Keras has no default; ours, ``checkpoints/model.npz``, lets the entry point
             ``plugins=["model_checkpoint"]`` work.
         monitor: Log key compared by ``save_best_only``.
@@ -156,15 +163,20 @@ class ModelCheckpoint(Plugin):
             ) from err
 
     def __attrs_post_init__(self) -> None:
-        suffix = ".weights.npz" if self.save_weights_only else ".npz"
-        if not self.filepath.endswith(suffix) or (
-            not self.save_weights_only and self.filepath.endswith(".weights.npz")
+        weights_file = self.filepath.endswith(WEIGHTS_SUFFIXES)
+        if weights_file != self.save_weights_only or not self.filepath.endswith(
+            WEIGHTS_SUFFIXES + MODEL_SUFFIXES
         ):
-            wanted = "name.weights.npz" if self.save_weights_only else "name.npz"
+            wanted = (
+                "name.weights.npz (or Keras's name.weights.h5)"
+                if self.save_weights_only
+                else "name.npz (or Keras's name.keras)"
+            )
             raise ConfigError(
                 f"ModelCheckpoint(filepath={self.filepath!r}, save_weights_only="
-                f"{self.save_weights_only}): the file name must end in {suffix!r} and not "
-                f"hold the other kind of file; use e.g. {wanted!r}."
+                f"{self.save_weights_only}): the file name must say what it holds, "
+                f"{'weights only' if self.save_weights_only else 'the whole model'}; "
+                f"use e.g. {wanted}."
             )
         self._tracker = Monitor(
             self.monitor, self.mode, initial=self.initial_value_threshold

@@ -343,3 +343,25 @@ def test_fit_with_a_wrong_number_of_inputs_names_them(rng) -> None:
         ConfigError, match=r"x as one array; the model has 2 inputs \['image', 'meta'\]"
     ):
         model.fit(rng.standard_normal((8, 6)), rng.integers(0, 3, 8), verbose=0)
+
+
+def test_an_output_compiled_without_a_loss_is_not_trained_through_nor_logged(rng) -> None:
+    """Keras's ``loss=[None, ...]``: only the outputs with a loss make the gradient."""
+    inputs = lk.Input(shape=(4,))
+    a = Dense(1, name="a")(inputs)
+    b = Dense(3, activation="softmax", name="b")(inputs)
+    model = lk.Model(inputs, [a, b])
+    model.compile("sgd", loss=[None, "categorical_crossentropy"], metrics=[["mae"], []])
+    x = rng.standard_normal((16, 4)).astype(np.float32)
+    y = [
+        rng.standard_normal((16, 1)).astype(np.float32),
+        np.eye(3, dtype=np.float32)[rng.integers(0, 3, 16)],
+    ]
+    head_a = model.get_layer("a").get_weights()
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert sorted(history.history) == ["a_mae", "b_loss", "learning_rate", "loss"]
+    for before, after in zip(head_a, model.get_layer("a").get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)
+    assert model.metrics_names == ["loss", "b_loss", "a_mae"]
+    loss, b_loss, _ = model.evaluate(x, y, verbose=0)
+    assert loss == pytest.approx(b_loss)

@@ -148,10 +148,13 @@ class Network:
 
     @property
     def loss_term_names(self) -> list[str]:
-        """Log keys of each output's loss: ``<output>_loss``, for several outputs."""
+        """Log keys of each output's loss: ``<output>_loss``, for several outputs.
+
+        An output compiled without a loss (``loss=[None, ...]``) has none, as in Keras.
+        """
         if len(self.heads) < 2:
             return []
-        return [f"{h.name}_loss" for h in self.heads]
+        return [f"{h.name}_loss" for h in self.heads if h.loss is not None]
 
     def _pack(self) -> None:
         """Move every parameter into fresh flat buffers (values are copied over)."""

@@ -178,9 +178,8 @@ class Objective(Network):
         assert self.graph is not None
         for i, head in enumerate(self.heads):
             out = self._outputs[i]
-            if head.loss is None:
+            if head.loss is None:  # trained through the other outputs only, unlogged
                 grads.append(self._zeros_like_output(i, out))
-                terms.append(0.0)
                 continue
             if self._fused[i]:
                 runner = self.graph.output_runners[i]

@@ -101,7 +101,7 @@ class Trainer(ModelData):
                 f"{call} was called before compile(); call model.compile(optimizer=..., "
                 "loss=...) first."
             )
-        if self.loss is None:
+        if all(head.loss is None for head in self.heads):  # Keras trains outputs with one
             raise ConfigError(
                 f"{call} needs a loss, but compile() got loss=None; pass one such as "
                 "loss='mse' or loss='sparse_categorical_crossentropy'."

@@ -8,6 +8,7 @@ from loopkit.layers.convolutional import Conv2D
 from loopkit.layers.convolutional1d import Conv1D
 from loopkit.layers.core import Activation, Dense
 from loopkit.layers.embedding import Embedding
+from loopkit._training.symbolic import Input
 from loopkit.layers.input_layer import InputLayer
 from loopkit.layers.masking import Masking
 from loopkit.layers.merging import (
@@ -72,6 +73,7 @@ __all__ = [
     "GlobalAveragePooling2D",
     "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
+    "Input",
     "InputLayer",
     "LSTM",
     "Layer",

@@ -154,11 +154,41 @@ def test_model_checkpoint_never_saves_nan_weights_over_a_good_checkpoint(
 
 def test_model_checkpoint_rejects_a_file_name_of_the_wrong_kind() -> None:
     with pytest.raises(
-        lk.ConfigError, match=r"'model.h5'.*end in '.weights.npz'.*name.weights.npz"
+        lk.ConfigError, match=r"'model.h5'.*weights only.*name.weights.npz"
     ):
         ModelCheckpoint("model.h5", save_weights_only=True)
-    with pytest.raises(lk.ConfigError, match=r"end in '.npz'.*'name.npz'"):
+    with pytest.raises(lk.ConfigError, match=r"the whole model.*name.npz"):
         ModelCheckpoint("model.weights.npz")
+    with pytest.raises(lk.ConfigError, match=r"the whole model.*name.keras"):
+        ModelCheckpoint("model.weights.h5")
+    with pytest.raises(lk.ConfigError, match=r"weights only"):
+        ModelCheckpoint("model.keras", save_weights_only=True)
+
+
+def test_model_checkpoint_takes_keras_file_names_and_writes_loadable_files(
+    tmp_path: Path, data
+) -> None:
+    """Keras 3 code names its checkpoints ``*.keras`` and ``*.weights.h5``."""
+    x, y = data
+    model = make_model()
+    whole = tmp_path / "ckpt" / "m_{epoch}.keras"
+    weights = tmp_path / "w.weights.h5"
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=16,
+        verbose=0,
+        plugins=[
+            ModelCheckpoint(str(whole)),
+            ModelCheckpoint(str(weights), save_weights_only=True),
+        ],
+    )
+    loaded = lk.load_model(str(tmp_path / "ckpt" / "m_2.keras"))
+    np.testing.assert_array_equal(loaded.flat_weights, model.flat_weights)
+    fresh = make_model()
+    fresh.load_weights(str(weights))
+    np.testing.assert_array_equal(fresh.flat_weights, model.flat_weights)
     with pytest.raises(
         lk.ConfigError, match=r"save_freq=0; expected 'epoch' or a positive int"
     ):
