@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from loopkit._training.symbolic import Input
 from loopkit.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
 from loopkit.layers.base import Layer, Parameter
 from loopkit.layers.convolutional import Conv2D
 from loopkit.layers.convolutional1d import Conv1D
 from loopkit.layers.core import Activation, Dense
 from loopkit.layers.embedding import Embedding
-from loopkit._training.symbolic import Input
 from loopkit.layers.input_layer import InputLayer
 from loopkit.layers.masking import Masking
 from loopkit.layers.merging import (
