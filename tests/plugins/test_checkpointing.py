@@ -153,9 +153,7 @@ def test_model_checkpoint_never_saves_nan_weights_over_a_good_checkpoint(
 
 
 def test_model_checkpoint_rejects_a_file_name_of_the_wrong_kind() -> None:
-    with pytest.raises(
-        lk.ConfigError, match=r"'model.h5'.*weights only.*name.weights.npz"
-    ):
+    with pytest.raises(lk.ConfigError, match=r"'model.h5'.*weights only.*name.weights.npz"):
         ModelCheckpoint("model.h5", save_weights_only=True)
     with pytest.raises(lk.ConfigError, match=r"the whole model.*name.npz"):
         ModelCheckpoint("model.weights.npz")
