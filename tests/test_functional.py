@@ -365,3 +365,14 @@ def test_an_output_compiled_without_a_loss_is_not_trained_through_nor_logged(rng
     assert model.metrics_names == ["loss", "b_loss", "a_mae"]
     loss, b_loss, _ = model.evaluate(x, y, verbose=0)
     assert loss == pytest.approx(b_loss)
+
+
+def test_a_wrong_input_of_a_two_input_model_is_named_with_its_whole_shape() -> None:
+    a, b = lk.Input(shape=(4,), name="a"), lk.Input(shape=(6,), name="b")
+    model = lk.Model([a, b], Dense(1)(Concatenate()([a, b])))
+    model.compile("sgd", "mse")
+    x = [np.zeros((16, 4), np.float32), np.zeros((16, 4), np.float32)]
+    with pytest.raises(
+        ShapeError, match=r"fit\(\) got input 'b' of shape \(16, 4\); the model expects "
+    ):
+        model.fit(x, np.zeros((16, 1), np.float32), verbose=0)

@@ -143,3 +143,16 @@ def test_a_masked_embedding_lstm_classifier_learns_on_mixed_lengths() -> None:
     assert np.mean(predictions.argmax(axis=1) == y_test) > 0.95
     padded = np.concatenate([x_test, np.zeros((500, 4), np.int64)], axis=1)
     np.testing.assert_allclose(forward(padded, False), predictions, rtol=1e-6, atol=1e-7)
+
+
+def test_compute_mask_takes_the_inputs_alone_as_in_keras() -> None:
+    """Keras's signature is ``compute_mask(inputs, mask=None)``."""
+    ids = np.array([[3, 1, 0, 0], [2, 0, 0, 0]])
+    np.testing.assert_array_equal(
+        Embedding(5, 2, mask_zero=True).compute_mask(ids), ids != 0
+    )
+    x = np.array([[[1.0], [0.0]], [[0.0], [0.0]]], np.float32)
+    np.testing.assert_array_equal(
+        Masking(mask_value=0.0).compute_mask(x), [[True, False], [False, False]]
+    )
+    assert LSTM(2, return_sequences=True).compute_mask(x) is None

@@ -95,6 +95,7 @@ class ModelData(Objective):
             structured = self._arrays_dataset(
                 x, y, sample_weight, batch_size, shuffle, steps, call
             )
+            self.check_inputs(structured.xs, call)  # names the arrays' whole shapes
             first = next(iter(structured.split(1, 1, 1)[0].batches(0)))
             self.check_batch(first[0], first[1], call)
             check_structured(structured, self, call)

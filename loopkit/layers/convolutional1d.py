@@ -158,7 +158,7 @@ class Conv1D(Layer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (self._length_plan(input_shape)[0], self.filters)
 
-    def compute_mask(self, x: FloatArray, mask: FloatArray | None) -> None:
+    def compute_mask(self, x: FloatArray, mask: FloatArray | None = None) -> None:
         """Return None: the steps of the output are not the input's (as in Keras)."""
         return None
 

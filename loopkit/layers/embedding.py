@@ -68,7 +68,7 @@ class Embedding(Layer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (*input_shape, self.output_dim)
 
-    def compute_mask(self, x: Array, mask: Array | None) -> Array | None:
+    def compute_mask(self, x: Array, mask: Array | None = None) -> Array | None:
         """Return ``x != 0`` with ``mask_zero``, else None (the mask of the output)."""
         return np.not_equal(x, 0) if self.mask_zero else None
 

@@ -133,7 +133,7 @@ class Masking(Layer):
     makes_mask = True
     """Makes a mask from unmasked inputs (see ``makes_mask``)."""
 
-    def compute_mask(self, x: Array, mask: Array | None) -> Array:
+    def compute_mask(self, x: Array, mask: Array | None = None) -> Array:
         """Return ``any(x != mask_value, axis=-1)``, ``(batch, timesteps)`` booleans."""
         result: Array = np.any(np.not_equal(x, self.mask_value), axis=-1)
         return result

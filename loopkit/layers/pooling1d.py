@@ -225,7 +225,7 @@ class _GlobalPooling1D(Layer):
         check_sequence_shape(self, input_shape)
         return (1, input_shape[1]) if self.keepdims else (input_shape[1],)
 
-    def compute_mask(self, x: Array, mask: Array | None) -> None:
+    def compute_mask(self, x: Array, mask: Array | None = None) -> None:
         """Return None: the output has no steps left to mask."""
         return None
 

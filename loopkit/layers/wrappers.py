@@ -199,7 +199,7 @@ class Bidirectional(Layer):
             outs += [shape[-1:]] * (2 * self._n_states)
         return outs if len(outs) > 1 else outs[0]
 
-    def compute_mask(self, x: Any, mask: Any) -> Any:
+    def compute_mask(self, x: Any, mask: Any = None) -> Any:
         """Return the input's mask with ``return_sequences``, else None (per output)."""
         if isinstance(mask, list):
             mask = mask[0]
@@ -357,7 +357,7 @@ class TimeDistributed(Layer):
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (input_shape[0], *self.layer.compute_output_shape(input_shape[1:]))
 
-    def compute_mask(self, x: Array, mask: Array | None) -> Array | None:
+    def compute_mask(self, x: Array, mask: Array | None = None) -> Array | None:
         """Return the input's mask: the steps are kept."""
         return mask
 

@@ -126,7 +126,7 @@ class Attention(Layer):
     def compute_mask(
         self,
         x: Any,
-        mask: Any,
+        mask: Any = None,
         return_attention_scores: bool = False,
         use_causal_mask: bool = False,
     ) -> Any:

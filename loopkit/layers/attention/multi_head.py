@@ -260,7 +260,7 @@ class MultiHeadAttention(Layer):
     def compute_mask(
         self,
         x: Any,
-        mask: Any,
+        mask: Any = None,
         return_attention_scores: bool = False,
         use_causal_mask: bool = False,
     ) -> Any:

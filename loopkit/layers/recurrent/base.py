@@ -254,7 +254,7 @@ class Recurrent(Layer):
             return [out, *[(self.units,)] * len(self.state_names)]
         return out
 
-    def compute_mask(self, x: Any, mask: Any) -> Any:
+    def compute_mask(self, x: Any, mask: Any = None) -> Any:
         """Return the output's mask: the input's with ``return_sequences``, else None.
 
         With ``return_state`` a list: that mask, then None for each state.
