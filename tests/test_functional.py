@@ -376,3 +376,26 @@ def test_a_wrong_input_of_a_two_input_model_is_named_with_its_whole_shape() -> N
         ShapeError, match=r"fit\(\) got input 'b' of shape \(16, 4\); the model expects "
     ):
         model.fit(x, np.zeros((16, 1), np.float32), verbose=0)
+
+
+def test_layer_input_and_output_are_its_first_calls_tensors_for_feature_extraction() -> (
+    None
+):
+    """Keras's feature-extraction pattern: ``Model(m.inputs, [l.output ...])``."""
+    inputs = lk.Input(shape=(8,))
+    hidden = Dense(4, name="d1")(inputs)
+    model = lk.Model(inputs, Dense(2, name="d2")(hidden))
+    assert model.get_layer("d1").output is hidden
+    assert model.get_layer("d1").input is inputs
+    extractor = lk.Model(model.inputs, [layer.output for layer in model.layers[1:]])
+    x = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
+    features, out = extractor.predict(x, verbose=0)
+    np.testing.assert_array_equal(out, model.predict(x, verbose=0))
+    assert features.shape == (3, 4)
+    stack = lk.Sequential([Dense(4, input_shape=(8,)), Dense(2)])
+    per_layer = lk.Model(stack.inputs, [layer.output for layer in stack.layers])
+    np.testing.assert_array_equal(
+        per_layer.predict(x, verbose=0)[-1], stack.predict(x, verbose=0)
+    )
+    with pytest.raises(AttributeError, match=r"never been called.*no output"):
+        Dense(3).output  # noqa: B018

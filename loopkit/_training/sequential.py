@@ -10,7 +10,7 @@ from attrs import define, field
 from loopkit._training.graph import Graph
 from loopkit._training.model import Model
 from loopkit._training.serialization import layer_config, layer_from_config
-from loopkit._training.symbolic import KerasTensor, Node
+from loopkit._training.symbolic import KerasTensor, Node, record_call
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.layers.base import Layer
 from loopkit.layers.input_layer import InputLayer
@@ -243,13 +243,18 @@ class Sequential(Model):
     def _chain(self) -> None:
         """Make the graph of the stack: each layer called on the previous one's output."""
         assert self.input_shape is not None
-        tensor = KerasTensor((None, *self.input_shape), name="input")
+        entry = self._input_layer
+        if entry is None or entry.shape != tuple(self.input_shape):
+            entry = InputLayer(shape=tuple(self.input_shape), name="input_layer")
+        # an input tensor like Input()'s: Model(seq.inputs, [l.output ...]) works
+        tensor = KerasTensor((None, *self.input_shape), name=entry.name, input_layer=entry)
         first, nodes = tensor, []
         for layer in self._stack:
             node = Node(layer, [tensor])
             assert layer.built_input_shape is not None
             shape = layer.compute_output_shape(layer.built_input_shape)
             node.output = KerasTensor((None, *shape), name=layer.name, node=node)
+            record_call(node, replace=True)  # the stack's graph: its layers' inputs
             nodes.append(node)
             tensor = node.output
         self.graph = Graph([first], [tensor], nodes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -95,6 +96,32 @@ class Node:
     @output.setter
     def output(self, tensor: KerasTensor) -> None:
         self.outputs = [tensor]
+
+
+_FIRST_CALLS: weakref.WeakKeyDictionary[Any, Node] = weakref.WeakKeyDictionary()
+"""Each layer's first call on symbolic tensors: what ``layer.input``/``output`` read."""
+
+
+def record_call(node: Node, replace: bool = False) -> None:
+    """Remember ``node`` as its layer's first call (or as the call, with ``replace``)."""
+    if replace or node.layer not in _FIRST_CALLS:
+        _FIRST_CALLS[node.layer] = node
+
+
+def first_call(layer: Any, attribute: str) -> Node:
+    """Return ``layer``'s first call on symbolic tensors, for ``layer.<attribute>``.
+
+    Raises:
+        AttributeError: the layer was never called on one (as Keras raises).
+    """
+    node = _FIRST_CALLS.get(layer)
+    if node is None:
+        raise AttributeError(
+            f"Layer {getattr(layer, 'name', None)!r} has never been called on a "
+            f"symbolic tensor, so it has no {attribute}. Call it on loopkit.Input(...) "
+            "or another layer's output first, or put it in a built model."
+        )
+    return node
 
 
 def Input(
@@ -306,6 +333,7 @@ def add_node(
     out_shape = _symbolic_output_shape(layer, shapes, opts, call)
     several = isinstance(out_shape, list)
     node = Node(layer, leaves, multi_input=multi, options=opts, multi_output=several)
+    record_call(node)
     shapes_out = out_shape if several else [out_shape]
     node.outputs = [
         KerasTensor(

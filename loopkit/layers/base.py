@@ -344,6 +344,30 @@ class Layer:
         return list(self._parameters)
 
     @property
+    def input(self) -> Any:
+        """The symbolic input of the layer's first call in a graph, as Keras's.
+
+        A list for a call on several tensors. Raises AttributeError before any call.
+        """
+        from loopkit._training.symbolic import first_call
+
+        node = first_call(self, "input")
+        return list(node.inputs) if node.multi_input else node.inputs[0]
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output of the layer's first call in a graph, as Keras's.
+
+        ``Model(model.inputs, [layer.output for layer in model.layers[1:]])`` extracts
+        features. A list for a call with several outputs. Raises AttributeError
+        before any call.
+        """
+        from loopkit._training.symbolic import first_call
+
+        node = first_call(self, "output")
+        return list(node.outputs) if node.multi_output else node.outputs[0]
+
+    @property
     def trainable_parameters(self) -> list[Parameter]:
         """Parameters the optimizer updates: none when the layer is frozen."""
         if not self.trainable:
