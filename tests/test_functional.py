@@ -378,9 +378,7 @@ def test_a_wrong_input_of_a_two_input_model_is_named_with_its_whole_shape() -> N
         model.fit(x, np.zeros((16, 1), np.float32), verbose=0)
 
 
-def test_layer_input_and_output_are_its_first_calls_tensors_for_feature_extraction() -> (
-    None
-):
+def test_layer_input_and_output_are_its_first_calls_tensors() -> None:
     """Keras's feature-extraction pattern: ``Model(m.inputs, [l.output ...])``."""
     inputs = lk.Input(shape=(8,))
     hidden = Dense(4, name="d1")(inputs)
