@@ -1,4 +1,4 @@
-"""Keras's ``keras.utils`` array helpers: ``to_categorical`` and ``normalize``."""
+"""Keras's ``keras.utils``: array helpers, ``pad_sequences``, ``PyDataset``, seeding."""
 
 from __future__ import annotations
 
@@ -7,9 +7,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from loopkit._data.padding import pad_sequences
+from loopkit._data.pydataset import PyDataset, Sequence
 from loopkit.errors import ConfigError
+from loopkit.random import set_random_seed
 
-__all__ = ["normalize", "to_categorical"]
+__all__ = [
+    "PyDataset",
+    "Sequence",
+    "normalize",
+    "pad_sequences",
+    "set_random_seed",
+    "to_categorical",
+]
 
 
 def to_categorical(x: npt.ArrayLike, num_classes: int | None = None) -> Any:

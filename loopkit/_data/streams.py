@@ -132,10 +132,17 @@ class SequenceDataset:
         return n if self.max_steps is None else min(n, self.max_steps)
 
     def batches(self, epoch: int) -> Iterator[Batch]:
-        """Yield the batches of one pass, fetched ahead in a background thread."""
+        """Yield the batches of one pass, fetched ahead in a background thread.
+
+        The sequence's ``on_epoch_begin()`` runs before the first batch is fetched and
+        its ``on_epoch_end()`` after the last, when it defines them (as Keras 3 does).
+        """
         n = len(self.sequence)
         order = epoch_permutation(self.seed, epoch, n) if self.shuffle else range(n)
+        on_epoch_begin = getattr(self.sequence, "on_epoch_begin", None)
         on_epoch_end = getattr(self.sequence, "on_epoch_end", None)
+        if callable(on_epoch_begin):  # Keras 3 calls PyDataset.on_epoch_begin too
+            on_epoch_begin()
         items = (self.sequence[int(i)] for i in list(order)[: self.steps])
         yield from Prefetcher(
             enumerate(items), _converter(self.dtype, self.call, self.check, self.unpack)
