@@ -159,3 +159,24 @@ def test_assign_of_another_shape_is_a_shape_error() -> None:
     m = TP()
     with pytest.raises(ShapeError, match="shape"):
         m.tp.assign(np.zeros(3))
+
+
+def test_one_instance_in_metrics_and_weighted_metrics_is_copied_with_variables() -> None:
+    m = TP()
+    model = identity_model(m, weighted=[m])  # compile deep-copies the weighted one
+    history = model.fit(X, Y, sample_weight=W, epochs=1, batch_size=4, verbose=0)
+    assert history.history["tp"] == [3.0]
+    assert history.history["weighted_tp"] == [6.5]
+    copied = model.metrics[-1]
+    assert copied.tp is not m.tp and copied.variables == [copied.tp]
+
+
+def test_a_checkpoint_restores_add_variable_state(tmp_path: Any) -> None:
+    model = identity_model(MyMean())
+    model.evaluate(X, Y, batch_size=4, verbose=0)
+    saved = float(model.metrics[-1].result())
+    keras.save_checkpoint(model, tmp_path / "run.ckpt")
+    model.metrics[-1].reset_state()
+    keras.load_checkpoint(model, tmp_path / "run.ckpt")
+    assert float(model.metrics[-1].result()) == saved
+    assert float(model.metrics[-1].variables[1]) == len(X)

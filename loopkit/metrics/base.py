@@ -125,6 +125,18 @@ class Metric:
             return np.asarray(getattr(self, f"_{name}"))
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    def __getstate__(self) -> dict[str, Any]:
+        # attrs' own covers only the fields: keep a Keras-style subclass's __dict__
+        # (its add_variable variables) through copy.deepcopy and pickle too.
+        fields = attrs.fields(type(self))
+        state = {a.name: getattr(self, a.name) for a in fields if hasattr(self, a.name)}
+        state.update(getattr(self, "__dict__", {}))
+        return state
+
+    def __setstate__(self, state: Mapping[str, Any]) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Any:
         """Make a metric from ``get_config()``'s output (empty state), as in Keras.
