@@ -224,6 +224,16 @@ class Network:
         return [p for p in self.weights if id(p) not in trainable]
 
     @property
+    def losses(self) -> list[float]:
+        """Each regularized weight's penalty at its current value, in weight order.
+
+        As Keras's ``model.losses``: one scalar per regularizer term, ``[]`` without
+        regularizers (or before the model is built); their sum is what training adds
+        to the loss.
+        """
+        return [float(p.regularizer.penalty(p.value)) for p in self._regularized]  # type: ignore[union-attr]
+
+    @property
     def trainable_spans(self) -> list[slice]:
         """Slices of ``flat_weights`` the optimizer updates, merged where adjacent.
 

@@ -283,13 +283,11 @@ class Objective(Network):
 
     def regularization_loss(self, add_gradients: bool) -> float:
         """Return the sum of every kernel penalty; optionally add their gradients."""
-        total = 0.0
-        for param in self._regularized:
-            assert param.regularizer is not None
-            total += float(param.regularizer.penalty(param.value))
-            if add_gradients:
+        if add_gradients:
+            for param in self._regularized:
+                assert param.regularizer is not None
                 param.regularizer.add_gradient(param.value, param.grad)
-        return total
+        return sum(self.losses, 0.0)
 
     def compute_gradients(self, x: Any, y: Any, sample_weight: Any = None) -> float:
         """Forward, loss and backward for one batch; return the loss (with penalties).

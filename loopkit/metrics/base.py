@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -10,6 +11,7 @@ import numpy as np
 from attrs import define, field
 
 from loopkit.errors import CheckpointError, LoopkitError, ShapeError
+from loopkit.metrics.variable import Variable
 from loopkit.typing import Array, FloatArray
 from loopkit.validators import check_config_keys, dtype_name, float_dtype
 
@@ -33,6 +35,15 @@ def check_name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> No
             f"{type(instance).__name__} got name={value!r} of type "
             f"{type(value).__name__}; expected a str such as name='val_score'."
         )
+
+
+def _name_or_default(value: Any) -> Any:
+    return "" if value is None else value  # None: the class's default name, as in Keras
+
+
+def _snake_case(name: str) -> str:
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
 
 
 def squeeze_or_expand_to_same_rank(x1: Array, x2: Array) -> tuple[Array, Array]:
@@ -68,32 +79,40 @@ class Metric:
 
     The fit loop calls ``reset_state()`` at the start of each epoch (and evaluation),
     ``update_state(y_true, y_pred, sample_weight)`` after each batch, and
-    ``result()`` to log the value over everything seen since the reset. Subclasses
-    keep their accumulators in float64 attributes named ``_<key>`` for each key of
-    ``state_names``; ``get_state``/``set_state`` save and restore exactly those.
+    ``result()`` to log the value over everything seen since the reset.
+
+    A subclass keeps its state either the Keras way, in variables made by
+    ``add_variable`` in ``__init__`` after ``super().__init__(name=name, **kwargs)``
+    (``reset_state`` then zeroes them unless overridden, and ``get_state`` saves
+    them), or, as loopkit's own metrics do, in float64 attributes named ``_<key>``
+    for each key of ``state_names``, set up by its own ``reset_state``. As in
+    Keras, the constructor does not call ``reset_state``.
 
     As in Keras, calling the metric, ``metric(y_true, y_pred, sample_weight)``,
     updates the state with one batch and returns ``result()``.
 
     Args:
         name: Key under which the fit loop logs the result (``"val_"`` is prefixed
-            for validation); first positionally, as in Keras.
-        dtype: None, ``"float32"`` or ``"float64"``; accepted for Keras code.
-            Accumulators are always float64 (see docs/keras-differences.md).
+            for validation); first positionally, as in Keras. None or "" gives the
+            class's default name (for a subclass without one, its name in
+            snake_case, as in Keras).
+        dtype: None, ``"float32"`` or ``"float64"``; accepted for Keras code, and the
+            default dtype of ``add_variable``'s variables (float32 for None).
+            loopkit's own accumulators are float64 (see docs/keras-differences.md).
     """
 
     state_names: ClassVar[tuple[str, ...]] = ()
-    default_name: ClassVar[str] = "metric"
-    name: str = field(default="", validator=check_name)
+    default_name: ClassVar[str] = ""
+    name: str = field(default="", converter=_name_or_default, validator=check_name)
     dtype: str | None = field(default=None, converter=dtype_name, validator=float_dtype)
+    _tracked: list[Variable] = field(init=False, factory=list, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.name:
             self.name = self._default_name()
-        self.reset_state()
 
     def _default_name(self) -> str:
-        return self.default_name
+        return self.default_name or _snake_case(type(self).__name__)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Update the state with one batch (``update_state``'s arguments); return result."""
@@ -106,6 +125,18 @@ class Metric:
             return np.asarray(getattr(self, f"_{name}"))
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    def __getstate__(self) -> dict[str, Any]:
+        # attrs' own covers only the fields: keep a Keras-style subclass's __dict__
+        # (its add_variable variables) through copy.deepcopy and pickle too.
+        fields = attrs.fields(type(self))
+        state = {a.name: getattr(self, a.name) for a in fields if hasattr(self, a.name)}
+        state.update(getattr(self, "__dict__", {}))
+        return state
+
+    def __setstate__(self, state: Mapping[str, Any]) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Any:
         """Make a metric from ``get_config()``'s output (empty state), as in Keras.
@@ -116,10 +147,61 @@ class Metric:
         check_config_keys(f"{cls.__name__}.from_config()", cls, config)
         return cls(**config)
 
+    def add_variable(
+        self,
+        shape: Any,
+        initializer: Any,
+        dtype: Any = None,
+        aggregation: str = "sum",
+        name: str | None = None,
+    ) -> Variable:
+        """Make a state variable and track it (Keras's ``Metric.add_variable``).
+
+        Args:
+            shape: Its shape, ``()`` for a scalar.
+            initializer: A name such as ``"zeros"``, an Initializer, or a function
+                ``(shape, dtype) -> array``.
+            dtype: Its dtype; None gives the metric's ``dtype``, float32 by default.
+            aggregation: Accepted for Keras code (one replica: no effect).
+            name: Its name.
+
+        Raises:
+            TypeError: The metric's ``__init__`` has not called ``super().__init__()``.
+        """
+        from loopkit import initializers  # lazily: metrics import before initializers
+
+        try:
+            tracked = self._tracked
+        except AttributeError:
+            raise TypeError(
+                f"{type(self).__name__}.add_variable() was called before the metric "
+                "was initialized; call super().__init__(name=name, **kwargs) first in "
+                "__init__."
+            ) from None
+        dtype = np.dtype(dtype or self.dtype or "float32")
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        init = initializers.get("zeros" if initializer is None else initializer)
+        value = np.asarray(init(shape, dtype), dtype)
+        variable = Variable(value, name or "variable", aggregation)
+        tracked.append(variable)
+        return variable
+
+    def add_weight(
+        self,
+        shape: Any = (),
+        initializer: Any = None,
+        dtype: Any = None,
+        name: str | None = None,
+        aggregation: str = "sum",
+    ) -> Variable:
+        """Alias of ``add_variable`` (Keras keeps it for older code); zeros by default."""
+        return self.add_variable(shape, initializer, dtype, aggregation, name)
+
     @property
     def variables(self) -> list[Any]:
-        """The accumulators, in ``state_names`` order (Keras's metric variables)."""
-        return [np.asarray(getattr(self, f"_{key}")) for key in self.state_names]
+        """The state: ``add_variable``'s variables, then ``state_names``'s accumulators."""
+        named = [np.asarray(getattr(self, f"_{key}")) for key in self.state_names]
+        return [*self._tracked, *named]
 
     def update_state(
         self, y_true: Array, y_pred: Array, sample_weight: Array | None = None
@@ -139,8 +221,12 @@ class Metric:
         raise NotImplementedError
 
     def reset_state(self) -> None:
-        """Zero the accumulators."""
-        raise NotImplementedError
+        """Zero every ``add_variable`` variable, as Keras's default does.
+
+        Subclasses that keep other state override this.
+        """
+        for variable in self._tracked:
+            variable.assign(np.zeros(variable.shape, variable.dtype))
 
     def get_config(self) -> dict[str, Any]:
         """Return the constructor arguments, JSON-ready; ``type(m)(**config)`` rebuilds."""
@@ -151,8 +237,16 @@ class Metric:
         }
 
     def get_state(self) -> dict[str, float | list[Any]]:
-        """Return the accumulators as JSON-ready floats and nested lists."""
-        return {key: _jsonable(getattr(self, f"_{key}")) for key in self.state_names}
+        """Return the accumulators as JSON-ready floats and nested lists.
+
+        ``add_variable``'s variables are under ``"variables"``, in creation order.
+        """
+        state: dict[str, float | list[Any]] = {
+            key: _jsonable(getattr(self, f"_{key}")) for key in self.state_names
+        }
+        if self._tracked:
+            state["variables"] = [_jsonable(v.numpy()) for v in self._tracked]
+        return state
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         """Restore accumulators saved by ``get_state``, so updates continue exactly.
@@ -161,11 +255,14 @@ class Metric:
             CheckpointError: ``state`` has other keys, or arrays of other shapes.
         """
         where = f"{type(self).__name__}(name={self.name!r}).set_state()"
-        if set(state) != set(self.state_names):
+        expected = set(self.state_names) | ({"variables"} if self._tracked else set())
+        if set(state) != expected:
             raise CheckpointError(
-                f"{where} got keys {sorted(state)}; expected {sorted(self.state_names)}. "
+                f"{where} got keys {sorted(state)}; expected {sorted(expected)}. "
                 "Pass the dict that get_state() returned for a metric of this class."
             )
+        if self._tracked:
+            self._set_variables(where, state["variables"])
         for key in self.state_names:
             current = getattr(self, f"_{key}")
             if not isinstance(current, np.ndarray):
@@ -181,6 +278,18 @@ class Metric:
                     "(thresholds, labels) as the one that was saved."
                 )
             setattr(self, f"_{key}", saved)
+
+    def _set_variables(self, where: str, saved: Any) -> None:
+        values = [np.asarray(v) for v in saved] if isinstance(saved, list) else []
+        shapes = [v.shape for v in self._tracked]
+        if [v.shape for v in values] != shapes:
+            raise CheckpointError(
+                f"{where} got 'variables' with shapes {[v.shape for v in values]}; "
+                f"expected a list of arrays of shapes {shapes}, one per add_variable "
+                "variable. Build the metric as the one that was saved."
+            )
+        for variable, value in zip(self._tracked, values, strict=True):
+            variable.assign(value)
 
 
 @define(eq=False)

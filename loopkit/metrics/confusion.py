@@ -159,6 +159,10 @@ class Thresholded(Metric):
     _true_negatives: FloatArray = field(init=False, repr=False)
     _false_negatives: FloatArray = field(init=False, repr=False)
 
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.reset_state()  # allocate the counts (subclasses set their thresholds first)
+
     def _prepare(
         self,
         y_true: Array,

@@ -68,6 +68,7 @@ class FBetaScore(Metric):
                 "such as 0.5."
             )
         super().__attrs_post_init__()
+        self.reset_state()  # allocate the accumulators
 
     def reset_state(self) -> None:
         for key in _KEYS:

@@ -251,6 +251,7 @@ class R2Score(Metric):
                 ">= 0 (0 gives the plain, unadjusted score)."
             )
         super().__attrs_post_init__()
+        self.reset_state()  # allocate the accumulators
 
     def reset_state(self) -> None:
         for key in ("sum", "squared_sum", "total_mse", "count"):
