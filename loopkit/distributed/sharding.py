@@ -256,6 +256,9 @@ class SequenceShard(_Shard):
             return (batch if pick >= 0 else _padding(batch, d.dtype)), pick < 0
 
         self.balanced, self.epoch_samples, self.epoch_rows = False, 0, 0
+        on_epoch_begin = getattr(d.sequence, "on_epoch_begin", None)
+        if callable(on_epoch_begin):  # as SequenceDataset.batches does, as Keras 3
+            on_epoch_begin()
         for batch, padding in Prefetcher(iter(picks), fetch):
             rows = batch_samples(batch[0])
             self._yielded(rows, 0 if padding else rows)
