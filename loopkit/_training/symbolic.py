@@ -146,9 +146,16 @@ def Input(
         d is None or isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0
         for d in dims
     ):
+        hint = (
+            " Variable lengths (None) are not supported: pad the sequences to one "
+            "length (loopkit.utils.pad_sequences) and mask the padding with "
+            "Embedding(mask_zero=True) or Masking."
+            if any(d is None for d in dims)
+            else ""
+        )
         raise ConfigError(
             f"Input(shape={shape!r}): every axis of a sample must be a positive int "
-            "(no batch axis, no None), e.g. Input(shape=(784,))."
+            f"(no batch axis, no None), e.g. Input(shape=(784,)).{hint}"
         )
     from loopkit.layers.input_layer import InputLayer
 

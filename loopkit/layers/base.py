@@ -76,7 +76,17 @@ class Parameter:
 
 
 def _as_shape(value: Iterable[Any]) -> Shape:
-    return tuple(int(d) for d in value)
+    """Return ``input_shape=`` as ints; None (a variable length) is refused clearly."""
+    dims = tuple(value)
+    if any(d is None for d in dims):
+        raise ConfigError(
+            f"input_shape={dims!r}: loopkit needs every axis of a sample as a number; "
+            "None (any length, as Keras allows for sequences) is not supported. Pad "
+            "the data to one length (loopkit.utils.pad_sequences) and give that "
+            "length, e.g. input_shape=(100, 8); Embedding(mask_zero=True) or Masking "
+            "then makes the padding invisible to the layers after it."
+        )
+    return tuple(int(d) for d in dims)
 
 
 @define(eq=False, slots=False)
