@@ -159,7 +159,7 @@ def test_compute_mask_takes_the_inputs_alone_as_in_keras() -> None:
 
 
 def test_a_variable_length_says_how_to_pad_instead() -> None:
-    """Keras's ``Input(shape=(None,))`` has no loopkit equivalent yet; the error says why."""
+    """Keras's ``Input(shape=(None,))`` has no equivalent yet; the error says why."""
     import loopkit as lk
 
     with pytest.raises(lk.ConfigError, match=r"None.*pad_sequences.*mask_zero"):
