@@ -42,10 +42,12 @@ from loopkit.layers.pooling1d import (
     GlobalMaxPooling1D,
     MaxPooling1D,
 )
+from loopkit.layers.preprocessing import Normalization, Rescaling
 from loopkit.layers.recurrent import GRU, LSTM, SimpleRNN
 from loopkit.layers.regularization import Dropout
 from loopkit.layers.reshaping import Flatten, Reshape
 from loopkit.layers.reshaping1d import Cropping1D, UpSampling1D, ZeroPadding1D
+from loopkit.layers.reshaping2d import UpSampling2D
 from loopkit.layers.serialization import deserialize, get, serialize
 from loopkit.layers.wrappers import Bidirectional, TimeDistributed
 
@@ -85,12 +87,15 @@ __all__ = [
     "Minimum",
     "MultiHeadAttention",
     "Multiply",
+    "Normalization",
     "Parameter",
+    "Rescaling",
     "Reshape",
     "SimpleRNN",
     "Subtract",
     "TimeDistributed",
     "UpSampling1D",
+    "UpSampling2D",
     "ZeroPadding1D",
     "add",
     "average",
