@@ -73,6 +73,19 @@ def test_normalization_adapt_gives_numpys_mean_and_variance_per_feature(rng):
     assert layer.trainable_weights == [] and len(layer.non_trainable_weights) == 3
 
 
+def test_normalization_adapt_takes_a_list_or_generator_of_batches_as_keras(rng):
+    data = rng.normal(1.0, 2.0, (12, 3))
+    batches = Normalization()
+    batches.adapt([data[:5], data[5:]])
+    generated = Normalization()
+    generated.adapt((b, b[:, :1]) for b in np.split(data, 3))
+    for layer in (batches, generated):
+        np.testing.assert_allclose(layer.get_weights()[0], data.mean(axis=0), rtol=1e-5)
+        np.testing.assert_allclose(layer.get_weights()[1], data.var(axis=0), rtol=1e-5)
+    with pytest.raises(ConfigError, match=r"got no batches"):
+        Normalization().adapt(iter([]))
+
+
 def test_normalization_adapt_keeps_the_given_axes_and_reduces_the_others(rng):
     data = rng.standard_normal((6, 3, 4, 2))
     layer = Normalization(axis=(1, -1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -111,6 +112,22 @@ def _axes(value: Any) -> tuple[int, ...]:
             "(one mean and variance for all values)."
         )
     return tuple(int(a) for a in items)
+
+
+def _batches_joined(data: Any) -> Any:
+    """Return ``data``, or its batches joined on axis 0 when it is a list or iterator."""
+    if isinstance(data, np.ndarray):
+        return data
+    is_batches = isinstance(data, (list, tuple)) and all(hasattr(b, "shape") for b in data)
+    if not is_batches and not isinstance(data, Iterator):
+        return data  # nested lists of numbers: one array
+    batches = [np.asarray(b[0] if isinstance(b, tuple) else b) for b in data]
+    if not batches:
+        raise ConfigError(
+            "Normalization.adapt() got no batches; pass the training inputs, e.g. "
+            "layer.adapt(x_train)."
+        )
+    return np.concatenate(batches)
 
 
 @define(eq=False, slots=False)
@@ -230,10 +247,11 @@ class Normalization(Layer):
     def adapt(self, data: npt.ArrayLike) -> None:
         """Compute the mean and variance of ``data`` over every axis but ``axis``.
 
-        ``data`` is a NumPy array (or array-like) of samples, ``(n, *sample_shape)``;
-        the statistics are ``np.mean``/``np.var`` (biased) of it, as Keras's. Builds
-        the layer for ``data``'s sample shape if needed. In a built model the new
-        statistics are used by the next ``fit``/``predict``.
+        ``data`` is a NumPy array (or array-like) of samples, ``(n, *sample_shape)``,
+        or, as in Keras, a list or iterator of such batches (an ``(x, y)`` tuple
+        gives its ``x``). The statistics are ``np.mean``/``np.var`` (biased) of it,
+        as Keras's. Builds the layer for ``data``'s sample shape if needed. In a
+        built model the next ``fit``/``predict`` uses the new statistics.
 
         Raises:
             ConfigError: the layer was given ``mean``/``variance``.
@@ -246,7 +264,7 @@ class Normalization(Layer):
                 "adapt() would replace them. Make the layer without mean and variance "
                 "to adapt it."
             )
-        array = np.asarray(data, dtype=np.float64)
+        array = np.asarray(_batches_joined(data), dtype=np.float64)
         if array.ndim < 2:
             raise ShapeError(
                 f"Normalization.adapt() got data of shape {array.shape}; expected a "
