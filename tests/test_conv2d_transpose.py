@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from keras_conv_transpose_references import CASES, FILTERS, INPUT_SHAPE, REFERENCES
 
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.layers import Conv2D, Conv2DTranspose
@@ -95,6 +96,22 @@ def test_output_size_and_values_match_keras_formula_and_the_scatter(row, col) ->
         (row[7], col[7]),
     )
     np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-12, atol=1e-12)
+
+
+def known(shape: tuple[int, ...], k: float) -> np.ndarray:
+    """The formula tests/make_keras_conv_transpose_references.py gave Keras."""
+    n = int(np.prod(shape))
+    return (0.6 * np.sin(0.7 * np.arange(n) + k)).reshape(shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_forward_matches_keras(name: str) -> None:
+    shape, values = REFERENCES[name]
+    layer = Conv2DTranspose(FILTERS, **CASES[name])
+    assert layer.setup(INPUT_SHAPE) == tuple(shape[1:])
+    layer.set_weights([known(w.shape, 1.0 + i) for i, w in enumerate(layer.weights)])
+    y = layer.forward(known((2, *INPUT_SHAPE), 0.5))
+    np.testing.assert_allclose(y, values.reshape(shape), rtol=1e-5, atol=1e-6)
 
 
 def test_kernel_is_out_before_in_and_keras_weights_load() -> None:
