@@ -1,5 +1,4 @@
-"""Conv2DTranspose: Keras's sizes, forward against a naive scatter, adjoint of Conv2D,
-gradients, training, saving, errors."""
+"""Conv2DTranspose: Keras sizes and outputs, a naive scatter, Conv2D adjoint, gradients."""
 
 from __future__ import annotations
 
