@@ -7,6 +7,7 @@ from loopkit.layers.attention import AdditiveAttention, Attention, MultiHeadAtte
 from loopkit.layers.base import Layer, Parameter
 from loopkit.layers.convolutional import Conv2D
 from loopkit.layers.convolutional1d import Conv1D
+from loopkit.layers.convolutional_transpose import Conv2DTranspose
 from loopkit.layers.core import Activation, Dense
 from loopkit.layers.embedding import Embedding
 from loopkit.layers.input_layer import InputLayer
@@ -64,6 +65,7 @@ __all__ = [
     "Concatenate",
     "Conv1D",
     "Conv2D",
+    "Conv2DTranspose",
     "Cropping1D",
     "Dense",
     "Dot",
