@@ -578,11 +578,15 @@ class ActivatedLayer(Layer):
     def pre_activation(self) -> FloatArray:
         return self._z
 
-    def add_kernel_and_bias(self, kernel_shape: Shape) -> Parameter:
-        """Add ``kernel`` and, with ``use_bias``, ``bias`` of the last axis's size.
+    def add_kernel_and_bias(
+        self, kernel_shape: Shape, outputs: int | None = None
+    ) -> Parameter:
+        """Add ``kernel`` and, with ``use_bias``, ``bias`` of ``outputs`` entries.
 
-        Reads the layer's ``kernel_*``/``bias_*`` initializer, regularizer and
-        constraint arguments, and ``use_bias``. Returns the kernel.
+        ``outputs`` defaults to the kernel's last axis (Dense, Conv2D); a transposed
+        convolution's kernel keeps its outputs on the third axis. Reads the layer's
+        ``kernel_*``/``bias_*`` initializer, regularizer and constraint arguments,
+        and ``use_bias``. Returns the kernel.
         """
         arg = functools.partial(getattr, self)
         kernel = self.add_weight(
@@ -595,7 +599,7 @@ class ActivatedLayer(Layer):
         if arg("use_bias"):
             self.bias = self.add_weight(
                 "bias",
-                kernel_shape[-1:],
+                kernel_shape[-1:] if outputs is None else (outputs,),
                 arg("bias_initializer"),
                 regularizer=arg("bias_regularizer"),
                 constraint=arg("bias_constraint"),

@@ -185,22 +185,10 @@ class Conv2DTranspose(ActivatedLayer):
 
     def build(self, input_shape: Shape) -> None:
         self._plan = self._spatial_plan(input_shape)
-        # Not add_kernel_and_bias: the bias has the size of the kernel's third axis.
-        self.kernel = self.add_weight(
-            "kernel",
-            (*self.kernel_size, self.filters, input_shape[2]),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
+        # Keras's layout (kh, kw, filters, in_channels): the outputs are not last
+        self.kernel = self.add_kernel_and_bias(
+            (*self.kernel_size, self.filters, input_shape[2]), outputs=self.filters
         )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                "bias",
-                (self.filters,),
-                self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         (oh, ow), _ = self._spatial_plan(input_shape)
