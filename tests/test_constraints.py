@@ -126,3 +126,20 @@ def test_every_weighted_layer_takes_kerass_constraint_arguments(
     layer.setup((4, 4, 3) if isinstance(layer, layers.Conv2D) else (4,))
     given = {p.name: p.constraint for p in layer.parameters if p.constraint is not None}
     assert given == names
+
+
+def test_conv1d_takes_keras_constraints_and_the_model_applies_them() -> None:
+    import loopkit as lk
+
+    rng = np.random.default_rng(0)
+    conv = layers.Conv1D(
+        4, 3, kernel_constraint=NonNeg(), bias_constraint=NonNeg(), name="conv"
+    )
+    model = lk.Sequential([lk.Input((8, 2)), conv, layers.Flatten(), layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x = rng.standard_normal((16, 8, 2)).astype(np.float32)
+    model.fit(x, -10.0 * np.ones((16, 1), np.float32), epochs=2, verbose=0)
+    kernel, bias = conv.get_weights()
+    assert kernel.min() >= 0.0 and bias.min() >= 0.0
+    again = layers.Conv1D.from_config(conv.get_config())
+    assert isinstance(again.kernel_constraint, NonNeg)

@@ -97,6 +97,8 @@ class Conv1D(Layer):
         bias_initializer: Initializer of the ``(filters,)`` bias.
         kernel_regularizer: Penalty on the kernel added to the loss.
         bias_regularizer: Penalty on the bias added to the loss.
+        kernel_constraint: Projection of the kernel after each step (e.g. MaxNorm).
+        bias_constraint: Projection of the bias after each step.
     """
 
     filters: int = field(validator=positive_int)
@@ -117,6 +119,8 @@ class Conv1D(Layer):
     bias_initializer: Any = field(default="zeros", kw_only=True)
     kernel_regularizer: Any = field(default=None, kw_only=True)
     bias_regularizer: Any = field(default=None, kw_only=True)
+    kernel_constraint: Any = field(default=None, kw_only=True)
+    bias_constraint: Any = field(default=None, kw_only=True)
     kernel: Parameter = field(init=False, repr=False)
     bias: Parameter | None = field(init=False, default=None, repr=False)
     _plan: tuple[int, int, int] = field(init=False, repr=False)
@@ -146,6 +150,7 @@ class Conv1D(Layer):
             (self.kernel_size, input_shape[1], self.filters),
             self.kernel_initializer,
             regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
         )
         if self.use_bias:
             self.bias = self.add_weight(
@@ -153,6 +158,7 @@ class Conv1D(Layer):
                 (self.filters,),
                 self.bias_initializer,
                 regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
             )
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
