@@ -397,3 +397,28 @@ def test_layer_input_and_output_are_its_first_calls_tensors() -> None:
     )
     with pytest.raises(AttributeError, match=r"never been called.*no output"):
         Dense(3).output  # noqa: B018
+
+
+def test_a_call_with_training_false_stays_in_inference_mode_during_fit(rng) -> None:
+    """Keras's fine-tuning pattern: ``base(inputs, training=False)`` keeps BatchNorm's
+    moving statistics frozen while the layers around it train."""
+    from loopkit.layers import BatchNormalization, Dropout
+
+    base_in = lk.Input(shape=(4,))
+    norm = BatchNormalization()
+    base = lk.Model(base_in, Dense(3, activation="tanh")(norm(base_in)), dtype="float64")
+    inputs = lk.Input(shape=(4,))
+    model = lk.Model(inputs, Dense(1)(base(inputs, training=False)), dtype="float64")
+    model.compile("sgd", "mse")
+    x = rng.standard_normal((16, 4)) * 5 + 3
+    y = rng.standard_normal((16, 1))
+    check_graph_gradients(model, x, y)  # the inference-mode backward is exact too
+    stats = [w.copy() for w in norm.get_weights()[2:]]
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    for before, after in zip(stats, norm.get_weights()[2:], strict=True):
+        np.testing.assert_array_equal(before, after)
+    # training=True always trains: dropout also at predict, and it survives a reload
+    dropped = lk.Model(inputs, Dropout(0.5)(inputs, training=True))
+    assert (dropped.predict(np.ones((64, 4)), verbose=0) == 0).any()
+    again = lk.Model.from_config(dropped.get_config())
+    assert (again.predict(np.ones((64, 4)), verbose=0) == 0).any()

@@ -113,6 +113,8 @@ class Graph:
             dict(getattr(node, "options", None) or {}) for node in self.nodes
         ]
         self.multi_output = [bool(getattr(n, "multi_output", False)) for n in self.nodes]
+        self.modes: list[bool | None] = [getattr(n, "training", None) for n in self.nodes]
+        """Each call's fixed ``training=`` (``layer(x, training=False)``), or None."""
         self.masked = any(makes_mask(node.layer) for node in self.nodes)
         """Whether masks can arise: decided here, once; False runs no mask code."""
         uses: dict[int, int] = {}
@@ -126,6 +128,7 @@ class Graph:
             and all(not node.multi_input for node in self.nodes)
             and not any(self.multi_output)
             and not any(self.options)
+            and all(mode is None for mode in self.modes)
             and all(
                 ins == [prev]
                 for ins, prev in zip(self.in_slots, [0, *self.out_slots], strict=False)
@@ -212,21 +215,19 @@ class Graph:
         values = self._values
         for i, x in enumerate(xs):
             values[i] = x
-        for runner, node, ins, outs, options, several in zip(
+        for runner, node, ins, outs, options, several, mode in zip(
             self.runners,
             self.nodes,
             self.in_slots,
             self.out_slot_lists,
             self.options,
             self.multi_output,
+            self.modes,
             strict=True,
         ):
             arg = [values[s] for s in ins] if node.multi_input else values[ins[0]]
-            y = (
-                runner.forward(arg, training, **options)
-                if options
-                else runner.forward(arg, training)
-            )
+            on = training if mode is None else mode
+            y = runner.forward(arg, on, **options) if options else runner.forward(arg, on)
             if several:
                 for s, v in zip(outs, y, strict=True):
                     values[s] = v
@@ -241,13 +242,14 @@ class Graph:
         values, masks = self._values, self._masks
         for i, x in enumerate(xs):
             values[i], masks[i] = x, None
-        for runner, node, ins, outs, options, several in zip(
+        for runner, node, ins, outs, options, several, mode in zip(
             self.runners,
             self.nodes,
             self.in_slots,
             self.out_slot_lists,
             self.options,
             self.multi_output,
+            self.modes,
             strict=True,
         ):
             if node.multi_input:
@@ -258,7 +260,8 @@ class Graph:
             else:
                 arg, mask = values[ins[0]], masks[ins[0]]
             out_mask = output_mask(runner, arg, mask, **options)
-            y = call_forward(runner, arg, training, mask, **options)
+            on = training if mode is None else mode
+            y = call_forward(runner, arg, on, mask, **options)
             if several:
                 out_masks = out_mask if isinstance(out_mask, list) else [out_mask] * len(y)
                 for s, v, m in zip(outs, y, out_masks, strict=True):

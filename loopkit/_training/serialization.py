@@ -92,6 +92,8 @@ def functional_config(model: Model) -> dict[str, Any]:
             entry["multi_input"] = node.multi_input
         if node.options:
             entry["options"] = dict(node.options)
+        if node.training is not None:
+            entry["training"] = node.training
         nodes.append(entry)
         for k, tensor in enumerate(node.outputs):
             where[id(tensor)] = [node.layer.name, index, k]
@@ -165,7 +167,12 @@ def functional_from_config(
         inbound = [produced[_ref(ref)] for ref in node["inbound"]]
         layer = layers[name]
         several = bool(node.get("multi_input", _default_list(layer, len(inbound))))
-        out = add_node(layer, inbound if several else inbound[0], node.get("options"))
+        out = add_node(
+            layer,
+            inbound if several else inbound[0],
+            node.get("options"),
+            training=node.get("training"),
+        )
         index = calls.get(name, 0)
         for k, tensor in enumerate(out if isinstance(out, list) else [out]):
             produced[(name, index, k)] = tensor

@@ -79,6 +79,8 @@ class Node:
             ``compute_mask``.
         multi_output: Whether the call returns a list (``compute_output_shape``
             gave a list of shapes).
+        training: The call's ``training=`` (Keras's ``layer(x, training=False)``):
+            that mode always, in fit as in predict; None follows the model's mode.
     """
 
     layer: Any
@@ -86,6 +88,7 @@ class Node:
     multi_input: bool = False
     options: dict[str, Any] = field(factory=dict)
     multi_output: bool = False
+    training: bool | None = field(default=None, kw_only=True)
     outputs: list[KerasTensor] = field(init=False, factory=list, repr=False)
 
     @property
@@ -319,14 +322,21 @@ def call_layer(layer: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> 
                 "the data by Embedding(mask_zero=True) or Masking and passed on by the "
                 "model. Add one of those layers instead."
             )
-        return add_node(layer, inputs, options, call)
+        fixed = None if training is None else bool(training)
+        return add_node(layer, inputs, options, call, training=fixed)
     return layer.call_eagerly(inputs, bool(training), mask=mask, **options)
 
 
 def add_node(
-    layer: Any, inputs: Any, options: Mapping[str, Any] | None = None, call: str = ""
+    layer: Any,
+    inputs: Any,
+    options: Mapping[str, Any] | None = None,
+    call: str = "",
+    training: bool | None = None,
 ) -> Any:
     """Add the call of ``layer`` on ``inputs`` (a tensor or a list) to the graph.
+
+    ``training`` fixes the call's mode (True or False), None follows the model's.
 
     Returns the output tensor, or a list of them for a call with several outputs.
     """
@@ -339,7 +349,14 @@ def add_node(
     opts = dict(options or {})
     out_shape = _symbolic_output_shape(layer, shapes, opts, call)
     several = isinstance(out_shape, list)
-    node = Node(layer, leaves, multi_input=multi, options=opts, multi_output=several)
+    node = Node(
+        layer,
+        leaves,
+        multi_input=multi,
+        options=opts,
+        multi_output=several,
+        training=training,
+    )
     record_call(node)
     shapes_out = out_shape if several else [out_shape]
     node.outputs = [
