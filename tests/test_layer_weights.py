@@ -162,3 +162,21 @@ def test_add_weight_takes_keras_arguments_and_names_unnamed_weights() -> None:
 
     with pytest.raises(lk.ConfigError, match=r"add_weight\(\) got dtype='int32'"):
         Counter().setup((3,))
+
+
+def test_a_weight_converts_to_its_values_as_a_keras_variable_does() -> None:
+    import loopkit as lk
+
+    kernel = lk.Sequential([lk.Input((4,)), Dense(2)]).layers[0].kernel
+    values = np.array(kernel)
+    assert values.shape == (4, 2) and values.dtype == np.float32 == kernel.dtype
+    np.testing.assert_array_equal(values, kernel.numpy())
+    values[0, 0] += 1.0  # a copy: the weight is unchanged
+    assert kernel.value[0, 0] != values[0, 0]
+
+
+def test_build_called_by_hand_says_how_to_build_instead() -> None:
+    import loopkit as lk
+
+    with pytest.raises(lk.ConfigError, match=r"build\(\) was called directly.*setup"):
+        Dense(3).build((None, 4))

@@ -60,6 +60,15 @@ class Parameter:
         """Return a copy of the value (Keras's ``variable.numpy()``)."""
         return self.value.copy()
 
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> FloatArray:
+        """``np.asarray(weight)``: the values (a copy), as a Keras variable gives."""
+        return np.array(self.value, dtype=dtype, copy=True)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The weight's dtype."""
+        return self.value.dtype
+
     def assign(self, value: Any) -> None:
         """Copy ``value`` into the weight in place (Keras's ``variable.assign``).
 
@@ -295,7 +304,13 @@ class Layer:
 
         name, shape, initializer = self.weight_arguments(name, shape, initializer, dtype)
         init = initializers.get(initializer)
-        assert self.rng is not None, "add_weight() is called from build()"
+        if self.rng is None:  # build() called by hand, as Keras code may
+            raise ConfigError(
+                f"{type(self).__name__} layer {self.name!r}: build() was called "
+                "directly; loopkit builds a layer through setup(), which also gives it "
+                "its dtype and random generator. Call layer.setup(sample_shape) (no "
+                "batch axis, e.g. (4,)), call the layer on data, or put it in a model."
+            )
         value = np.asarray(init(tuple(shape), self.dtype, self.rng), dtype=self.dtype)
         param = Parameter(
             name=name,
