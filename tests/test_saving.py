@@ -428,3 +428,36 @@ def test_write_arrays_writes_the_members_np_savez_writes(tmp_path: Path) -> None
     got, meta = read_arrays(tmp_path / "t.npz", "test")
     np.testing.assert_array_equal(got["t"], transposed)
     assert meta == {}
+
+
+def test_load_weights_matches_a_second_model_of_the_same_function_by_structure(
+    tmp_path,
+) -> None:
+    """Automatic layer names differ between two models built by one function
+    (``dense`` then ``dense_2``); Keras 3 still loads, matching by structure."""
+    import loopkit as lk
+
+    def build() -> lk.Model:
+        inputs = lk.Input((4,))
+        return lk.Model(inputs, Dense(1)(Dense(8, activation="relu")(inputs)))
+
+    first, second = build(), build()
+    assert [w.name for w in first.weights] != [w.name for w in second.weights] or (
+        first.layers[1].name != second.layers[1].name
+    )
+    path = str(tmp_path / "m.weights.h5")
+    first.save_weights(path)
+    second.load_weights(path)
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    np.testing.assert_array_equal(second.predict(x, verbose=0), first.predict(x, verbose=0))
+
+    def other() -> lk.Model:
+        inputs = lk.Input((4,))
+        return lk.Model(inputs, Dense(8)(Dense(1, activation="relu")(inputs)))
+
+    before = other()
+    weights = before.get_weights()
+    with pytest.raises(CheckpointError):
+        before.load_weights(path)  # same weight names, other shapes: refused
+    for old, new in zip(weights, before.get_weights(), strict=True):
+        np.testing.assert_array_equal(old, new)

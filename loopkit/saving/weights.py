@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +124,28 @@ def save_weights(model: Network, filepath: str | os.PathLike[str]) -> None:
     )
 
 
+def _same_structure(stored: list[str], expected: list[str]) -> list[str] | None:
+    """The file's keys in the model's order when only the layer names differ, or None.
+
+    A second model made by the same function has other automatic layer names
+    (``dense_2`` for ``dense``); as Keras 3 matches weights by structure, the file's
+    weights are then taken in order, when there are as many and each key is the
+    same but for those numeric suffixes (``dense_2/kernel`` for ``dense/kernel``).
+    Names chosen by hand that differ (``encoder`` for ``decoder``) still refuse.
+    Shapes are checked after.
+    """
+    if len(stored) != len(expected):
+        return None
+    for file_key, model_key in zip(stored, expected, strict=True):
+        if _AUTOMATIC_SUFFIX.sub("", file_key) != _AUTOMATIC_SUFFIX.sub("", model_key):
+            return None
+    return stored
+
+
+_AUTOMATIC_SUFFIX = re.compile(r"_\d+(?=/)")
+"""The ``_<n>`` that Keras-style automatic names add to a layer's name in a key."""
+
+
 def load_weights(model: Network, filepath: str | os.PathLike[str]) -> None:
     """Copy the weights in ``filepath`` into ``model`` after checking all of them.
 
@@ -147,13 +170,17 @@ def load_weights(model: Network, filepath: str | os.PathLike[str]) -> None:
         expected = weight_keys(model)
         missing = [k for k in expected if k not in stored]
         extra = [k for k in stored if k not in expected]
+        keys = expected
         if missing or extra:
-            raise CheckpointError(
-                f"{what}: the file's weights do not match model {model.name!r}. Missing "
-                f"from the file: {missing}; in the file but not the model: {extra}. Load "
-                "into a model built with the same layers (and layer names)."
-            )
-        members = [prefix + key for key in expected]
+            matched = _same_structure(stored, expected)
+            if matched is None:
+                raise CheckpointError(
+                    f"{what}: the file's weights do not match model {model.name!r}. "
+                    f"Missing from the file: {missing}; in the file but not the model: "
+                    f"{extra}. Load into a model built with the same layers."
+                )
+            keys = matched
+        members = [prefix + key for key in keys]
         shapes = [p.shape for p in model.weights]
         check_weight_headers(
             archive, list(zip(expected, members, shapes, strict=True)), model.name
