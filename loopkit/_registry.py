@@ -12,9 +12,23 @@ from attrs import field, frozen
 from loopkit.errors import ConfigError
 from loopkit.validators import check_config_keys, suggest
 
-__all__ = ["Registry", "to_config"]
+__all__ = ["GLOBAL_CUSTOM_OBJECTS", "Registry", "to_config", "with_global_custom_objects"]
 
 T = TypeVar("T")
+
+GLOBAL_CUSTOM_OBJECTS: dict[str, Any] = {}
+"""Keras's global custom objects: classes registered by ``register_keras_serializable``
+or a ``custom_object_scope``, found by every lookup after the ``custom_objects=`` given
+to the call."""
+
+
+def with_global_custom_objects(
+    custom_objects: Mapping[str, Any] | None,
+) -> Mapping[str, Any] | None:
+    """The global custom objects overlaid by a call's ``custom_objects``."""
+    if not GLOBAL_CUSTOM_OBJECTS:
+        return custom_objects
+    return {**GLOBAL_CUSTOM_OBJECTS, **(custom_objects or {})}
 
 
 def to_config(obj: Any) -> dict[str, Any]:
@@ -111,6 +125,7 @@ class Registry(Generic[T]):
         self, name: str, custom_objects: Mapping[str, Any] | None = None
     ) -> Callable[[], T] | None:
         """Return what makes the object ``name`` names, or None: custom objects first."""
+        custom_objects = with_global_custom_objects(custom_objects)
         if custom_objects and name in custom_objects:
             return cast(Callable[[], T], custom_objects[name])
         key = name.lower() if self.ignore_case else name
@@ -152,6 +167,7 @@ class Registry(Generic[T]):
         """
         call = call or f"{self.module}.get({dict(identifier)!r})"
         name = identifier["class_name"]
+        custom_objects = with_global_custom_objects(custom_objects)
         if self.config_names:
             cls: Any = self.find(name, custom_objects)
             if cls is None:

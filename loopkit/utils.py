@@ -11,12 +11,20 @@ from loopkit._data.padding import pad_sequences
 from loopkit._data.pydataset import PyDataset, Sequence
 from loopkit.errors import ConfigError
 from loopkit.random import set_random_seed
+from loopkit.saving.custom_objects import (
+    custom_object_scope,
+    get_custom_objects,
+    register_keras_serializable,
+)
 
 __all__ = [
     "PyDataset",
     "Sequence",
+    "custom_object_scope",
+    "get_custom_objects",
     "normalize",
     "pad_sequences",
+    "register_keras_serializable",
     "set_random_seed",
     "to_categorical",
 ]

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from loopkit._registry import with_global_custom_objects
 from loopkit._training.model import Model
 from loopkit._training.sequential import Sequential
 from loopkit._training.serialization import functional_from_config
@@ -109,7 +110,7 @@ def model_from_json(
             "model.to_json() writes; got JSON without those keys."
         )
     known: dict[str, Any] = {"Sequential": Sequential, "Model": Model, "Functional": Model}
-    known.update(custom_objects or {})
+    known.update(with_global_custom_objects(custom_objects) or {})
     name = str(data["class_name"])
     cls = known.get(name)
     if not (isinstance(cls, type) and issubclass(cls, Model)):

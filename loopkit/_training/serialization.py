@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from loopkit import layers as _layers
+from loopkit._registry import with_global_custom_objects
 from loopkit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -57,9 +58,9 @@ def layer_from_config(
     from loopkit._training.sequential import Sequential
 
     models: dict[str, Any] = {"Model": Model, "Functional": Model, "Sequential": Sequential}
-    cls = (custom_objects or {}).get(str(entry.get("class_name"))) or models.get(
+    cls = (with_global_custom_objects(custom_objects) or {}).get(
         str(entry.get("class_name"))
-    )
+    ) or models.get(str(entry.get("class_name")))
     if isinstance(cls, type) and _is_model(cls):
         config = dict(entry.get("config") or {})
         return cls.from_config(config, custom_objects=custom_objects)  # type: ignore[attr-defined]

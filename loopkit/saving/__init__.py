@@ -9,6 +9,11 @@ from __future__ import annotations
 from loopkit.saving.atomic import atomic_write, check_destination, write_atomically
 from loopkit.saving.background import BackgroundWriter
 from loopkit.saving.checkpoints import load_checkpoint, save_checkpoint
+from loopkit.saving.custom_objects import (
+    custom_object_scope,
+    get_custom_objects,
+    register_keras_serializable,
+)
 from loopkit.saving.model_files import ModelSnapshot, load_model, save_model, snapshot_model
 
 __all__ = [
@@ -16,8 +21,11 @@ __all__ = [
     "ModelSnapshot",
     "atomic_write",
     "check_destination",
+    "custom_object_scope",
+    "get_custom_objects",
     "load_checkpoint",
     "load_model",
+    "register_keras_serializable",
     "save_checkpoint",
     "save_model",
     "snapshot_model",

@@ -13,6 +13,7 @@ from loopkit import layers as _layers
 from loopkit import losses as _losses
 from loopkit import metrics as _metrics
 from loopkit import optimizers as _optimizers
+from loopkit._registry import with_global_custom_objects
 from loopkit.errors import CheckpointError, ConfigError
 from loopkit.saving import _codec
 from loopkit.saving._probe import planned_graph_weight_shapes, planned_weight_shapes
@@ -93,7 +94,7 @@ def model_from_config(
             config, custom_objects, check_weights, what
         )
     known = {name: getattr(_layers, name) for name in _layers.__all__}
-    known.update(custom_objects or {})
+    known.update(with_global_custom_objects(custom_objects) or {})
     built_layers = []
     for entry in config["layers"]:
         cls = known.get(entry["class_name"])
