@@ -12,6 +12,7 @@ patience=-1; expected an int >= 0."``. Combine them with attrs's own
 from __future__ import annotations
 
 import difflib
+import inspect
 import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping
@@ -62,7 +63,14 @@ def check_config_keys(call: str, cls: type[Any], config: Mapping[str, Any]) -> N
     Raises:
         ConfigError: A key is no argument; names it, the arguments and the closest.
     """
-    known = [a.alias or a.name for a in attrs.fields(cls) if a.init]  # init names
+    if "__init__" in vars(cls) and "__attrs_attrs__" not in vars(cls):
+        # a Keras-style subclass with its own __init__: its signature says what it takes
+        parameters = inspect.signature(cls).parameters.values()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            return  # **kwargs go on to the attrs base, which checks them itself
+        known = [p.name for p in parameters]
+    else:
+        known = [a.alias or a.name for a in attrs.fields(cls) if a.init]  # init names
     unknown = sorted(set(config) - set(known))
     if unknown:
         raise ConfigError(

@@ -61,3 +61,40 @@ def test_a_registered_class_loads_anywhere_as_in_keras(tmp_path: Any) -> None:
         get_custom_objects().clear()
     with pytest.raises(lk.ConfigError, match="may not contain '>'"):
         register_keras_serializable(package="a>b")
+
+
+class KerasStyleScale(Layer):
+    """A Keras-style custom layer: a plain ``__init__`` and ``get_config``, no attrs."""
+
+    def __init__(self, factor: float = 2.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def forward(self, x: Any, training: bool = False) -> Any:
+        return x * self.factor
+
+    def backward(self, dy: Any) -> Any:
+        return dy * self.factor
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update({"factor": self.factor})
+        return config
+
+
+def test_a_keras_style_layer_round_trips_through_its_config_and_a_file(
+    tmp_path: Any,
+) -> None:
+    again = KerasStyleScale.from_config(KerasStyleScale(3.0, name="s").get_config())
+    assert again.factor == 3.0 and again.name == "s"
+    model = lk.Sequential([lk.Input((3,)), KerasStyleScale(3.0), Dense(1)])
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    x = np.ones((2, 3), np.float32)
+    loaded = lk.load_model(path, custom_objects={"KerasStyleScale": KerasStyleScale})
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    with pytest.raises(TypeError, match="bogus"):
+        KerasStyleScale.from_config({"factor": 1.0, "bogus": 2})
