@@ -10,7 +10,7 @@ import numpy as np
 from loopkit.layers.base import Layer
 from loopkit.typing import Array, FloatArray, Shape
 
-__all__ = ["check_layer_gradients", "numerical_gradient"]
+__all__ = ["check_layer_gradients", "check_model_gradients", "numerical_gradient"]
 
 
 def numerical_gradient(
@@ -90,3 +90,48 @@ def check_layer_gradients(
         )
         results[p.name] = (analytic[p.name], numeric)
     return results
+
+
+def check_model_gradients(
+    model: Any,
+    x: Any,
+    y: Any,
+    sample_weight: Any = None,
+    *,
+    rtol: float = 1e-5,
+    atol: float = 1e-8,
+) -> dict[str, FloatArray]:
+    """Assert that a whole model's gradients match float64 central differences.
+
+    For a compiled float64 model (``dtype="float64"``): ``compute_gradients`` on the
+    batch, then the loss of the same batch (``training=True``) differentiated
+    numerically with respect to ``flat_weights``, compared on the trainable spans.
+    Checks a graph of custom layers, shared layers, several outputs and loss weights
+    as ``check_layer_gradients`` checks one layer. Layers that draw randomness in
+    training (dropout) must be left out or reseeded by the caller.
+
+    Returns:
+        ``{"analytic": ..., "numeric": ...}``, both shaped as ``flat_weights``.
+
+    Raises:
+        AssertionError: the recomputed loss differs from ``compute_gradients``'s, the
+            loss does not depend on the weights at all, or a gradient differs beyond
+            ``rtol``/``atol``.
+    """
+    loss = model.compute_gradients(x, y, sample_weight)
+    analytic = model.flat_gradients.copy()
+
+    def total_loss() -> float:
+        model.forward(x, training=True)
+        return float(model.test_loss(y, sample_weight))
+
+    again = total_loss()
+    assert np.isclose(again, loss, rtol=1e-12, atol=0.0), (
+        f"the loss recomputed for the same batch is {again!r}, not {loss!r}: the model "
+        "is not deterministic in training mode (dropout?), so it cannot be checked"
+    )
+    numeric = numerical_gradient(total_loss, model.flat_weights)
+    assert np.abs(numeric).max() > 1e-3, "the loss does not depend on the weights"
+    for span in model.trainable_spans:
+        np.testing.assert_allclose(analytic[span], numeric[span], rtol=rtol, atol=atol)
+    return {"analytic": analytic, "numeric": numeric}

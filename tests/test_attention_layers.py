@@ -17,7 +17,7 @@ from loopkit.layers import (
     Embedding,
     GlobalAveragePooling1D,
 )
-from loopkit.testing import numerical_gradient
+from loopkit.testing import check_model_gradients
 
 MAKERS = {
     "dot": lambda **kw: Attention(**kw),
@@ -72,20 +72,6 @@ def test_masked_steps_get_no_attention_and_padded_queries_output_zeros(rng) -> N
     np.testing.assert_array_equal(np.triu(causal[0], 1), 0.0)
 
 
-def check_graph_gradients(model: Any, x: Any, y: Any) -> None:
-    model.compute_gradients(x, y)
-    analytic = model.flat_gradients.copy()
-
-    def total_loss() -> float:
-        model.forward(x, training=True)
-        return float(model.test_loss(y, None))
-
-    numeric = numerical_gradient(total_loss, model.flat_weights)
-    assert np.abs(numeric).max() > 1e-3
-    for span in model.trainable_spans:
-        np.testing.assert_allclose(analytic[span], numeric[span], rtol=1e-5, atol=1e-8)
-
-
 @pytest.mark.parametrize("kind", ["dot_scaled", "concat_scaled", "additive"])
 def test_embedding_masks_reach_the_layer_in_a_graph_and_gradients_match(rng, kind) -> None:
     questions, answers = lk.Input((4,), dtype="int32"), lk.Input((5,), dtype="int32")
@@ -99,7 +85,7 @@ def test_embedding_masks_reach_the_layer_in_a_graph_and_gradients_match(rng, kin
         np.array([[1, 2, 3, 0], [4, 5, 0, 0]]),
         np.array([[6, 7, 0, 0, 0], [8, 1, 2, 3, 0]]),
     ]
-    check_graph_gradients(model, x, rng.standard_normal((2, 1)))
+    check_model_gradients(model, x, rng.standard_normal((2, 1)))
     layer = next(lay for lay in model.layers if isinstance(lay, Attention))
     out = layer(
         [embed_q.forward(x[0]).copy(), embed_v.forward(x[1]).copy()],

@@ -11,23 +11,7 @@ from attrs import define
 import loopkit as lk
 from loopkit import ConfigError, ShapeError
 from loopkit.layers import GRU, LSTM, Bidirectional, Dense, Layer, SimpleRNN
-from loopkit.testing import numerical_gradient
-
-
-def check_graph_gradients(model: Any, x: Any, y: Any) -> None:
-    """flat_gradients after compute_gradients equal d(loss)/d(flat_weights) numerically."""
-    loss = model.compute_gradients(x, y)
-    analytic = model.flat_gradients.copy()
-
-    def total_loss() -> float:
-        model.forward(x, training=True)
-        return float(model.test_loss(y, None))
-
-    assert total_loss() == pytest.approx(loss, rel=1e-12)
-    numeric = numerical_gradient(total_loss, model.flat_weights)
-    assert np.abs(numeric).max() > 1e-3  # every part of the graph is exercised
-    for span in model.trainable_spans:
-        np.testing.assert_allclose(analytic[span], numeric[span], rtol=1e-5, atol=1e-8)
+from loopkit.testing import check_model_gradients
 
 
 def encoder_decoder(dtype: str = "float64") -> lk.Model:
@@ -66,7 +50,7 @@ def test_an_encoder_decoder_with_states_matches_finite_differences(rng) -> None:
     model = encoder_decoder()
     model.compile("sgd", "mse")
     x = [rng.standard_normal((4, 5, 3)), rng.standard_normal((4, 4, 2))]
-    check_graph_gradients(model, x, rng.standard_normal((4, 4, 2)))
+    check_model_gradients(model, x, rng.standard_normal((4, 4, 2)))
 
 
 @pytest.mark.parametrize("kind", [SimpleRNN, GRU])
@@ -79,7 +63,7 @@ def test_one_state_layers_pass_their_state_on_and_match_finite_differences(
     model = lk.Model(inputs, [Dense(1)(out), Dense(2)(h)], dtype="float64")
     model.compile("sgd", ["mse", "mse"])
     y = [rng.standard_normal((3, 1)), rng.standard_normal((3, 2))]
-    check_graph_gradients(model, rng.standard_normal((3, 4, 2)), y)
+    check_model_gradients(model, rng.standard_normal((3, 4, 2)), y)
 
 
 def test_unused_states_and_a_state_as_a_model_output_match_finite_differences(
@@ -91,7 +75,7 @@ def test_unused_states_and_a_state_as_a_model_output_match_finite_differences(
     assert model.output_names == ["head", "lstm_output_1"]
     model.compile("sgd", ["mse", "mse"])
     y = [rng.standard_normal((3, 2)), rng.standard_normal((3, 3))]
-    check_graph_gradients(model, rng.standard_normal((3, 5, 2)), y)
+    check_model_gradients(model, rng.standard_normal((3, 5, 2)), y)
 
 
 def test_bidirectional_without_merging_returns_both_directions(rng) -> None:
@@ -120,7 +104,7 @@ def test_bidirectional_merge_none_matches_finite_differences(rng) -> None:
     model = lk.Model.from_config(model.get_config())
     model = lk.Model(model.inputs, model.outputs, dtype="float64")
     model.compile("sgd", "mse")
-    check_graph_gradients(
+    check_model_gradients(
         model, rng.standard_normal((3, 4, 3)), rng.standard_normal((3, 1))
     )
 
@@ -133,7 +117,7 @@ def test_bidirectional_states_in_and_out_match_finite_differences(rng) -> None:
     model = lk.Model([source, target], Dense(1)(decoded), dtype="float64")
     model.compile("sgd", "mse")
     x = [rng.standard_normal((3, 4, 3)), rng.standard_normal((3, 3, 2))]
-    check_graph_gradients(model, x, rng.standard_normal((3, 1)))
+    check_model_gradients(model, x, rng.standard_normal((3, 1)))
 
 
 def test_a_model_with_states_saves_and_loads_with_the_same_predictions(
@@ -214,7 +198,7 @@ def test_options_are_per_call_and_survive_get_config_and_save(rng, tmp_path) -> 
     kernel, bias = model.get_weights()
     np.testing.assert_allclose(model.predict(x, verbose=0), 5.0 * x @ kernel + bias)
     model.compile("sgd", "mse")
-    check_graph_gradients(model, x, rng.standard_normal((4, 2)))
+    check_model_gradients(model, x, rng.standard_normal((4, 2)))
     rebuilt = lk.Model.from_config(model.get_config(), custom_objects={"Scale": Scale})
     assert [n.options for n in rebuilt.graph.nodes[:2]] == [
         {"factor": 3.0},

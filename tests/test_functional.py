@@ -23,22 +23,7 @@ from loopkit.layers import (
     Subtract,
     TimeDistributed,
 )
-from loopkit.testing import numerical_gradient
-
-
-def check_graph_gradients(model, x, y, sample_weight=None) -> None:
-    """flat_gradients after compute_gradients equal d(loss)/d(flat_weights) numerically."""
-    loss = model.compute_gradients(x, y, sample_weight)
-    analytic = model.flat_gradients.copy()
-
-    def total_loss() -> float:
-        model.forward(x, training=True)
-        return model.test_loss(y, sample_weight)
-
-    assert total_loss() == pytest.approx(loss, rel=1e-12)
-    numeric = numerical_gradient(total_loss, model.flat_weights)
-    for span in model.trainable_spans:
-        np.testing.assert_allclose(analytic[span], numeric[span], rtol=1e-5, atol=1e-8)
+from loopkit.testing import check_model_gradients
 
 
 def test_residual_block_with_fan_out_matches_finite_differences(rng) -> None:
@@ -48,7 +33,7 @@ def test_residual_block_with_fan_out_matches_finite_differences(rng) -> None:
     out = Dense(3, activation="softmax")(Add()([h, branch]))
     model = lk.Model(inputs, out, dtype="float64")
     model.compile("sgd", "sparse_categorical_crossentropy")
-    check_graph_gradients(model, rng.standard_normal((7, 5)), rng.integers(0, 3, 7))
+    check_model_gradients(model, rng.standard_normal((7, 5)), rng.integers(0, 3, 7))
 
 
 def test_inputs_merged_before_the_first_weight_train_and_match_finite_differences(
@@ -62,7 +47,7 @@ def test_inputs_merged_before_the_first_weight_train_and_match_finite_difference
     )
     model.compile("sgd", loss=["mse", "mse"])
     x = [rng.standard_normal((6, 4)), rng.standard_normal((6, 2))]
-    check_graph_gradients(
+    check_model_gradients(
         model, x, [rng.standard_normal((6, 3)), rng.standard_normal((6, 1))]
     )
 
@@ -75,7 +60,7 @@ def test_a_shared_layer_has_one_set_of_weights_and_sums_its_gradients(rng) -> No
     model.compile("sgd", "mse")
     assert model.count_params() == (4 * 3 + 3) + (6 + 1)  # the shared layer counts once
     x = [rng.standard_normal((6, 4)), rng.standard_normal((6, 4))]
-    check_graph_gradients(model, x, rng.standard_normal((6, 1)))
+    check_model_gradients(model, x, rng.standard_normal((6, 1)))
 
 
 @pytest.mark.parametrize(
@@ -98,7 +83,7 @@ def test_a_shared_wrapper_layer_sums_its_inner_layers_gradients(rng, make) -> No
     alone = lk.Model(a, shared(a), dtype="float64")
     assert model.count_params() == alone.count_params() + model.layers[-1].count_params()
     x = [rng.standard_normal((4, 5, 2)), rng.standard_normal((4, 5, 2))]
-    check_graph_gradients(model, x, rng.standard_normal((4, 1)))
+    check_model_gradients(model, x, rng.standard_normal((4, 1)))
 
 
 def test_two_weighted_outputs_match_finite_differences_and_log_each_loss(rng) -> None:
@@ -114,7 +99,7 @@ def test_two_weighted_outputs_match_finite_differences_and_log_each_loss(rng) ->
     )
     x = rng.standard_normal((8, 4))
     y = [rng.integers(0, 3, 8), rng.standard_normal((8, 1))]
-    check_graph_gradients(model, x, y)
+    check_model_gradients(model, x, y)
     model.compute_gradients(x, y)
     total = model.test_loss(y, None)
     cls_loss, reg_loss = model.loss_terms  # logged unweighted, as Keras does
@@ -136,7 +121,7 @@ def test_a_nested_sequential_trains_as_one_layer_of_a_functional_model(rng) -> N
         "Sequential",
         "Dense",
     ]
-    check_graph_gradients(model, rng.standard_normal((6, 4)), rng.standard_normal((6, 2)))
+    check_model_gradients(model, rng.standard_normal((6, 4)), rng.standard_normal((6, 2)))
     before = encoder.get_weights()
     model.fit(rng.standard_normal((6, 4)), rng.standard_normal((6, 2)), epochs=1, verbose=0)
     assert any(
@@ -152,7 +137,7 @@ def test_a_model_called_twice_shares_its_weights(rng) -> None:
     model.compile("sgd", "mse")
     assert model.count_params() == 15 + 4
     x = [rng.standard_normal((5, 4)), rng.standard_normal((5, 4))]
-    check_graph_gradients(model, x, rng.standard_normal((5, 1)))
+    check_model_gradients(model, x, rng.standard_normal((5, 1)))
 
 
 @pytest.mark.parametrize(
@@ -164,7 +149,7 @@ def test_each_merge_layer_matches_finite_differences(rng, merge) -> None:
     model = lk.Model([a, b], Dense(2)(merged), dtype="float64")
     model.compile("sgd", "mse")
     x = [rng.standard_normal((6, 3)), rng.standard_normal((6, 3))]
-    check_graph_gradients(model, x, rng.standard_normal((6, 2)))
+    check_model_gradients(model, x, rng.standard_normal((6, 2)))
 
 
 def test_dot_of_two_vectors_matches_finite_differences(rng) -> None:
@@ -172,7 +157,7 @@ def test_dot_of_two_vectors_matches_finite_differences(rng) -> None:
     model = lk.Model([a, b], Dot(axes=1)([Dense(4)(a), Dense(4)(b)]), dtype="float64")
     model.compile("sgd", "mse")
     x = [rng.standard_normal((5, 3)), rng.standard_normal((5, 3))]
-    check_graph_gradients(model, x, rng.standard_normal((5, 1)))
+    check_model_gradients(model, x, rng.standard_normal((5, 1)))
 
 
 def test_merge_values_are_what_keras_computes(rng) -> None:
@@ -412,7 +397,7 @@ def test_a_call_with_training_false_stays_in_inference_mode_during_fit(rng) -> N
     model.compile("sgd", "mse")
     x = rng.standard_normal((16, 4)) * 5 + 3
     y = rng.standard_normal((16, 1))
-    check_graph_gradients(model, x, y)  # the inference-mode backward is exact too
+    check_model_gradients(model, x, y)  # the inference-mode backward is exact too
     stats = [w.copy() for w in norm.get_weights()[2:]]
     model.fit(x, y, epochs=2, batch_size=8, verbose=0)
     for before, after in zip(stats, norm.get_weights()[2:], strict=True):
@@ -422,3 +407,29 @@ def test_a_call_with_training_false_stays_in_inference_mode_during_fit(rng) -> N
     assert (dropped.predict(np.ones((64, 4)), verbose=0) == 0).any()
     again = lk.Model.from_config(dropped.get_config())
     assert (again.predict(np.ones((64, 4)), verbose=0) == 0).any()
+
+
+def test_check_model_gradients_catches_a_wrong_backward(rng) -> None:
+    """The whole-model check is not vacuous: a layer whose backward is off fails it."""
+    from attrs import define
+
+    from loopkit.layers import Layer
+
+    @define(eq=False, slots=False)
+    class OffByHalf(Layer):
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def forward(self, x, training=False):
+            return 2.0 * x
+
+        def backward(self, dy):
+            return 1.0 * dy  # the true gradient is 2 * dy
+
+    inputs = lk.Input(shape=(3,))
+    model = lk.Model(inputs, Dense(1)(OffByHalf()(Dense(2)(inputs))), dtype="float64")
+    model.compile("sgd", "mse")
+    with pytest.raises(AssertionError):
+        check_model_gradients(
+            model, rng.standard_normal((4, 3)), rng.standard_normal((4, 1))
+        )

@@ -20,7 +20,7 @@ from loopkit.layers import (
     Masking,
     TimeDistributed,
 )
-from loopkit.testing import numerical_gradient
+from loopkit.testing import check_model_gradients
 
 
 def tokens(rng: np.random.Generator, n: int = 4, steps: int = 6) -> np.ndarray:
@@ -41,21 +41,6 @@ def same_weights(build: Any, steps: int, other: int) -> tuple[Any, Any]:
     a, b = build(steps), build(other)
     b.set_weights(a.get_weights())
     return a, b
-
-
-def check_model_gradients(model: Any, x: Any, y: Any) -> None:
-    loss = model.compute_gradients(x, y)
-    analytic = model.flat_gradients.copy()
-
-    def total_loss() -> float:
-        model.forward(x, training=True)
-        return float(model.test_loss(y, None))
-
-    assert total_loss() == pytest.approx(loss, rel=1e-12)
-    numeric = numerical_gradient(total_loss, model.flat_weights)
-    assert np.abs(numeric).max() > 1e-3
-    for span in model.trainable_spans:
-        np.testing.assert_allclose(analytic[span], numeric[span], rtol=1e-5, atol=1e-8)
 
 
 def sequential_classifier(steps: int) -> lk.Sequential:
