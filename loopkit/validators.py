@@ -27,6 +27,7 @@ __all__ = [
     "Validator",
     "boolean",
     "check_config_keys",
+    "construct_from_config",
     "finite",
     "dtype_name",
     "float_dtype",
@@ -77,6 +78,16 @@ def check_config_keys(call: str, cls: type[Any], config: Mapping[str, Any]) -> N
             f"{call}: {cls.__name__} takes no argument {unknown[0]!r}; it takes "
             f"{known}. Fix the config.{suggest(unknown[0], known)}"
         )
+
+
+def construct_from_config(cls: type[Any], config: Mapping[str, Any]) -> Any:
+    """Keras's default ``from_config``: check the keys, then ``cls(**config)``.
+
+    Raises:
+        ConfigError: a key is no constructor argument (``check_config_keys``).
+    """
+    check_config_keys(f"{cls.__name__}.from_config()", cls, config)
+    return cls(**config)
 
 
 def _owner(instance: Any) -> str:

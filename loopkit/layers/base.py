@@ -554,10 +554,9 @@ class Layer:
         Raises:
             ConfigError: the config has a key the constructor does not take.
         """
-        from loopkit.validators import check_config_keys
+        from loopkit.validators import construct_from_config
 
-        check_config_keys(f"{cls.__name__}.from_config()", cls, config)
-        return cls(**config)
+        return construct_from_config(cls, config)
 
 
 def activation_or_none(identifier: Any) -> ActivationFunction | None:

@@ -13,7 +13,7 @@ from attrs import define, field
 from loopkit._naming import snake_case
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.typing import Array, FloatArray, Shape
-from loopkit.validators import check_config_keys, dtype_name, float_dtype, one_of
+from loopkit.validators import construct_from_config, dtype_name, float_dtype, one_of
 
 __all__ = ["EPSILON", "REDUCTIONS", "ElementwiseLoss", "JointGradient", "Loss"]
 
@@ -176,8 +176,7 @@ class Loss:
         Raises:
             ConfigError: the config has a key the constructor does not take.
         """
-        check_config_keys(f"{cls.__name__}.from_config()", cls, config)
-        return cls(**config)
+        return construct_from_config(cls, config)
 
     def get_config(self) -> dict[str, Any]:
         """Return the constructor arguments (``name`` included) as JSON-ready values."""

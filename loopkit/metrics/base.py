@@ -13,7 +13,7 @@ from attrs import define, field
 from loopkit.errors import CheckpointError, LoopkitError, ShapeError
 from loopkit.metrics.variable import Variable
 from loopkit.typing import Array, FloatArray
-from loopkit.validators import check_config_keys, dtype_name, float_dtype
+from loopkit.validators import construct_from_config, dtype_name, float_dtype
 
 __all__ = [
     "Mean",
@@ -144,8 +144,7 @@ class Metric:
         Raises:
             ConfigError: the config has a key the constructor does not take.
         """
-        check_config_keys(f"{cls.__name__}.from_config()", cls, config)
-        return cls(**config)
+        return construct_from_config(cls, config)
 
     def add_variable(
         self,
