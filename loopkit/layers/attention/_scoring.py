@@ -8,9 +8,10 @@ import numpy as np
 import numpy.typing as npt
 
 from loopkit.errors import ShapeError
-from loopkit.typing import FloatArray
+from loopkit.typing import FloatArray, Shape
 
 __all__ = [
+    "AttentionCall",
     "BoolArray",
     "LARGE_NEGATIVE",
     "as_bool_mask",
@@ -110,3 +111,61 @@ def dropout_keep(
     np.greater_equal(out, rate, out=out)
     out *= 1.0 / (1.0 - rate)
     return out
+
+
+class AttentionCall:
+    """What Keras's attention layers share around their arithmetic (a mixin).
+
+    The call's options, the name their messages start with, the checks of the
+    ``[query, value, key]`` sequence shapes, and the output mask (the query's).
+    """
+
+    name: str | None
+
+    def _call_name(self) -> str:
+        return f"{type(self).__name__} layer {self.name!r}"
+
+    @staticmethod
+    def call_options(
+        return_attention_scores: bool, use_causal_mask: bool
+    ) -> dict[str, Any]:
+        """The options a call keeps in the graph (passed on to ``forward``)."""
+        return {
+            "return_attention_scores": bool(return_attention_scores),
+            "use_causal_mask": bool(use_causal_mask),
+        }
+
+    def sequence_shapes(self, input_shape: Any) -> list[Shape]:
+        """``(steps, features)`` of query, value and key (as ints); raise otherwise.
+
+        Checks that each is a sequence and that key and value have as many steps;
+        any further shapes (MultiHeadAttention's attention mask) are returned as
+        they are, for the layer to check.
+        """
+        shapes = [tuple(int(d) for d in s) for s in input_shape]
+        for role, shape in zip(("query", "value", "key"), shapes, strict=False):
+            if len(shape) != 2:
+                raise ShapeError(
+                    f"{self._call_name()} expects {role} of shape (batch, steps, "
+                    f"features); got {(None, *shape)}. Reshape it to one sequence "
+                    "axis (loopkit attends over axis 1 only)."
+                )
+        value = shapes[1]
+        key = shapes[2] if len(shapes) > 2 else value
+        if key[0] != value[0]:
+            raise ShapeError(
+                f"{self._call_name()}: value and key must have the same number of "
+                f"steps; got value {(None, *value)} and key {(None, *key)}."
+            )
+        return shapes
+
+    def compute_mask(
+        self,
+        x: Any,
+        mask: Any = None,
+        return_attention_scores: bool = False,
+        use_causal_mask: bool = False,
+    ) -> Any:
+        """Return the query's mask (Keras sets it on the output); None for the scores."""
+        query_mask = mask[0] if isinstance(mask, list) else None
+        return [query_mask, None] if return_attention_scores else query_mask

@@ -9,6 +9,7 @@ from attrs import define, field
 
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.layers.attention._scoring import (
+    AttentionCall,
     causal_mask,
     check_padding_mask,
     dropout_keep,
@@ -23,7 +24,7 @@ __all__ = ["Attention"]
 
 
 @define(eq=False, slots=False)
-class Attention(Layer):
+class Attention(AttentionCall, Layer):
     """Dot-product attention (Luong et al., 2015) or concat attention, as Keras 3's.
 
     Called on ``[query, value]`` or ``[query, value, key]`` (``key`` is ``value``
@@ -69,13 +70,7 @@ class Attention(Layer):
     ) -> tuple[Any, dict[str, Any]]:
         """Bind ``layer([query, value(, key)], return_attention_scores=, ...)``."""
         xs, _ = super().call_arguments(inputs)
-        return xs, {
-            "return_attention_scores": bool(return_attention_scores),
-            "use_causal_mask": bool(use_causal_mask),
-        }
-
-    def _call_name(self) -> str:
-        return f"{type(self).__name__} layer {self.name!r}"
+        return xs, self.call_options(return_attention_scores, use_causal_mask)
 
     def _shapes(self, input_shape: Any) -> list[Shape]:
         if not isinstance(input_shape, list) or len(input_shape) not in (2, 3):
@@ -83,19 +78,9 @@ class Attention(Layer):
                 f"{self._call_name()} is called on a list [query, value] or [query, "
                 f"value, key]; got input shapes {input_shape!r}."
             )
-        shapes = [tuple(int(d) for d in s) for s in input_shape]
-        if any(len(s) != 2 for s in shapes):
-            raise ShapeError(
-                f"{self._call_name()} expects (batch, steps, features) inputs; got "
-                f"{[(None, *s) for s in shapes]}."
-            )
+        shapes = self.sequence_shapes(input_shape)
         query, value = shapes[0], shapes[1]
         key = shapes[2] if len(shapes) == 3 else value
-        if key[0] != value[0]:
-            raise ShapeError(
-                f"{self._call_name()}: value and key must have the same number of steps; "
-                f"got value {(None, *value)} and key {(None, *key)}."
-            )
         if key[1] != query[1]:
             raise ShapeError(
                 f"{self._call_name()}: query and key must have the same last dimension "
@@ -122,17 +107,6 @@ class Attention(Layer):
         shapes = self._shapes(input_shape)
         out = (shapes[0][0], shapes[1][1])
         return [out, (shapes[0][0], shapes[1][0])] if return_attention_scores else out
-
-    def compute_mask(
-        self,
-        x: Any,
-        mask: Any = None,
-        return_attention_scores: bool = False,
-        use_causal_mask: bool = False,
-    ) -> Any:
-        """Return the query's mask (None for the scores), as Keras."""
-        query_mask = mask[0] if isinstance(mask, list) else None
-        return [query_mask, None] if return_attention_scores else query_mask
 
     # --- scoring (overridden by AdditiveAttention) ----------------------------------
 

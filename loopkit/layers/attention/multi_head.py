@@ -11,6 +11,7 @@ from attrs import define, field
 
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.layers.attention._scoring import (
+    AttentionCall,
     BoolArray,
     as_bool_mask,
     causal_mask,
@@ -81,7 +82,7 @@ def _not_set(what: str, fix: str) -> Any:
 
 
 @define(eq=False, slots=False)
-class MultiHeadAttention(Layer):
+class MultiHeadAttention(AttentionCall, Layer):
     """Multi-head attention (Vaswani et al., 2017), with Keras 3's weights and masks.
 
     Called as ``mha(query, value, key=None, attention_mask=None,
@@ -181,13 +182,7 @@ class MultiHeadAttention(Layer):
         inputs = [query, value, value if key is None else key]
         if attention_mask is not None:
             inputs.append(attention_mask)
-        return inputs, {
-            "return_attention_scores": bool(return_attention_scores),
-            "use_causal_mask": bool(use_causal_mask),
-        }
-
-    def _call_name(self) -> str:
-        return f"MultiHeadAttention layer {self.name!r}"
+        return inputs, self.call_options(return_attention_scores, use_causal_mask)
 
     def _shapes(self, input_shape: Any) -> list[Shape]:
         if not isinstance(input_shape, list) or len(input_shape) not in (3, 4):
@@ -195,20 +190,8 @@ class MultiHeadAttention(Layer):
                 f"{self._call_name()} is called as mha(query, value, key=None, "
                 f"attention_mask=None); got input shapes {input_shape!r}."
             )
-        shapes = [tuple(int(d) for d in s) for s in input_shape]
-        for role, shape in zip(("query", "value", "key"), shapes, strict=False):
-            if len(shape) != 2:
-                raise ShapeError(
-                    f"{self._call_name()} expects {role} of shape (batch, steps, "
-                    f"features); got {(None, *shape)}. Reshape it to one sequence axis "
-                    "(loopkit attends over axis 1 only)."
-                )
-        (t, _), (s, _), (s_key, _) = shapes[:3]
-        if s_key != s:
-            raise ShapeError(
-                f"{self._call_name()}: value and key must have the same number of steps; "
-                f"got value {(None, *shapes[1])} and key {(None, *shapes[2])}."
-            )
+        shapes = self.sequence_shapes(input_shape)
+        (t, _), (s, _) = shapes[:2]
         if len(shapes) == 4 and shapes[3] != (t, s):
             raise ShapeError(
                 f"{self._call_name()} got attention_mask of shape {(None, *shapes[3])}; "
@@ -256,17 +239,6 @@ class MultiHeadAttention(Layer):
         (t, dq), (s, _) = shapes[0], shapes[1]
         out = (t, *(self.output_shape or (dq,)))
         return [out, (self.num_heads, t, s)] if return_attention_scores else out
-
-    def compute_mask(
-        self,
-        x: Any,
-        mask: Any = None,
-        return_attention_scores: bool = False,
-        use_causal_mask: bool = False,
-    ) -> Any:
-        """Return the query's mask (Keras sets it on the output); None for the scores."""
-        query_mask = mask[0] if isinstance(mask, list) else None
-        return [query_mask, None] if return_attention_scores else query_mask
 
     # --- running --------------------------------------------------------------------
 
