@@ -24,7 +24,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras
 import numpy as np
-from make_keras_sequence_references import known
+from make_keras_sequence_references import known, literal
 
 BATCH = 2
 QUERY, VALUE, KEY = known((2, 4, 5), 0.5), known((2, 3, 6), 1.5), known((2, 3, 4), 2.5)
@@ -40,21 +40,6 @@ PADDING = np.array([[1, 1, 1, 0, 0], [0, 1, 1, 1, 1]], np.float32)
 SELF_X = known((2, 5, 4), 0.5) * PADDING[:, :, None]  # padded steps all zero
 QUERY_MASK = np.array([[1, 1, 1, 0], [0, 1, 1, 1]], bool)
 VALUE_MASK = np.array([[1, 0, 1], [1, 1, 0]], bool)
-
-
-def literal(a: np.ndarray, indent: int) -> str:
-    """``np.array([...], np.float32)`` source for ``a``, 8 digits, lines within 92."""
-    prefix = " " * indent + "np.array("
-    body = np.array2string(
-        np.asarray(a, np.float64),
-        separator=", ",
-        precision=8,
-        threshold=10**6,
-        floatmode="maxprec",
-        max_line_width=72,
-        prefix=prefix,
-    )
-    return f"{prefix}{body}, np.float32)"
 
 
 def set_known(layer: keras.layers.Layer) -> None:
@@ -186,11 +171,11 @@ def main() -> None:
                 lines.append("        ],")
             elif key == "trained":
                 lines.append("        'trained': [")
-                lines.extend(literal(w, 12) + "," for w in value)
+                lines.extend(literal(w, 12, width=72) + "," for w in value)
                 lines.append("        ],")
             else:
                 lines.append(f"        {key!r}: (")
-                lines.append(literal(value, 12) + "),")
+                lines.append(literal(value, 12, width=72) + "),")
         lines.append("    },")
     lines.append("}")
     target = Path(__file__).with_name("keras_attention_references.py")

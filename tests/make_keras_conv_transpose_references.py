@@ -21,6 +21,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras
 import numpy as np
+from make_keras_sequence_references import known, literal
 
 INPUT_SHAPE, FILTERS = (3, 4, 3), 2
 
@@ -69,26 +70,6 @@ CASES: dict[str, dict[str, Any]] = {
 }
 
 
-def known(shape: tuple[int, ...], k: float) -> np.ndarray:
-    """Deterministic values in [-0.6, 0.6]: ``0.6 sin(0.7 i + k)`` in C order."""
-    n = int(np.prod(shape))
-    return (0.6 * np.sin(0.7 * np.arange(n) + k)).reshape(shape).astype(np.float32)
-
-
-def literal(a: np.ndarray, indent: int) -> str:
-    prefix = " " * indent + "np.array("
-    body = np.array2string(
-        np.asarray(a, np.float64),
-        separator=", ",
-        precision=8,
-        threshold=10**6,
-        floatmode="maxprec",
-        max_line_width=80,
-        prefix=prefix,
-    )
-    return f"{prefix}{body}, np.float32)"
-
-
 def main() -> None:
     lines = [
         '"""Keras 3 (JAX backend) results for tests/test_conv2d_transpose.py.',
@@ -129,7 +110,7 @@ def main() -> None:
         assert tuple(layer.compute_output_shape((2, *INPUT_SHAPE))) == y.shape
         lines.append(f"    {name!r}: (")
         lines.append(f"        {y.shape},")
-        lines.append(literal(y.ravel(), 8) + ",")
+        lines.append(literal(y.ravel(), 8, width=80) + ",")
         lines.append("    ),")
     lines.append("}")
     target = Path(__file__).with_name("keras_conv_transpose_references.py")

@@ -92,7 +92,8 @@ CASES = {
 }
 
 
-def literal(a: np.ndarray, indent: int) -> str:
+def literal(a: np.ndarray, indent: int, width: int = 88) -> str:
+    """``np.array([...], np.float32)`` source for ``a``, 8 digits, ``width`` columns."""
     prefix = " " * indent + "np.array("
     body = np.array2string(
         np.asarray(a, np.float64),
@@ -100,7 +101,7 @@ def literal(a: np.ndarray, indent: int) -> str:
         precision=8,
         threshold=10**6,
         floatmode="maxprec",
-        max_line_width=88,
+        max_line_width=width,
         prefix=prefix,
     )
     return f"{prefix}{body}, np.float32)"
