@@ -9,6 +9,7 @@ import pytest
 
 from loopkit.layers import GRU, LSTM
 from loopkit.layers.recurrent import _kernels as kernels
+from loopkit.layers.recurrent._tanh import rational_tanh
 
 U = 5
 
@@ -84,5 +85,38 @@ def test_the_compiled_cells_equal_the_numpy_cells_bitwise(
         y = layer.forward(x, training=True, mask=mask).copy()
         dx = layer.backward(dy).copy()
         results.append([y, dx, *(p.grad.copy() for p in layer.parameters)])
+    fused = cls is LSTM and dtype == np.float32  # its own tanh: a few ulp from np.tanh
     for compiled, numpy_cell in zip(*results, strict=True):
-        np.testing.assert_array_equal(compiled, numpy_cell)
+        if fused:
+            np.testing.assert_allclose(compiled, numpy_cell, rtol=2e-5, atol=2e-6)
+        else:
+            np.testing.assert_array_equal(compiled, numpy_cell)
+
+
+def test_the_fused_lstm_step_gives_the_numpy_equations_with_the_rational_tanh() -> None:
+    a, xw, c_prev = arrays(np.float32, (3, 4 * U), (3, 4 * U), (3, U))
+    a *= 4  # reach the clamp at 9 too
+    bias = arrays(np.float32, (4 * U,))[0]
+    half = np.float32(0.5)
+    z = a + (xw + bias)
+    blocks = [z[:, k * U : (k + 1) * U] for k in range(4)]
+    i, f, o = (rational_tanh(b * half) * half + half for b in (blocks[0], blocks[1], blocks[3]))
+    g = rational_tanh(blocks[2])
+    c_expected = f * c_prev + i * g
+    tc_expected = rational_tanh(c_expected)
+    c, tc, h = (np.empty_like(c_prev) for _ in range(3))
+    kernels.lstm_step(a, xw, bias, c_prev, c, tc, h, U)
+    np.testing.assert_array_equal(a, np.concatenate([i, f, g, o], axis=1))
+    np.testing.assert_array_equal(c, c_expected)
+    np.testing.assert_array_equal(tc, tc_expected)
+    np.testing.assert_array_equal(h, o * tc_expected)
+
+
+def test_the_fused_lstm_step_is_vectorized_only_for_float32_defaults() -> None:
+    layer = LSTM(4)
+    layer.setup((6, 3), np.float32, np.random.default_rng(0))
+    assert layer.steps_add_input_bias(np.zeros((1,), np.float32))
+    assert not layer.steps_add_input_bias(np.zeros((1,), np.float64))
+    relu = LSTM(4, activation="relu")
+    relu.setup((6, 3), np.float32, np.random.default_rng(0))
+    assert not relu.steps_add_input_bias(np.zeros((1,), np.float32))

@@ -272,12 +272,20 @@ class Recurrent(Layer):
         """The part of the bias added to the input projection."""
         return None if self.bias is None else self.bias.value
 
+    def steps_add_input_bias(self, xw: FloatArray) -> bool:
+        """Whether ``run_forward`` adds ``input_bias`` to ``xw`` itself, step by step.
+
+        A fused step kernel saves a pass over the projection this way; the sum
+        ``h @ U + (xw + bias)`` is the same.
+        """
+        return False
+
     def run_forward(self, xw: FloatArray, training: bool) -> FloatArray:
         """Run the recurrence over the projected inputs; return the states ``H``.
 
         Args:
             xw: ``(timesteps, batch, gates*units)``: ``x_t @ kernel + input bias`` in
-                processing order.
+                processing order (without the bias if ``steps_add_input_bias``).
             training: Whether dropout is on (``state_keep`` is then set).
 
         Returns:
@@ -390,7 +398,7 @@ class Recurrent(Layer):
         xw = self.seq_buffer("xw", (steps, n, width))
         np.matmul(xt.reshape(-1, features), self.kernel.value, out=xw.reshape(-1, width))
         bias = self.input_bias()
-        if bias is not None:
+        if bias is not None and not self.steps_add_input_bias(xw):
             xw += bias
         h = self.run_forward(xw, training)
         if not self.return_sequences:

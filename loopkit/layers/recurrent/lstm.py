@@ -74,10 +74,20 @@ class LSTM(Recurrent):
         self.start_state(1, c[0])
         act, rec = self.activation, self.recurrent_activation
         kernel = self.recurrent_kernel.value
-        fast = self._compiled
+        fast, fused = self._compiled, self.steps_add_input_bias(xw)
+        bias = self.input_bias() if fused else None
+        if fused and bias is None:
+            bias = self.buffer("zero_bias", (4 * u,))
+            bias.fill(0.0)
         for t in range(steps):
             hp = h[t] if keep is None else np.multiply(h[t], keep, out=hd[t])
             zt, at = z[t], a[t]
+            if fused:  # one pass for the gates and the cell
+                np.matmul(hp, kernel, out=at)
+                kernels.lstm_step(at, xw[t], bias, c[t], c[t + 1], tc[t], h[t + 1], u)
+                self.carry_state(t, h[t + 1], h[t])
+                self.carry_state(t, c[t + 1], c[t])
+                continue
             if fast:  # three passes for the gates and the cell
                 np.matmul(hp, kernel, out=at)
                 kernels.lstm_gates_in(at, xw[t], u)
@@ -102,6 +112,10 @@ class LSTM(Recurrent):
             self.carry_state(t, c[t + 1], c[t])
         self.final_states = [h[steps], c[steps]]
         return h
+
+    def steps_add_input_bias(self, xw: FloatArray) -> bool:
+        """Float32 with Keras's activations: the fused step kernel adds the bias."""
+        return self._compiled and xw.dtype == np.float32
 
     @property
     def _compiled(self) -> bool:
