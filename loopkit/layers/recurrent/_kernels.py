@@ -48,36 +48,30 @@ def _tanh(x: Any) -> Any:
 
 @_jit
 def lstm_step(
-    a: Any, xw: Any, bias: Any, c_prev: Any, c: Any, tanh_c: Any, h: Any, units: int
+    a: Any, bias: Any, c_prev: Any, c: Any, tanh_c: Any, h: Any, units: int
 ) -> None:
-    """One float32 LSTM step's element-wise work in one pass, after ``a = h @ U``.
+    """One float32 LSTM step's element-wise work in one pass.
 
-    (A branch on whether there is a bias, even outside the loop, stops LLVM from
-    vectorizing it; adding zeros is cheaper.)
-
-    With ``z = a + (xw + bias)`` (``xw`` without the bias; zeros if there is none) and
-    ``T`` the rational tanh of ``_tanh.py``, ``S(v) = 0.5 * T(0.5 * v) + 0.5``::
+    ``a`` holds ``[x_t, h_prev] @ [kernel; recurrent_kernel]``. With ``z = a +
+    bias`` (zeros if the layer has none: a branch, even outside the loop, stops LLVM
+    from vectorizing it) and ``T`` the rational tanh of ``_tanh.py``,
+    ``S(v) = 0.5 * T(0.5 * v) + 0.5``::
 
         a = [S(z_i), S(z_f), T(z_c), S(z_o)]      # the activated gates, in place
         c = f * c_prev + i * g;  tanh_c = T(c);  h = o * tanh_c
     """
     half = a.dtype.type(0.5)
     u = units
+    b_i, b_f, b_g, b_o = bias[:u], bias[u : 2 * u], bias[2 * u : 3 * u], bias[3 * u :]
     for r in range(a.shape[0]):  # 1-D views per row: LLVM vectorizes the inner loop
-        row, x_row = a[r], xw[r]
+        row = a[r]
         a_i, a_f, a_g, a_o = row[:u], row[u : 2 * u], row[2 * u : 3 * u], row[3 * u :]
-        x_i, x_f, x_g, x_o = x_row[:u], x_row[u : 2 * u], x_row[2 * u : 3 * u], x_row[3 * u :]
-        b_i, b_f, b_g, b_o = bias[:u], bias[u : 2 * u], bias[2 * u : 3 * u], bias[3 * u :]
         previous, cell, tc_row, h_row = c_prev[r], c[r], tanh_c[r], h[r]
         for j in range(u):
-            z_i = a_i[j] + (x_i[j] + b_i[j])
-            z_f = a_f[j] + (x_f[j] + b_f[j])
-            z_g = a_g[j] + (x_g[j] + b_g[j])
-            z_o = a_o[j] + (x_o[j] + b_o[j])
-            i = _tanh(z_i * half) * half + half
-            f = _tanh(z_f * half) * half + half
-            g = _tanh(z_g)
-            o = _tanh(z_o * half) * half + half
+            i = _tanh((a_i[j] + b_i[j]) * half) * half + half
+            f = _tanh((a_f[j] + b_f[j]) * half) * half + half
+            g = _tanh(a_g[j] + b_g[j])
+            o = _tanh((a_o[j] + b_o[j]) * half) * half + half
             a_i[j] = i
             a_f[j] = f
             a_g[j] = g

@@ -48,7 +48,8 @@ def rational_tanh(x: FloatArray) -> FloatArray:
     x = np.where(x < -CLAMP, -CLAMP, x).astype(np.float32)
     s = x * x
     p = NUMERATOR
-    numerator = ((((((p[6] * s + p[5]) * s + p[4]) * s + p[3]) * s + p[2]) * s + p[1]) * s) + p[0]
+    numerator = (((((p[6] * s + p[5]) * s + p[4]) * s + p[3]) * s + p[2]) * s + p[1]) * s
+    numerator = numerator + p[0]
     q = DENOMINATOR
     denominator = (((q[3] * s + q[2]) * s + q[1]) * s) + q[0]
-    return (x * numerator) / denominator  # type: ignore[no-any-return]
+    return (x * numerator) / denominator
