@@ -24,6 +24,7 @@ from loopkit._training.serialization import (
 from loopkit._training.symbolic import call_layer, unique_name
 from loopkit._training.trainer import Trainer
 from loopkit.errors import ConfigError, ShapeError
+from loopkit.layers.base import shape_fits
 from loopkit.validators import suggest
 
 __all__ = ["Model"]
@@ -117,7 +118,7 @@ class Model(Trainer):
 
     def setup(self, input_shape: Any, dtype: Any = None, rng: Any = None) -> Any:
         """Check a nested call's input shape(s); return the output shape."""
-        if not self.built or input_shape != self.built_input_shape:
+        if not self.built or not shape_fits(self.built_input_shape, input_shape):
             raise ShapeError(
                 f"Model {self.name!r} takes inputs of shape {self.built_input_shape} and "
                 f"was called on {input_shape}."

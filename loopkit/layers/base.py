@@ -20,7 +20,15 @@ if TYPE_CHECKING:
     from loopkit.activations import ActivationFunction
     from loopkit.regularizers import Regularizer
 
-__all__ = ["ActivatedLayer", "Layer", "Parameter", "activation_or_none"]
+__all__ = [
+    "ActivatedLayer",
+    "Layer",
+    "Parameter",
+    "activation_or_none",
+    "as_sample_shape",
+    "shape_fits",
+    "variable_axes",
+]
 
 
 @define(eq=False)
@@ -85,17 +93,38 @@ class Parameter:
 
 
 def _as_shape(value: Iterable[Any]) -> Shape:
-    """Return ``input_shape=`` as ints; None (a variable length) is refused clearly."""
-    dims = tuple(value)
-    if any(d is None for d in dims):
-        raise ConfigError(
-            f"input_shape={dims!r}: loopkit needs every axis of a sample as a number; "
-            "None (any length, as Keras allows for sequences) is not supported. Pad "
-            "the data to one length (loopkit.utils.pad_sequences) and give that "
-            "length, e.g. input_shape=(100, 8); Embedding(mask_zero=True) or Masking "
-            "then makes the padding invisible to the layers after it."
+    """Return ``input_shape=`` as ints, None kept for an axis of any length."""
+    return as_sample_shape(value)
+
+
+def as_sample_shape(value: Iterable[Any]) -> Shape:
+    """Return a sample shape as ints, keeping None (an axis of any length, as Keras's).
+
+    Typed ``Shape`` for brevity: only symbolic shapes (``Input``, ``build``,
+    ``compute_output_shape``) hold None; arrays never do.
+    """
+    return tuple(None if d is None else int(d) for d in value)  # type: ignore[misc]
+
+
+def variable_axes(shape: Any) -> bool:
+    """Whether a sample shape (or a list of them) has an axis of any length (None)."""
+    if isinstance(shape, list):
+        return any(variable_axes(s) for s in shape)
+    return any(d is None for d in shape)
+
+
+def shape_fits(built: Any, actual: Any) -> bool:
+    """Whether ``actual`` is ``built`` with each None axis of any length."""
+    if isinstance(built, list) or isinstance(actual, list):
+        return (
+            isinstance(built, list)
+            and isinstance(actual, list)
+            and len(built) == len(actual)
+            and all(shape_fits(b, a) for b, a in zip(built, actual, strict=True))
         )
-    return tuple(int(d) for d in dims)
+    return len(built) == len(actual) and all(
+        b is None or b == a for b, a in zip(built, actual, strict=True)
+    )
 
 
 @define(eq=False, slots=False)
@@ -257,14 +286,14 @@ class Layer:
         if self.name is None:
             self.name = self.default_name
         if self.multi_input or isinstance(input_shape, list):
-            input_shape = [tuple(int(d) for d in s) for s in input_shape]  # type: ignore[assignment, attr-defined]
+            input_shape = [as_sample_shape(s) for s in input_shape]  # type: ignore[assignment, attr-defined]
         else:
-            input_shape = tuple(int(d) for d in input_shape)
+            input_shape = as_sample_shape(input_shape)
         self._parameters = []
         self._buffers = {}
+        self.built_input_shape = input_shape  # build's errors may name it
         self.build(input_shape)
         self.built = True
-        self.built_input_shape = input_shape
         return self.compute_output_shape(input_shape)
 
     def build(self, input_shape: Shape) -> None:
@@ -348,6 +377,16 @@ class Layer:
                 k += 1
                 name = f"variable_{k}"
         dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        if any(d is None for d in dims):
+            raise ShapeError(
+                f"{call} asked for weight {name!r} of shape {dims}: its size would "
+                "depend on an axis of any length (None) in the layer's input shape "
+                f"{self.built_input_shape or 'being built'}, and weights cannot change "
+                "with the sequence length. Remove the length before this layer (e.g. "
+                "GlobalAveragePooling1D, GlobalMaxPooling1D or an RNN without "
+                "return_sequences instead of Flatten), or give the length in "
+                "Input(shape=(100, ...))."
+            )
         init = "glorot_uniform" if initializer is None else initializer
         return name, tuple(int(d) for d in dims), init
 
@@ -483,7 +522,9 @@ class Layer:
                 f"Layer {self.name!r} is not built; call layer.setup(input_shape) "
                 "or use it inside a model, which builds it."
             )
-        if tuple(x.shape[1:]) != self.built_input_shape:
+        if tuple(x.shape[1:]) != self.built_input_shape and not shape_fits(
+            self.built_input_shape, tuple(x.shape[1:])
+        ):
             assert self.built_input_shape is not None  # set by setup, with built
             raise ShapeError(
                 f"Layer {self.name!r} ({type(self).__name__}) expects samples of shape "
