@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -507,13 +508,28 @@ class Layer:
         """Return a layer-owned array of ``shape``, reused across calls.
 
         The array grows (once) when a larger batch arrives; smaller batches get a view
-        of its leading rows, so steady-state training allocates nothing.
+        of its leading rows, so steady-state training allocates nothing. A batch of
+        another sequence length (an axis built as None) gets the old memory viewed
+        in its shape when it fits, so alternating lengths allocate only for the
+        longest.
         """
         buf = self._buffers.get(key)
         if buf is None or buf.shape[1:] != shape[1:] or buf.shape[0] < shape[0]:
-            buf = np.empty(shape, self.dtype)
+            buf = self._reshaped_buffer(buf, shape)
             self._buffers[key] = buf
         return buf[: shape[0]] if buf.shape[0] != shape[0] else buf
+
+    def _reshaped_buffer(self, old: FloatArray | None, shape: Shape) -> FloatArray:
+        """A C-contiguous array of ``shape`` on ``old``'s memory if it is big enough.
+
+        Every buffer is a view of a flat array (its ``base``), so its memory can be
+        viewed in any shape of at most its size.
+        """
+        size = math.prod(shape)
+        flat = None if old is None else old.base
+        if flat is None or flat.ndim != 1 or flat.dtype != self.dtype or flat.size < size:
+            flat = np.empty(max(size, 1), self.dtype)
+        return flat[:size].reshape(shape)
 
     def check_input(self, x: FloatArray) -> None:
         """Raise ShapeError unless ``x`` is a batch of the shape the layer was built for."""
