@@ -214,16 +214,18 @@ class BatchCheck:
     def _free_lengths(self, shapes: _Shapes) -> _Shapes:
         """The first batch's shapes, None where the model takes any length.
 
-        An axis of ``x`` is free where the model's input shape has None; an axis
-        of ``y`` is free where the output shape has None (a sequence output).
+        An axis of ``x`` is free where the model's input shape has None; a leading
+        axis of ``y`` is free where the output shape has None (a sequence output).
         """
         x_shape, y_shape = shapes
         inputs = getattr(self.model, "input_shape", None)
         if inputs is not None and len(inputs) == len(x_shape):
             x_shape = tuple(None if d is None else s for d, s in zip(inputs, x_shape))
         outputs = getattr(self.model, "output_shape", None)
-        if y_shape is not None and outputs is not None and len(outputs) == len(y_shape):
-            y_shape = tuple(None if d is None else s for d, s in zip(outputs, y_shape))
+        if y_shape is not None and outputs is not None and len(y_shape) <= len(outputs):
+            # leading axes: sparse labels (steps,) of an output (steps, classes) too
+            free = [d is None for d in outputs[: len(y_shape)]]
+            y_shape = tuple(None if f else s for f, s in zip(free, y_shape, strict=True))
         return x_shape, y_shape
 
     def __call__(self, batch: tuple[Array, Array | None, Array | None], index: int) -> None:

@@ -126,7 +126,8 @@ class MaxPooling1D(_Pooling1D):
         """Return the window maxima, ``(batch, out_steps, channels)``."""
         self._x = x = np.ascontiguousarray(x, self.dtype)
         n, steps, c = self._x_shape = tuple(x.shape)
-        self.plan_for(steps, c)
+        if steps != self._planned_steps:  # built for any length: this batch's plan
+            self.plan_for(steps, c)
         y = self.buffer("y", (n, self._plan[0], c))
         argmax = self._winners((n, 1, self._plan[0], c))
         conv_kernels.max_pool2d(
@@ -197,7 +198,9 @@ class AveragePooling1D(_Pooling1D):
     def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
         """Return the window means, ``(batch, out_steps, channels)``."""
         n, steps, c = self._x_shape = tuple(x.shape)
-        out, before, after = self.plan_for(steps, c)
+        if steps != self._planned_steps:  # built for any length: this batch's plan
+            self.plan_for(steps, c)
+        out, before, after = self._plan
         xp = self.buffer("x_padded", (n, steps + before + after, c))
         xp[:, :before] = 0.0
         xp[:, before + steps :] = 0.0
