@@ -293,9 +293,22 @@ class Layer:
         self._parameters = []
         self._buffers = {}
         self.built_input_shape = input_shape  # build's errors may name it
-        self.build(input_shape)
-        self.built = True
-        return self.compute_output_shape(input_shape)
+        if not variable_axes(input_shape):
+            self.build(input_shape)
+            self.built = True
+            return self.compute_output_shape(input_shape)
+        try:
+            self.build(input_shape)
+            self.built = True
+            return self.compute_output_shape(input_shape)
+        except TypeError as err:  # arithmetic on None: this layer needs every size
+            raise ShapeError(
+                f"{type(self).__name__} layer {self.name!r} got samples of shape "
+                f"{input_shape}, where None is an axis of any length, and it needs "
+                f"the size of every axis ({err}). Give the size in Input(shape=...), "
+                "or put the layer where the length is gone (after "
+                "GlobalAveragePooling1D or an RNN without return_sequences)."
+            ) from err
 
     def build(self, input_shape: Shape) -> None:
         """Create the parameters for samples of ``input_shape``; none by default."""

@@ -225,7 +225,8 @@ class Concatenate(_Merge):
                 "must match."
             )
         out = list(shapes[0])
-        out[axis] = sum(s[axis] for s in shapes)
+        sizes = [s[axis] for s in shapes]
+        out[axis] = None if None in sizes else sum(sizes)  # any length: so is the sum
         return tuple(out)
 
     def forward(self, xs: Sequence[FloatArray], training: bool = False) -> FloatArray:  # type: ignore[override]
