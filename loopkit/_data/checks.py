@@ -220,7 +220,8 @@ class BatchCheck:
         x_shape, y_shape = shapes
         inputs = getattr(self.model, "input_shape", None)
         if inputs is not None and len(inputs) == len(x_shape):
-            x_shape = tuple(None if d is None else s for d, s in zip(inputs, x_shape))
+            pairs = zip(inputs, x_shape, strict=True)
+            x_shape = tuple(None if d is None else s for d, s in pairs)
         outputs = getattr(self.model, "output_shape", None)
         if y_shape is not None and outputs is not None and len(y_shape) <= len(outputs):
             # leading axes: sparse labels (steps,) of an output (steps, classes) too

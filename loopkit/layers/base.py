@@ -287,7 +287,7 @@ class Layer:
         if self.name is None:
             self.name = self.default_name
         if self.multi_input or isinstance(input_shape, list):
-            input_shape = [as_sample_shape(s) for s in input_shape]  # type: ignore[assignment, attr-defined]
+            input_shape = [as_sample_shape(s) for s in input_shape]  # type: ignore[assignment, arg-type]
         else:
             input_shape = as_sample_shape(input_shape)
         self._parameters = []

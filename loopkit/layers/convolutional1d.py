@@ -137,7 +137,7 @@ class Conv1D(Layer):
     def _length_plan(self, input_shape: Shape) -> tuple[int, int, int]:
         check_sequence_shape(self, input_shape)
         if input_shape[0] is None:  # any length: planned per batch in forward
-            return (None, 0, 0)  # type: ignore[return-value]
+            return (None, 0, 0)
         window = (self.kernel_size - 1) * self.dilation_rate + 1
         plan = length_plan(input_shape[0], window, self.strides, self.padding)
         if plan[0] <= 0:

@@ -224,10 +224,10 @@ class Concatenate(_Merge):
                 f"{[(None, *s) for s in shapes]}; all axes but the concatenation axis "
                 "must match."
             )
-        out = list(shapes[0])
+        out: list[int | None] = list(shapes[0])
         sizes = [s[axis] for s in shapes]
         out[axis] = None if None in sizes else sum(sizes)  # any length: so is the sum
-        return tuple(out)
+        return tuple(out)  # type: ignore[arg-type]
 
     def forward(self, xs: Sequence[FloatArray], training: bool = False) -> FloatArray:  # type: ignore[override]
         axis = self._axis(xs[0].ndim - 1) + 1
