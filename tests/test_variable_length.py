@@ -311,3 +311,29 @@ def test_concatenate_over_time_and_attention_keep_the_length_unknown() -> None:
     assert Concatenate(axis=1)([a, b]).shape == (None, None, 4)
     assert MultiHeadAttention(2, 3)(a, b).shape == (None, None, 4)
     assert Bidirectional(LSTM(3, return_sequences=True))(a).shape == (None, None, 6)
+
+
+def test_preprocessing_layers_take_sequences_of_any_length(rng) -> None:
+    x = rng.standard_normal((6, 5, 4)).astype(np.float32)
+    norm = lk.layers.Normalization()
+    model = lk.Sequential([Input((None, 4)), lk.layers.Rescaling(2.0, offset=1.0), norm])
+    norm.adapt(2.0 * x + 1.0)
+    out = model.predict(x[:, :3], verbose=0)
+    mean, std = (2.0 * x + 1.0).mean(axis=(0, 1)), (2.0 * x + 1.0).std(axis=(0, 1))
+    np.testing.assert_allclose(
+        out, (2.0 * x[:, :3] + 1.0 - mean) / std, rtol=1e-4, atol=1e-5
+    )
+    with pytest.raises(ShapeError, match=r"scale of shape \(5, 1\), which does not"):
+        lk.Sequential([Input((None, 4)), lk.layers.Rescaling(np.ones((5, 1)))])
+
+
+def test_an_any_length_model_nested_on_a_known_length_gives_that_length() -> None:
+    inputs = Input((None, 3))
+    inner = lk.Model(
+        inputs, Conv1D(2, 3, strides=2)(LSTM(3, return_sequences=True)(inputs))
+    )
+    outer_in = Input((9, 3))
+    nested = inner(outer_in)
+    assert nested.shape == (None, 4, 2)  # as Keras: the length is known again
+    outer = lk.Model(outer_in, Dense(1)(Flatten()(nested)))
+    assert outer.output_shape == (1,)
