@@ -337,3 +337,18 @@ def test_an_any_length_model_nested_on_a_known_length_gives_that_length() -> Non
     assert nested.shape == (None, 4, 2)  # as Keras: the length is known again
     outer = lk.Model(outer_in, Dense(1)(Flatten()(nested)))
     assert outer.output_shape == (1,)
+
+
+def test_predict_over_lengths_of_a_sequence_output_says_no_array_holds_them(rng) -> None:
+    model = lk.Sequential([Input((None, 3)), GRU(2, return_sequences=True)])
+
+    def batches() -> Any:
+        for t in (3, 5):
+            yield rng.standard_normal((2, t, 3))
+
+    with pytest.raises(
+        ShapeError,
+        match=r"predict\(\) got batches whose outputs have samples of shapes "
+        r"\[\(3, 2\), \(5, 2\)\].*predict_on_batch.*pad_sequences",
+    ):
+        model.predict(batches(), verbose=0)
