@@ -79,7 +79,7 @@ def check_values(array: Array, what: str, call: str, offset: int = 0) -> None:
 
 def _classes(model: Any) -> int | None:
     shape = getattr(model, "output_shape", None)
-    return int(shape[-1]) if shape else None
+    return int(shape[-1]) if shape and shape[-1] is not None else None
 
 
 def check_labels(y: Array, model: Any, call: str, offset: int = 0) -> None:
