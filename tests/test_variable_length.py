@@ -352,3 +352,10 @@ def test_predict_over_lengths_of_a_sequence_output_says_no_array_holds_them(rng)
         r"\[\(3, 2\), \(5, 2\)\].*predict_on_batch.*pad_sequences",
     ):
         model.predict(batches(), verbose=0)
+
+
+def test_an_elementwise_merge_of_any_and_a_known_length_takes_the_known_one() -> None:
+    free, fixed = Input((None, 4)), Input((5, 4))
+    assert lk.layers.Add()([free, fixed]).shape == (None, 5, 4)
+    with pytest.raises(ShapeError, match=r"needs inputs of one shape"):
+        lk.layers.Add()([free, Input((5, 3))])
