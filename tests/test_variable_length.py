@@ -359,3 +359,17 @@ def test_an_elementwise_merge_of_any_and_a_known_length_takes_the_known_one() ->
     assert lk.layers.Add()([free, fixed]).shape == (None, 5, 4)
     with pytest.raises(ShapeError, match=r"needs inputs of one shape"):
         lk.layers.Add()([free, Input((5, 3))])
+
+
+def test_padding_masked_through_self_attention_changes_no_prediction(rng) -> None:
+    inputs = Input((None,), dtype="int64")
+    embedded = Embedding(20, 4, mask_zero=True)(inputs)
+    attended = lk.layers.LayerNormalization()(MultiHeadAttention(2, 3)(embedded, embedded))
+    h = Bidirectional(LSTM(3, return_sequences=True))(attended)
+    model = lk.Model(inputs, Dense(1)(GlobalAveragePooling1D()(h)))
+    ids = rng.integers(1, 20, (3, 6))
+    ids[1, 4:] = 0
+    padded = np.concatenate([ids, np.zeros((3, 5), ids.dtype)], axis=1)
+    np.testing.assert_allclose(
+        model.predict(ids, verbose=0), model.predict(padded, verbose=0), atol=1e-6
+    )

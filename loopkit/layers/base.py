@@ -138,6 +138,11 @@ class Layer:
     overwrites: copy what you keep. Read parameters through ``param.value`` on every
     call: the model moves them into its flat buffer after ``build``.
 
+    An input shape may hold None for an axis of any length (``Input(shape=(None,
+    8))``): weights must not depend on it, ``compute_output_shape`` passes None on
+    where the output's size follows it, and ``forward`` reads each batch's length
+    from ``x.shape``.
+
     A call may take several tensors (``multi_input``, or a list from
     ``call_arguments``: ``forward`` gets a list, ``backward`` returns one, None
     where an input needs no gradient) and give several outputs
@@ -150,7 +155,8 @@ class Layer:
             when left out.
         trainable: False freezes the layer: the optimizer skips its parameters and
             backward skips their gradients.
-        input_shape: Shape of one sample (no batch axis), on the first layer only.
+        input_shape: Shape of one sample (no batch axis), on the first layer only;
+            None for an axis of any length, e.g. ``(None, 8)``.
         input_dim: Shorthand for ``input_shape=(input_dim,)``.
     """
 
