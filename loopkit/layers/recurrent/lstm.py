@@ -166,7 +166,9 @@ class LSTM(Recurrent):
         steps = self._x_shape[1]
         h, c, _, a, tc = self._sequences(steps, n)
         keep = self._state_keep
-        dz = self.seq_buffer("dz", (steps, n, width))
+        compiled = self._compiled
+        # the compiled step writes dL/dz over the activated gates, read once
+        dz = a if compiled else self.seq_buffer("dz", (steps, n, width))
         dc = self.buffer("dc", (n, u))
         carry_h, carry_c = self.buffer("carry_h", (n, u)), self.buffer("carry_c", (n, u))
         dh = dh_last  # dL/dH[t+1] from later steps and the last output
@@ -175,7 +177,6 @@ class LSTM(Recurrent):
             dc.fill(0.0)
         else:
             np.copyto(dc, dc_last)
-        compiled = self._compiled
         kernel_t = self.recurrent_kernel_transposed()
         for t in range(steps - 1, -1, -1):
             if dh_out is not None:
@@ -183,7 +184,7 @@ class LSTM(Recurrent):
             skip_h = self.split_gradient(t, dh, carry_h)
             skip_c = self.split_gradient(t, dc, carry_c)
             if compiled:
-                kernels.lstm_backward_step(dh, dc, a[t], tc[t], c[t], dz[t], u)
+                kernels.lstm_backward_step(dh, dc, a[t], tc[t], c[t], u)
             else:
                 self._backward_cell(t, dh, dc, steps)
             np.matmul(dz[t], kernel_t, out=dh)  # dL/dh_prev through the recurrent product
