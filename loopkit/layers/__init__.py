@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from loopkit._training.symbolic import Input
+from loopkit.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from loopkit.layers.attention import AdditiveAttention, Attention, MultiHeadAttention
 from loopkit.layers.base import Layer, Parameter
 from loopkit.layers.convolutional import Conv2D
@@ -45,8 +46,8 @@ from loopkit.layers.pooling1d import (
 )
 from loopkit.layers.preprocessing import Normalization, Rescaling
 from loopkit.layers.recurrent import GRU, LSTM, SimpleRNN
-from loopkit.layers.regularization import Dropout
-from loopkit.layers.reshaping import Flatten, Reshape
+from loopkit.layers.regularization import Dropout, SpatialDropout1D
+from loopkit.layers.reshaping import Flatten, Permute, RepeatVector, Reshape
 from loopkit.layers.reshaping1d import Cropping1D, UpSampling1D, ZeroPadding1D
 from loopkit.layers.reshaping2d import UpSampling2D
 from loopkit.layers.serialization import deserialize, get, serialize
@@ -70,6 +71,7 @@ __all__ = [
     "Dense",
     "Dot",
     "Dropout",
+    "ELU",
     "Embedding",
     "Flatten",
     "GRU",
@@ -82,6 +84,7 @@ __all__ = [
     "LSTM",
     "Layer",
     "LayerNormalization",
+    "LeakyReLU",
     "Masking",
     "MaxPooling1D",
     "MaxPooling2D",
@@ -90,10 +93,16 @@ __all__ = [
     "MultiHeadAttention",
     "Multiply",
     "Normalization",
+    "PReLU",
     "Parameter",
+    "Permute",
+    "ReLU",
+    "RepeatVector",
     "Rescaling",
     "Reshape",
     "SimpleRNN",
+    "Softmax",
+    "SpatialDropout1D",
     "Subtract",
     "TimeDistributed",
     "UpSampling1D",

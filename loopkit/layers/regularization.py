@@ -1,4 +1,4 @@
-"""Dropout: random zeroing of units during training, the identity at inference."""
+"""Dropout and SpatialDropout1D: random zeroing in training, the identity at inference."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from loopkit.layers.base import Layer
 from loopkit.typing import FloatArray, Shape
 from loopkit.validators import in_half_open_range
 
-__all__ = ["Dropout"]
+__all__ = ["Dropout", "SpatialDropout1D"]
 
 
 def _noise_shape(value: Any) -> tuple[int | None, ...] | None:
@@ -128,3 +128,30 @@ class Dropout(Layer):
         if self._mask is None:
             return dy
         return np.multiply(dy, self._mask, out=self.buffer("dx", dy.shape))
+
+
+@define(eq=False, slots=False)
+class SpatialDropout1D(Dropout):
+    """Dropout of whole channels: one mask per sample and channel, shared by every step.
+
+    For ``(batch, steps, channels)`` inputs, as Keras's ``SpatialDropout1D``: where
+    neighbouring steps are strongly correlated, dropping single values barely
+    regularizes, dropping a channel everywhere does. It is ``Dropout`` with
+    ``noise_shape=(None, 1, channels)``.
+
+    Args:
+        rate: Fraction of channels to drop, in ``[0, 1)``.
+        seed: As ``Dropout``'s.
+    """
+
+    noise_shape: tuple[int | None, ...] | None = field(init=False, default=None)
+    seed: int | None = field(default=None, validator=_check_seed)
+
+    def build(self, input_shape: Shape) -> None:
+        if len(input_shape) != 2:
+            raise ShapeError(
+                f"SpatialDropout1D layer {self.name!r} takes samples of shape (steps, "
+                f"channels), got {tuple(input_shape)}. Use Dropout for other inputs."
+            )
+        self.noise_shape = (None, 1, int(input_shape[-1]))
+        super().build(input_shape)
