@@ -1,4 +1,4 @@
-"""Keras's activation layers (ReLU, LeakyReLU, ELU, Softmax, PReLU): values, gradients, configs."""
+"""Keras's activation layers (ReLU, LeakyReLU, ELU, Softmax, PReLU): values, gradients."""
 
 from __future__ import annotations
 

@@ -130,6 +130,35 @@ def test_a_nested_sequential_trains_as_one_layer_of_a_functional_model(rng) -> N
     )
 
 
+def test_a_sequential_without_input_shape_builds_when_called_on_a_tensor(
+    rng, tmp_path
+) -> None:
+    # keras.io "Text classification with Transformer": the feed-forward part is
+    # Sequential([Dense(ff_dim, activation="relu"), Dense(embed_dim)]) called on a tensor
+    ffn = lk.Sequential([Dense(6, activation="relu"), Dense(4)], dtype="float64")
+    assert not ffn.built
+    inputs = lk.Input(shape=(3, 4))
+    h = ffn(inputs)
+    assert ffn.built and ffn.input_shape == (3, 4) and tuple(h.shape) == (None, 3, 4)
+    model = lk.Model(inputs, Dense(1)(Flatten()(Add()([inputs, h]))), dtype="float64")
+    model.compile("sgd", "mse")
+    x, y = rng.standard_normal((5, 3, 4)), rng.standard_normal((5, 1))
+    check_model_gradients(model, x, y)
+    model.save(str(tmp_path / "m.npz"))
+    loaded = lk.load_model(str(tmp_path / "m.npz"))
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    with pytest.raises(ShapeError, match=r"built for inputs of shape \(None, 3, 4\)"):
+        ffn(lk.Input(shape=(3, 5)))  # built now: the shape is checked
+
+
+def test_a_sequential_without_input_shape_builds_when_stacked_in_another(rng) -> None:
+    block = lk.Sequential([Dense(5, activation="tanh"), Dense(3)], dtype="float64")
+    model = lk.Sequential([lk.Input((4,)), block, Dense(1)], dtype="float64")
+    assert block.built and model.output_shape == (1,)
+    model.compile("sgd", "mse")
+    check_model_gradients(model, rng.standard_normal((6, 4)), rng.standard_normal((6, 1)))
+
+
 def test_a_model_called_twice_shares_its_weights(rng) -> None:
     tower = lk.Sequential([Dense(3, activation="tanh", input_dim=4)], dtype="float64")
     a, b = lk.Input(shape=(4,)), lk.Input(shape=(4,))
