@@ -462,3 +462,36 @@ def test_check_model_gradients_catches_a_wrong_backward(rng) -> None:
         check_model_gradients(
             model, rng.standard_normal((4, 3)), rng.standard_normal((4, 1))
         )
+
+
+def test_model_input_and_output_rebuild_keras_seq2seq_inference_models(
+    rng, tmp_path
+) -> None:
+    # keras.io "Character-level recurrent sequence-to-sequence model" (lstm_seq2seq)
+    encoder_inputs = lk.Input(shape=(6, 5))
+    _, state_h, state_c = LSTM(4, return_state=True)(encoder_inputs)
+    decoder_inputs = lk.Input(shape=(7, 3))
+    decoder_lstm = LSTM(4, return_sequences=True, return_state=True)
+    decoder_outputs, _, _ = decoder_lstm(decoder_inputs, initial_state=[state_h, state_c])
+    outputs = Dense(3, activation="softmax")(decoder_outputs)
+    model = lk.Model([encoder_inputs, decoder_inputs], outputs)
+    assert model.input == [encoder_inputs, decoder_inputs] and model.output is outputs
+    model.compile(optimizer="rmsprop", loss="categorical_crossentropy")
+    enc, dec = rng.standard_normal((8, 6, 5)), rng.standard_normal((8, 7, 3))
+    model.fit([enc, dec], np.eye(3)[rng.integers(0, 3, (8, 7))], epochs=1, verbose=0)
+    model.save(str(tmp_path / "s2s.npz"))
+    model = lk.load_model(str(tmp_path / "s2s.npz"))
+
+    encoder_model = lk.Model(model.input[0], model.layers[2].output[1:])
+    state_inputs = [lk.Input(shape=(4,)), lk.Input(shape=(4,))]
+    seq, h, c = model.layers[3](model.input[1], initial_state=state_inputs)
+    decoder_model = lk.Model([model.input[1], *state_inputs], [model.layers[4](seq), h, c])
+    states = encoder_model.predict(enc, verbose=0)
+    decoded = decoder_model.predict([dec, *states], verbose=0)[0]
+    np.testing.assert_allclose(decoded, model.predict([enc, dec], verbose=0), atol=1e-6)
+    a = lk.Input(shape=(2,), name="a")
+    out = Dense(1, name="out")(a)
+    named = lk.Model({"a": a}, {"out": out})
+    assert named.input == {"a": a} and named.output == {"out": out}
+    with pytest.raises(AttributeError, match="not built"):
+        _ = lk.Sequential([Dense(2)]).input
