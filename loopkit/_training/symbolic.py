@@ -327,6 +327,29 @@ def call_layer(layer: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> 
     return layer.call_eagerly(inputs, bool(training), mask=mask, **options)
 
 
+def _refuse_keras_call(layer: Any, call: str) -> None:
+    """Raise where a layer written Keras's way (``call``, no ``forward``) joins a graph.
+
+    Without this the graph would take its output shape for the input's and fail
+    later, at some other layer, with a shape error that hides the cause.
+    """
+    from loopkit.layers.base import Layer
+
+    kind = type(layer)
+    if (
+        isinstance(layer, Layer)
+        and callable(getattr(kind, "call", None))
+        and kind.forward is Layer.forward
+    ):
+        raise NotImplementedError(
+            f"{call}: {layer._missing('forward(x, training=False)')} A layer whose "
+            "call() only calls other layers (as keras.io's TransformerBlock does) can "
+            "be a Python function instead, calling them on tensors: def block(x): "
+            "return LayerNormalization()(Add()([x, Dense(8)(x)])); then "
+            "outputs = block(inputs)."
+        )
+
+
 def add_node(
     layer: Any,
     inputs: Any,
@@ -347,6 +370,7 @@ def add_node(
         layer.name = unique_name(layer.default_name)
     call = call or f"{type(layer).__name__}({layer.name!r})(...)"
     opts = dict(options or {})
+    _refuse_keras_call(layer, call)
     out_shape = _symbolic_output_shape(layer, shapes, opts, call)
     several = isinstance(out_shape, list)
     node = Node(
