@@ -495,3 +495,36 @@ def test_model_input_and_output_rebuild_keras_seq2seq_inference_models(
     assert named.input == {"a": a} and named.output == {"out": out}
     with pytest.raises(AttributeError, match="not built"):
         _ = lk.Sequential([Dense(2)]).input
+
+
+def test_arithmetic_on_symbolic_tensors_adds_layers_as_keras_3_does(rng) -> None:
+    # Keras 3 functional code writes residuals as `inputs + attention_output`
+    inputs = lk.Input(shape=(3, 4))
+    h = Dense(4, activation="tanh")(inputs)
+    offsets = rng.standard_normal((3, 4))
+    out = (inputs + h) * h - 0.5 * inputs
+    out = (2.0 - out) / 4.0 + offsets
+    out = -(np.ones(4) + out) - h
+    model = lk.Model(inputs, Dense(1)(Flatten()(out)), dtype="float64")
+    names = [type(layer).__name__ for layer in model.layers]
+    assert names.count("Add") == 1 and names.count("Multiply") == 1
+    assert names.count("Subtract") == 2 and names.count("Rescaling") == 6
+    model.compile("sgd", "mse")
+    x = rng.standard_normal((5, 3, 4))
+    check_model_gradients(model, x, rng.standard_normal((5, 1)))
+    probe = lk.Model(inputs, [h, out], dtype="float64")
+    hx, got = probe.predict(x, verbose=0)
+    expected = -(1.0 + (2.0 - ((x + hx) * hx - 0.5 * x)) / 4.0 + offsets) - hx
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_arithmetic_on_symbolic_tensors_refuses_what_no_layer_computes() -> None:
+    a, b = lk.Input(shape=(4,)), lk.Input(shape=(4,))
+    with pytest.raises(TypeError, match="no division layer"):
+        _ = a / b
+    with pytest.raises(TypeError, match="no reciprocal layer"):
+        _ = 1.0 / a
+    with pytest.raises(TypeError, match=r"'input_layer.*' \+ str"):
+        _ = a + "x"
+    with pytest.raises(ShapeError, match="Add needs inputs of one shape"):
+        _ = a + lk.Input(shape=(3,))

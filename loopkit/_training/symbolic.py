@@ -17,6 +17,7 @@ __all__ = [
     "KerasTensor",
     "Node",
     "add_node",
+    "arithmetic",
     "bind_inputs",
     "call_layer",
     "flatten_structure",
@@ -57,12 +58,90 @@ class KerasTensor:
         """The number of axes, the batch axis included."""
         return len(self.shape)
 
+    __array_ufunc__ = None  # ``array + tensor``: NumPy defers to ``__radd__``
+
+    def __add__(self, other: Any) -> Any:
+        return arithmetic("+", self, other)
+
+    def __radd__(self, other: Any) -> Any:
+        return arithmetic("+", other, self)
+
+    def __sub__(self, other: Any) -> Any:
+        return arithmetic("-", self, other)
+
+    def __rsub__(self, other: Any) -> Any:
+        return arithmetic("-", other, self)
+
+    def __mul__(self, other: Any) -> Any:
+        return arithmetic("*", self, other)
+
+    def __rmul__(self, other: Any) -> Any:
+        return arithmetic("*", other, self)
+
+    def __truediv__(self, other: Any) -> Any:
+        return arithmetic("/", self, other)
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return arithmetic("/", other, self)
+
+    def __neg__(self) -> Any:
+        return arithmetic("*", self, -1.0)
+
     def __array__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(
             f"A symbolic tensor {self.name!r} of shape {self.shape} has no values: it "
             "stands for data that the model will see. Call layers on it to build a "
             "graph, then loopkit.Model(inputs, outputs) and fit/predict with arrays."
         )
+
+
+def arithmetic(op: str, a: Any, b: Any) -> Any:
+    """``a <op> b`` with a symbolic tensor on either side, as layer calls.
+
+    Two tensors of one shape give ``Add``, ``Subtract`` or ``Multiply``; a tensor
+    and a number (or an array broadcasting to one sample) give ``Rescaling``: Keras 3
+    applies the same operations to its symbolic tensors (``x + attention``).
+
+    Raises:
+        TypeError: division by a tensor, or an operand that is neither a tensor, a
+            number nor an array.
+    """
+    from loopkit.layers.merging import Add, Multiply, Subtract
+    from loopkit.layers.preprocessing import Rescaling
+
+    if isinstance(a, KerasTensor) and isinstance(b, KerasTensor):
+        merges = {"+": Add, "-": Subtract, "*": Multiply}
+        if op not in merges:
+            raise TypeError(
+                f"A symbolic tensor {op} a symbolic tensor is not supported: loopkit "
+                "has no division layer. Multiply by a tensor, or divide by a number."
+            )
+        return merges[op]()([a, b])
+    tensor, const = (a, b) if isinstance(a, KerasTensor) else (b, a)
+    if isinstance(const, bool) or not isinstance(
+        const, (int, float, np.integer, np.floating, np.ndarray)
+    ):
+        raise TypeError(
+            f"Symbolic tensor {tensor.name!r} {op} {type(const).__name__}: expected a "
+            "symbolic tensor, a number, or an array broadcasting to one sample. "
+            "Call a layer on the tensor for anything else."
+        )
+    if op == "/" and tensor is b:
+        raise TypeError(
+            f"A number divided by the symbolic tensor {tensor.name!r} is not supported; "
+            "loopkit has no reciprocal layer."
+        )
+    value = np.asarray(const, np.float64)
+    number: Any = float(value) if value.ndim == 0 else value.tolist()
+    if op == "+":
+        return Rescaling(1.0, offset=number)(tensor)
+    if op == "-":  # x - c, or c - x
+        if tensor is a:
+            return Rescaling(1.0, offset=(-value).tolist() if value.ndim else -number)(a)
+        return Rescaling(-1.0, offset=number)(tensor)
+    if op == "*":
+        return Rescaling(number)(tensor)
+    return Rescaling((1.0 / value).tolist() if value.ndim else 1.0 / number)(tensor)
 
 
 @define(eq=False)
