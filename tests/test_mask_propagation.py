@@ -188,3 +188,38 @@ def test_a_mask_of_the_wrong_length_fails_before_any_step(rng) -> None:
         layer(x, mask=np.ones((2, 4), bool))
     assert not layer.final_states  # no step ran
     np.testing.assert_array_equal(layer(x, mask=np.ones((2, 5), bool)), layer(x))
+
+
+def test_a_layer_of_ones_own_with_supports_masking_passes_the_mask_on(rng) -> None:
+    # keras.io "Understanding masking & padding": MyActivation sets
+    # self.supports_masking = True so the Embedding's mask reaches the LSTM
+    from attrs import define
+
+    from loopkit.layers import Layer
+
+    @define(eq=False, slots=False)
+    class MyActivation(Layer):
+        def __attrs_post_init__(self) -> None:
+            super().__attrs_post_init__()
+            self.supports_masking = True
+
+        def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+            self._x = x
+            return np.maximum(x, 0.0)
+
+        def backward(self, dy: np.ndarray) -> np.ndarray:
+            return dy * (self._x > 0)
+
+    def build(steps: int) -> lk.Model:
+        inputs = lk.Input(shape=(steps,), dtype="int32")
+        x = MyActivation()(Embedding(input_dim=10, output_dim=4, mask_zero=True)(inputs))
+        return lk.Model(inputs, LSTM(3)(x))
+
+    short, padded = build(3), build(5)
+    padded.set_weights(short.get_weights())
+    ids = np.array([[4, 2, 7], [1, 9, 3]])
+    np.testing.assert_allclose(
+        padded.predict(pad(ids[..., None], 2, before=False)[..., 0], verbose=0),
+        short.predict(ids, verbose=0),
+        atol=1e-6,
+    )
