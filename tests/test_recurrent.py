@@ -202,6 +202,39 @@ def test_layers_rebuild_from_their_config() -> None:
     assert copy.recurrent_activation.name == "relu"
 
 
+@pytest.mark.parametrize("kind", [SimpleRNN, LSTM, GRU])
+def test_keras_constraints_project_each_weight_after_each_step(kind: Any, tmp_path) -> None:
+    from loopkit.constraints import MaxNorm
+
+    layer = kind(
+        4,
+        kernel_constraint=MaxNorm(0.1),
+        recurrent_constraint="non_neg",
+        bias_constraint="non_neg",
+        use_cudnn=False,  # Keras 3's argument: accepted, nothing to choose here
+        input_shape=(5, 3),
+    )
+    model = Sequential([layer, Dense(1)])
+    model.compile(Adam(0.5), "mse")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((16, 5, 3)), rng.standard_normal((16, 1))
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    kernel, recurrent, bias = layer.get_weights()
+    assert np.linalg.norm(kernel, axis=0).max() <= 0.1 + 1e-6  # per output column
+    assert recurrent.min() >= 0 and bias.min() >= 0
+    model.save(str(tmp_path / "m.npz"))
+    loaded = loopkit.load_model(str(tmp_path / "m.npz"))
+    assert isinstance(loaded.layers[0].kernel.constraint, MaxNorm)
+    assert loaded.layers[0].use_cudnn is False
+
+
+def test_use_cudnn_takes_keras_choices_only() -> None:
+    for choice in ("auto", True, False):
+        GRU(2, use_cudnn=choice)
+    with pytest.raises(ConfigError, match=r"use_cudnn='yes'; expected 'auto', True"):
+        LSTM(2, use_cudnn="yes")
+
+
 def test_a_two_dimensional_input_fails_at_build_with_the_fix() -> None:
     model = Sequential([LSTM(4)])
     model.compile("adam", "mse")

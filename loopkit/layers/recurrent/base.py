@@ -55,6 +55,14 @@ def _not_stateful(instance: Any, attribute: attrs.Attribute[Any], value: Any) ->
         )
 
 
+def _cudnn_choice(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value not in ("auto", True, False):
+        raise ConfigError(
+            f"{type(instance).__name__} got use_cudnn={value!r}; expected 'auto', True "
+            "or False (Keras's choices; loopkit has no GPU kernel, so all run the same)."
+        )
+
+
 @define(eq=False, slots=False)
 class Recurrent(Layer):
     """Shared machinery of SimpleRNN, LSTM and GRU (Keras's ``RNN`` arguments).
@@ -83,6 +91,9 @@ class Recurrent(Layer):
         kernel_regularizer: Penalty on the kernel.
         recurrent_regularizer: Penalty on the recurrent kernel.
         bias_regularizer: Penalty on the bias.
+        kernel_constraint: Projection of the kernel after each step.
+        recurrent_constraint: Projection of the recurrent kernel after each step.
+        bias_constraint: Projection of the bias after each step.
         dropout: Fraction of the input features to drop in training: one mask per
             sample, the same at every step (Gal and Ghahramani, 2016).
         recurrent_dropout: Fraction of the state to drop before the recurrent
@@ -99,6 +110,8 @@ class Recurrent(Layer):
             ``return_sequences`` the outputs come in that reversed order, as in Keras.
         stateful: Only False: states do not carry over between batches.
         unroll: Accepted for Keras compatibility; it changes nothing here.
+        use_cudnn: ``"auto"``, True or False, accepted for Keras compatibility: there
+            is no GPU kernel, so it changes nothing here.
         zero_output_for_mask: Output zeros at masked steps (``Bidirectional`` sets it
             when returning sequences) instead of repeating the last output.
     """
@@ -121,6 +134,9 @@ class Recurrent(Layer):
     kernel_regularizer: Any = field(default=None, kw_only=True)
     recurrent_regularizer: Any = field(default=None, kw_only=True)
     bias_regularizer: Any = field(default=None, kw_only=True)
+    kernel_constraint: Any = field(default=None, kw_only=True)
+    recurrent_constraint: Any = field(default=None, kw_only=True)
+    bias_constraint: Any = field(default=None, kw_only=True)
     dropout: float = field(
         default=0.0, validator=in_half_open_range(0.0, 1.0), kw_only=True
     )
@@ -133,6 +149,7 @@ class Recurrent(Layer):
     go_backwards: bool = field(default=False, kw_only=True)
     stateful: bool = field(default=False, validator=_not_stateful, kw_only=True)
     unroll: bool = field(default=False, kw_only=True)
+    use_cudnn: bool | str = field(default="auto", validator=_cudnn_choice, kw_only=True)
     zero_output_for_mask: bool = field(default=False, kw_only=True)
     kernel: Parameter = field(init=False, repr=False)
     recurrent_kernel: Parameter = field(init=False, repr=False)
@@ -225,12 +242,14 @@ class Recurrent(Layer):
             (features, width),
             self.kernel_initializer,
             regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
         )
         self.recurrent_kernel = self.add_weight(
             "recurrent_kernel",
             (self.units, width),
             self.recurrent_initializer,
             regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
         )
         # Orthogonal draws come out Fortran-ordered; every other weight is C-ordered,
         # and code that views weights flat (gradient checks) needs C order.
@@ -241,6 +260,7 @@ class Recurrent(Layer):
                 self.bias_shape(),
                 self.bias_initializer,
                 regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
             )
         if self.seed is not None:
             self.rng = np.random.default_rng(int(self.seed))
