@@ -120,3 +120,18 @@ __all__ = [
     "serialize",
     "subtract",
 ]
+
+# Keras's second names for the same classes (``keras.layers.MaxPool1D is
+# keras.layers.MaxPooling1D``): attributes of the package, kept out of ``__all__`` so
+# each class is listed, documented and serialized under its one main name.
+AvgPool1D = AveragePooling1D
+AvgPool2D = AveragePooling2D
+MaxPool1D = MaxPooling1D
+MaxPool2D = MaxPooling2D
+GlobalAvgPool1D = GlobalAveragePooling1D
+GlobalAvgPool2D = GlobalAveragePooling2D
+GlobalMaxPool1D = GlobalMaxPooling1D
+GlobalMaxPool2D = GlobalMaxPooling2D
+Convolution1D = Conv1D
+Convolution2D = Conv2D
+Convolution2DTranspose = Conv2DTranspose
