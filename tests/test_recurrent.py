@@ -257,9 +257,102 @@ def test_a_mask_of_the_wrong_length_fails_with_both_shapes() -> None:
         layer.forward(np.zeros((2, 5, 3), np.float32), mask=np.ones((2, 4), bool))
 
 
-def test_stateful_and_bad_rates_are_refused_at_construction() -> None:
-    with pytest.raises(ConfigError, match=r"stateful=True; .* Drop stateful=True"):
-        LSTM(3, stateful=True)
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_a_stateful_layer_continues_each_sample_across_batches(kind: str) -> None:
+    rng = np.random.default_rng(0)
+    whole = LAYERS[kind](return_sequences=True)
+    whole.setup((8, 2), np.float64, rng)
+    parts = LAYERS[kind](return_sequences=True, stateful=True)
+    parts.setup((8, 2), np.float64, rng)
+    parts.set_weights(whole.get_weights())
+    x = rng.standard_normal((4, 8, 2))
+    expected = whole.forward(x).copy()
+    first = parts.forward(x[:, :5]).copy()
+    second = parts.forward(x[:, 5:]).copy()
+    np.testing.assert_allclose(np.concatenate([first, second], axis=1), expected)
+    np.testing.assert_allclose(parts.states[0], expected[:, -1])
+    parts.reset_states()
+    assert all(not s.any() for s in parts.states)
+    np.testing.assert_allclose(parts.forward(x[:, :5]), expected[:, :5])
+    parts.reset_states()
+    parts.forward(x[:2, :5])  # after a reset, a batch of another size is fine
+    with pytest.raises(
+        ShapeError, match=r"states for batches of 2 samples and got a batch of 4"
+    ):
+        parts.forward(x[:, 5:])
+
+
+def test_a_stateful_layer_stops_gradients_at_the_batch_boundary() -> None:
+    rng = np.random.default_rng(1)
+    layer = LSTM(3, stateful=True)
+    layer.setup((4, 2), np.float64, rng)
+    layer.forward(rng.standard_normal((3, 4, 2)))  # states carried into the next batch
+    carried = [s.copy() for s in layer.states]
+    x, dy = rng.standard_normal((3, 4, 2)), rng.standard_normal((3, 3))
+
+    def loss() -> float:
+        layer.states = [s.copy() for s in carried]  # each evaluation from the same states
+        return float(np.sum(layer.forward(x) * dy))
+
+    loss()
+    dx = np.array(layer.backward(dy), copy=True)  # only dx: the states are constants
+    analytic = {p.name: p.grad.copy() for p in layer.parameters}
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-5, atol=1e-7)
+    for p in layer.parameters:
+        numeric = numerical_gradient(loss, p.value)
+        np.testing.assert_allclose(analytic[p.name], numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_keras_rnn_guide_stateful_snippets_run() -> None:
+    # keras.io "Working with RNNs": cross-batch statefulness and RNN state reuse
+    paragraph1 = np.random.default_rng(0).random((20, 10, 50)).astype(np.float32)
+    paragraph2 = np.random.default_rng(0).random((20, 10, 50)).astype(np.float32)
+    paragraph3 = np.random.default_rng(0).random((20, 10, 50)).astype(np.float32)
+    lstm_layer = LSTM(64, stateful=True)
+    lstm_layer(paragraph1)
+    lstm_layer(paragraph2)
+    existing_state = lstm_layer.states
+    assert [s.shape for s in existing_state] == [(20, 64), (20, 64)]
+    new_output = LSTM(64)(paragraph3, initial_state=existing_state)
+    assert new_output.shape == (20, 64)
+    lstm_layer.reset_states()
+    assert LSTM(4).states is None  # not stateful: nothing carried, as in Keras
+
+
+def test_a_stateful_bidirectional_model_trains_with_fixed_batches() -> None:
+    from loopkit.layers import Bidirectional
+
+    rng = np.random.default_rng(2)
+    layer = Bidirectional(GRU(3, stateful=True))
+    model = Sequential([loopkit.Input((6, 2)), layer, Dense(1)])
+    model.compile("adam", "mse")
+    x, y = rng.standard_normal((16, 6, 2)), rng.standard_normal((16, 1))
+    model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    assert [s.shape for s in layer.states] == [(4, 3), (4, 3)]
+    layer.reset_states()
+    assert not any(s.any() for s in layer.states)
+    with pytest.raises(ShapeError, match="batches of 4 samples and got a batch of 3"):
+        model.predict(x[:7], batch_size=4, verbose=0)  # 4, then 3
+
+
+def test_fit_carries_a_stateful_layers_states_from_batch_to_batch() -> None:
+    from loopkit.optimizers import SGD
+
+    rng = np.random.default_rng(4)
+    layer = LSTM(3, stateful=True)
+    model = Sequential([loopkit.Input((6, 2)), layer, Dense(1)])
+    model.compile(SGD(0.0), "mse")  # weights fixed: the states alone change
+    x, y = rng.standard_normal((16, 6, 2)), rng.standard_normal((16, 1))
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    # sample i of each batch continues sample i of the batch before it
+    joined = np.concatenate([x[k : k + 4] for k in range(0, 16, 4)], axis=1)
+    whole = LSTM(3)
+    whole.setup((24, 2))
+    whole.set_weights(layer.get_weights())
+    np.testing.assert_allclose(layer.states[0], whole.forward(joined), atol=1e-5)
+
+
+def test_bad_rates_are_refused_at_construction() -> None:
     with pytest.raises(ConfigError, match=r"dropout=1.0; expected a number in \[0.0"):
         GRU(3, dropout=1.0)
 
