@@ -46,7 +46,12 @@ from loopkit.layers.pooling1d import (
 )
 from loopkit.layers.preprocessing import Normalization, Rescaling
 from loopkit.layers.recurrent import GRU, LSTM, SimpleRNN
-from loopkit.layers.regularization import Dropout, SpatialDropout1D
+from loopkit.layers.regularization import (
+    Dropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+)
 from loopkit.layers.reshaping import Flatten, Permute, RepeatVector, Reshape
 from loopkit.layers.reshaping1d import Cropping1D, UpSampling1D, ZeroPadding1D
 from loopkit.layers.reshaping2d import UpSampling2D
@@ -75,6 +80,8 @@ __all__ = [
     "Embedding",
     "Flatten",
     "GRU",
+    "GaussianDropout",
+    "GaussianNoise",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
     "GlobalMaxPooling1D",
