@@ -8,7 +8,7 @@ from loopkit.layers.attention import AdditiveAttention, Attention, MultiHeadAtte
 from loopkit.layers.base import Layer, Parameter
 from loopkit.layers.convolutional import Conv2D
 from loopkit.layers.convolutional1d import Conv1D
-from loopkit.layers.convolutional_transpose import Conv2DTranspose
+from loopkit.layers.convolutional_transpose import Conv1DTranspose, Conv2DTranspose
 from loopkit.layers.core import Activation, Dense
 from loopkit.layers.embedding import Embedding
 from loopkit.layers.input_layer import InputLayer
@@ -70,6 +70,7 @@ __all__ = [
     "Bidirectional",
     "Concatenate",
     "Conv1D",
+    "Conv1DTranspose",
     "Conv2D",
     "Conv2DTranspose",
     "Cropping1D",
@@ -141,4 +142,5 @@ GlobalMaxPool1D = GlobalMaxPooling1D
 GlobalMaxPool2D = GlobalMaxPooling2D
 Convolution1D = Conv1D
 Convolution2D = Conv2D
+Convolution1DTranspose = Conv1DTranspose
 Convolution2DTranspose = Conv2DTranspose
