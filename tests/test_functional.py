@@ -528,3 +528,28 @@ def test_arithmetic_on_symbolic_tensors_refuses_what_no_layer_computes() -> None
         _ = a + "x"
     with pytest.raises(ShapeError, match="Add needs inputs of one shape"):
         _ = a + lk.Input(shape=(3,))
+
+
+def test_input_takes_keras_3s_arguments_in_keras_3s_order(rng) -> None:
+    # Keras 3: Input(shape, batch_size, dtype, sparse, batch_shape, name)
+    assert lk.Input((4,), 32).name != 32  # the second positional is batch_size
+    ids = lk.Input((5,), None, "int32", name="ids")
+    assert ids.dtype == "int32" and ids.name == "ids"
+    # a stateful model declares its batch as Keras 3 asks: Input(batch_shape=...)
+    inputs = lk.Input(batch_shape=(4, 6, 2))
+    assert inputs.sample_shape == (6, 2)
+    model = lk.Model(inputs, Dense(1)(LSTM(3, stateful=True)(inputs)))
+    model.compile("adam", "mse")
+    model.fit(
+        rng.standard_normal((8, 6, 2)),
+        rng.standard_normal((8, 1)),
+        batch_size=4,
+        shuffle=False,
+        verbose=0,
+    )
+    with pytest.raises(ConfigError, match="disagree"):
+        lk.Input(shape=(5, 2), batch_shape=(4, 6, 2))
+    with pytest.raises(ConfigError, match="needs shape="):
+        lk.Input()
+    with pytest.raises(ConfigError, match="sparse=True"):
+        lk.Input((3,), sparse=True)

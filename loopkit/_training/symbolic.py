@@ -207,22 +207,49 @@ def first_call(layer: Any, attribute: str) -> Node:
 
 
 def Input(
-    shape: Sequence[int] | int,
-    name: str | None = None,
-    dtype: Any = None,
+    shape: Sequence[int | None] | int | None = None,
     batch_size: int | None = None,
+    dtype: Any = None,
+    sparse: bool | None = None,
+    batch_shape: Sequence[int | None] | None = None,
+    name: str | None = None,
 ) -> KerasTensor:
     """Return a symbolic input of samples of ``shape`` (no batch axis), as ``keras.Input``.
 
+    The arguments are Keras 3's, in its order.
+
     Args:
         shape: Shape of one sample, e.g. ``(784,)`` or ``(8, 8, 1)``.
-        name: Name of the input, the key of its data when ``x`` is a dict.
-        dtype: ``"float32"`` (default), or an integer dtype for token ids.
         batch_size: Accepted for Keras compatibility; batches may have any size.
+        dtype: ``"float32"`` (default), or an integer dtype for token ids.
+        sparse: None or False: inputs are dense arrays.
+        batch_shape: Keras's alternative to ``shape`` and ``batch_size``:
+            ``(batch_size, *shape)`` (as a stateful RNN's model declares it).
+        name: Name of the input, the key of its data when ``x`` is a dict.
 
     Raises:
-        ConfigError: a non-positive or non-integer axis.
+        ConfigError: a non-positive or non-integer axis, no shape, ``shape`` and
+            ``batch_shape`` that disagree, or ``sparse=True``.
     """
+    if sparse:
+        raise ConfigError(
+            "Input(sparse=True): loopkit's inputs are dense arrays; leave sparse out "
+            "and pass dense data (e.g. scipy's matrix.toarray())."
+        )
+    if batch_shape is not None:
+        sample = tuple(batch_shape)[1:]
+        given = (shape,) if isinstance(shape, (int, np.integer)) else shape
+        if given is not None and tuple(given) != sample:
+            raise ConfigError(
+                f"Input(shape={shape!r}, batch_shape={tuple(batch_shape)!r}): the two "
+                "disagree; pass only one of them."
+            )
+        shape = sample
+    if shape is None:
+        raise ConfigError(
+            "Input() needs shape= (one sample's shape, e.g. Input(shape=(784,))) or "
+            "batch_shape= (with the batch axis first)."
+        )
     dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if any(
         d is None or isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0
@@ -241,7 +268,7 @@ def Input(
         )
     from loopkit.layers.input_layer import InputLayer
 
-    shape_ = tuple(int(d) for d in dims)
+    shape_ = tuple(int(d) for d in dims if d is not None)  # None refused above
     layer = InputLayer(shape=shape_, name=name or unique_name("input_layer"))
     return KerasTensor(
         (None, *shape_),
