@@ -376,3 +376,55 @@ def test_an_lstm_learns_the_adding_problem() -> None:
     model.fit(x, y, epochs=15, batch_size=32, verbose=0)
     # predicting the mean sum (1.0) scores about 0.17
     assert model.evaluate(x_test, y_test, verbose=0) < 0.01
+
+
+@pytest.mark.parametrize(
+    ("cell", "layer"), [("SimpleRNNCell", SimpleRNN), ("LSTMCell", LSTM), ("GRUCell", GRU)]
+)
+def test_rnn_of_a_built_in_cell_is_the_equal_layer(cell: str, layer: Any) -> None:
+    # keras.io "Working with RNNs": RNN(LSTMCell(units)) computes what LSTM(units) does
+    from loopkit import layers
+
+    made = layers.RNN(
+        getattr(layers, cell)(4, dropout=0.1, kernel_initializer="he_normal"),
+        return_sequences=True,
+        return_state=True,
+        go_backwards=True,
+        input_shape=(5, 3),
+        name="rnn",
+    )
+    assert type(made) is layer and made.name == "rnn"
+    assert made.return_sequences and made.return_state and made.go_backwards
+    assert made.dropout == 0.1 and made.kernel_initializer == "he_normal"
+    direct = layer(4, return_sequences=True, input_shape=(5, 3))
+    model = Sequential([direct, Dense(1)])
+    via_cell = Sequential(
+        [
+            layers.RNN(getattr(layers, cell)(4), return_sequences=True, input_shape=(5, 3)),
+            Dense(1),
+        ]
+    )
+    via_cell.set_weights(model.get_weights())
+    x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(
+        via_cell.predict(x, verbose=0), model.predict(x, verbose=0)
+    )
+
+
+def test_cells_check_their_arguments_and_refuse_what_loopkit_cannot_run() -> None:
+    from loopkit import layers
+
+    cell = layers.LSTMCell(6, recurrent_dropout=0.2)
+    assert cell.state_size == [6, 6] and cell.output_size == 6
+    assert layers.GRUCell(3).state_size == 3
+    assert cell.get_config() == {"units": 6, "recurrent_dropout": 0.2}
+    with pytest.raises(ConfigError, match="relux"):
+        layers.GRUCell(3, activation="relux")  # checked when the cell is written
+    with pytest.raises(TypeError, match=r"arguments of the RNN layer.*return_sequences"):
+        layers.SimpleRNNCell(3, return_sequences=True)
+    with pytest.raises(ConfigError, match=r"StackedRNNCells.*return_sequences=True"):
+        layers.RNN([layers.LSTMCell(3), layers.LSTMCell(3)])
+    with pytest.raises(TypeError, match="takes SimpleRNNCell, LSTMCell or GRUCell"):
+        layers.RNN(Dense(3))
+    with pytest.raises(TypeError, match="cannot be called one step at a time"):
+        cell(np.zeros((2, 3)), [np.zeros((2, 6))] * 2)

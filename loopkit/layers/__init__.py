@@ -45,7 +45,15 @@ from loopkit.layers.pooling1d import (
     MaxPooling1D,
 )
 from loopkit.layers.preprocessing import Normalization, Rescaling
-from loopkit.layers.recurrent import GRU, LSTM, SimpleRNN
+from loopkit.layers.recurrent import (
+    GRU,
+    LSTM,
+    RNN,
+    GRUCell,
+    LSTMCell,
+    SimpleRNN,
+    SimpleRNNCell,
+)
 from loopkit.layers.regularization import (
     Dropout,
     GaussianDropout,
@@ -81,6 +89,7 @@ __all__ = [
     "Embedding",
     "Flatten",
     "GRU",
+    "GRUCell",
     "GaussianDropout",
     "GaussianNoise",
     "GlobalAveragePooling1D",
@@ -90,6 +99,7 @@ __all__ = [
     "Input",
     "InputLayer",
     "LSTM",
+    "LSTMCell",
     "Layer",
     "LayerNormalization",
     "LeakyReLU",
@@ -104,11 +114,13 @@ __all__ = [
     "PReLU",
     "Parameter",
     "Permute",
+    "RNN",
     "ReLU",
     "RepeatVector",
     "Rescaling",
     "Reshape",
     "SimpleRNN",
+    "SimpleRNNCell",
     "Softmax",
     "SpatialDropout1D",
     "Subtract",
