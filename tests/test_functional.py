@@ -547,6 +547,13 @@ def test_input_takes_keras_3s_arguments_in_keras_3s_order(rng) -> None:
         shuffle=False,
         verbose=0,
     )
+    assert tuple(inputs.shape) == (4, 6, 2)
+    # keras.layers.TimeDistributed's docstring: the batch size carries through
+    frames = lk.Input(shape=(10, 8, 8, 3), batch_size=32)
+    out = TimeDistributed(lk.layers.Conv2D(4, (3, 3)))(frames)
+    assert tuple(out.shape) == (32, 10, 6, 6, 4)
+    mixed = Add()([Dense(4)(lk.Input((3,), 2)), Dense(4)(lk.Input((3,)))])
+    assert tuple(mixed.shape) == (None, 4)  # the inputs' batch sizes differ
     with pytest.raises(ConfigError, match="disagree"):
         lk.Input(shape=(5, 2), batch_shape=(4, 6, 2))
     with pytest.raises(ConfigError, match="needs shape="):

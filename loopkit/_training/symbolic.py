@@ -220,7 +220,9 @@ def Input(
 
     Args:
         shape: Shape of one sample, e.g. ``(784,)`` or ``(8, 8, 1)``.
-        batch_size: Accepted for Keras compatibility; batches may have any size.
+        batch_size: The batch axis of the tensor's ``shape`` (and of the tensors
+            computed from it), as in Keras; data may still come in batches of any
+            size.
         dtype: ``"float32"`` (default), or an integer dtype for token ids.
         sparse: None or False: inputs are dense arrays.
         batch_shape: Keras's alternative to ``shape`` and ``batch_size``:
@@ -245,6 +247,7 @@ def Input(
                 "disagree; pass only one of them."
             )
         shape = sample
+        batch_size = next(iter(batch_shape))
     if shape is None:
         raise ConfigError(
             "Input() needs shape= (one sample's shape, e.g. Input(shape=(784,))) or "
@@ -271,7 +274,7 @@ def Input(
     shape_ = tuple(int(d) for d in dims if d is not None)  # None refused above
     layer = InputLayer(shape=shape_, name=name or unique_name("input_layer"))
     return KerasTensor(
-        (None, *shape_),
+        (None if batch_size is None else int(batch_size), *shape_),
         "float32" if dtype is None else str(np.dtype(dtype)),
         layer.name,
         input_layer=layer,
@@ -479,6 +482,8 @@ def add_node(
     _refuse_keras_call(layer, call)
     out_shape = _symbolic_output_shape(layer, shapes, opts, call)
     several = isinstance(out_shape, list)
+    batches = {t.shape[0] for t in leaves}  # Keras's: a batch size all inputs declare
+    batch = batches.pop() if len(batches) == 1 else None
     node = Node(
         layer,
         leaves,
@@ -491,7 +496,7 @@ def add_node(
     shapes_out = out_shape if several else [out_shape]
     node.outputs = [
         KerasTensor(
-            (None, *shape),
+            (batch, *shape),
             "float32",
             layer.name if k == 0 else f"{layer.name}_output_{k}",
             node,
