@@ -184,3 +184,30 @@ def test_a_repeat_vector_seq2seq_trains_with_whole_model_gradients(rng):
     check_model_gradients(
         model, rng.standard_normal((3, 5, 2)), rng.standard_normal((3, 2, 4))
     )
+
+
+def test_identity_passes_values_gradients_and_masks_through(rng):
+    import loopkit as lk
+    from loopkit import layers
+
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+    np.testing.assert_array_equal(layers.Identity()(x), x)
+    check_layer_gradients(layers.Identity(), (4, 2), rng=rng)
+    assert type(layers.deserialize(layers.serialize(layers.Identity()))) is layers.Identity
+
+    def model(steps):
+        return lk.Sequential(
+            [
+                layers.Embedding(9, 3, mask_zero=True, input_shape=(steps,)),
+                layers.Identity(),
+                layers.GRU(2),
+            ]
+        )
+
+    short, padded = model(2), model(4)
+    padded.set_weights(short.get_weights())
+    np.testing.assert_allclose(
+        padded.predict(np.array([[5, 6, 0, 0]]), verbose=0),
+        short.predict(np.array([[5, 6]]), verbose=0),
+        atol=1e-6,
+    )

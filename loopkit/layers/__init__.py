@@ -9,7 +9,7 @@ from loopkit.layers.base import Layer, Parameter
 from loopkit.layers.convolutional import Conv2D
 from loopkit.layers.convolutional1d import Conv1D
 from loopkit.layers.convolutional_transpose import Conv1DTranspose, Conv2DTranspose
-from loopkit.layers.core import Activation, Dense
+from loopkit.layers.core import Activation, Dense, Identity
 from loopkit.layers.embedding import Embedding
 from loopkit.layers.input_layer import InputLayer
 from loopkit.layers.masking import Masking
@@ -96,6 +96,7 @@ __all__ = [
     "GlobalAveragePooling2D",
     "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
+    "Identity",
     "Input",
     "InputLayer",
     "LSTM",
