@@ -17,6 +17,9 @@ IntArray: TypeAlias = npt.NDArray[np.integer[Any]]
 Array: TypeAlias = npt.NDArray[Any]
 """An array of any dtype."""
 Shape: TypeAlias = tuple[int, ...]
-"""A shape without the batch axis, as in Keras's ``input_shape``."""
+"""A shape without the batch axis, as in Keras's ``input_shape``.
+
+A symbolic shape (``Input``, a layer's ``build`` and ``compute_output_shape``) may
+hold None for an axis of any length, ``(None, 8)``; arrays' shapes never do."""
 Logs: TypeAlias = Mapping[str, float]
 """Read-only logs as hooks receive them: log key -> value."""

@@ -156,13 +156,3 @@ def test_compute_mask_takes_the_inputs_alone_as_in_keras() -> None:
         Masking(mask_value=0.0).compute_mask(x), [[True, False], [False, False]]
     )
     assert LSTM(2, return_sequences=True).compute_mask(x) is None
-
-
-def test_a_variable_length_says_how_to_pad_instead() -> None:
-    """Keras's ``Input(shape=(None,))`` has no equivalent yet; the error says why."""
-    import loopkit as lk
-
-    with pytest.raises(lk.ConfigError, match=r"None.*pad_sequences.*mask_zero"):
-        lk.Input(shape=(None,))
-    with pytest.raises(lk.ConfigError, match=r"input_shape=\(None, 10\).*pad_sequences"):
-        LSTM(4, input_shape=(None, 10))

@@ -9,6 +9,7 @@ import pytest
 
 from loopkit.layers import GRU, LSTM
 from loopkit.layers.recurrent import _kernels as kernels
+from loopkit.layers.recurrent._tanh import rational_tanh
 
 U = 5
 
@@ -84,5 +85,37 @@ def test_the_compiled_cells_equal_the_numpy_cells_bitwise(
         y = layer.forward(x, training=True, mask=mask).copy()
         dx = layer.backward(dy).copy()
         results.append([y, dx, *(p.grad.copy() for p in layer.parameters)])
+    fused = cls is LSTM and dtype == np.float32  # its own tanh: a few ulp from np.tanh
     for compiled, numpy_cell in zip(*results, strict=True):
-        np.testing.assert_array_equal(compiled, numpy_cell)
+        if fused:
+            np.testing.assert_allclose(compiled, numpy_cell, rtol=2e-5, atol=2e-6)
+        else:
+            np.testing.assert_array_equal(compiled, numpy_cell)
+
+
+def test_the_fused_lstm_step_gives_the_numpy_equations_with_the_rational_tanh() -> None:
+    a, c_prev = arrays(np.float32, (3, 4 * U), (3, U))
+    a *= 4  # reach the clamp at 9 too
+    a[0, 0] = np.nan
+    bias = arrays(np.float32, (4 * U,))[0]
+    half = np.float32(0.5)
+    z = a + bias
+    blocks = [z[:, k * U : (k + 1) * U] for k in range(4)]
+    i, f, o = (rational_tanh(blocks[k] * half) * half + half for k in (0, 1, 3))
+    g = rational_tanh(blocks[2])
+    c_expected = f * c_prev + i * g
+    tc_expected = rational_tanh(c_expected)
+    c, tc, h = (np.empty_like(c_prev) for _ in range(3))
+    kernels.lstm_step(a, bias, c_prev, c, tc, h, U)
+    np.testing.assert_array_equal(a, np.concatenate([i, f, g, o], axis=1))
+    np.testing.assert_array_equal(c, c_expected)
+    np.testing.assert_array_equal(tc, tc_expected)
+    np.testing.assert_array_equal(h, o * tc_expected)
+    assert np.isnan(h[0, 0])  # a diverged gate shows, it is not clamped away
+
+
+def test_only_float32_with_keras_activations_takes_the_fused_steps() -> None:
+    assert LSTM(4).steps_project_inputs(np.float32)
+    assert not LSTM(4).steps_project_inputs(np.float64)
+    assert not LSTM(4, activation="relu").steps_project_inputs(np.float32)
+    assert not GRU(4).steps_project_inputs(np.float32)

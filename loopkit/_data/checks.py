@@ -79,7 +79,7 @@ def check_values(array: Array, what: str, call: str, offset: int = 0) -> None:
 
 def _classes(model: Any) -> int | None:
     shape = getattr(model, "output_shape", None)
-    return int(shape[-1]) if shape else None
+    return int(shape[-1]) if shape and shape[-1] is not None else None
 
 
 def check_labels(y: Array, model: Any, call: str, offset: int = 0) -> None:
@@ -176,6 +176,24 @@ def check_structured(dataset: Any, model: Any, call: str) -> None:
             check_values(dataset.ws[i], f"sample_weight[{head.name!r}]", call)
 
 
+_Shapes = tuple[tuple[int | None, ...], tuple[int | None, ...] | None]
+"""A batch's sample shapes of x and y; None where any length is allowed."""
+
+
+def _fits_batch(expected: _Shapes, shapes: _Shapes) -> bool:
+    """Whether the shapes of a batch are ``expected`` with None axes of any length."""
+    for want, got in zip(expected, shapes, strict=True):
+        if want is None or got is None:
+            if want is not got:
+                return False
+            continue
+        if len(want) != len(got) or any(
+            w is not None and w != g for w, g in zip(want, got, strict=True)
+        ):
+            return False
+    return True
+
+
 @define(eq=False)
 class BatchCheck:
     """Checks each batch of a generator or Sequence before the loop uses it.
@@ -191,9 +209,25 @@ class BatchCheck:
 
     model: Any
     call: str
-    _shapes: tuple[tuple[int, ...], tuple[int, ...] | None] | None = field(
-        default=None, init=False
-    )
+    _shapes: _Shapes | None = field(default=None, init=False)
+
+    def _free_lengths(self, shapes: _Shapes) -> _Shapes:
+        """The first batch's shapes, None where the model takes any length.
+
+        An axis of ``x`` is free where the model's input shape has None; a leading
+        axis of ``y`` is free where the output shape has None (a sequence output).
+        """
+        x_shape, y_shape = shapes
+        inputs = getattr(self.model, "input_shape", None)
+        if inputs is not None and len(inputs) == len(x_shape):
+            pairs = zip(inputs, x_shape, strict=True)
+            x_shape = tuple(None if d is None else s for d, s in pairs)
+        outputs = getattr(self.model, "output_shape", None)
+        if y_shape is not None and outputs is not None and len(y_shape) <= len(outputs):
+            # leading axes: sparse labels (steps,) of an output (steps, classes) too
+            free = [d is None for d in outputs[: len(y_shape)]]
+            y_shape = tuple(None if f else s for f, s in zip(free, y_shape, strict=True))
+        return x_shape, y_shape
 
     def __call__(self, batch: tuple[Array, Array | None, Array | None], index: int) -> None:
         """Raise ShapeError or ConfigError if batch ``index`` cannot be trained on."""
@@ -201,13 +235,14 @@ class BatchCheck:
         where = f"{self.call}: batch {index} from the data"
         shapes = (tuple(x.shape[1:]), None if y is None else tuple(y.shape[1:]))
         if self._shapes is None:
-            self._shapes = shapes
-        elif shapes != self._shapes:
+            self._shapes = self._free_lengths(shapes)
+        elif shapes != self._shapes and not _fits_batch(self._shapes, shapes):
             raise ShapeError(
                 f"{where} has x of shape {tuple(x.shape)} and y of shape "
                 f"{None if y is None else tuple(y.shape)}; the first batch had samples "
                 f"of shape {self._shapes[0]} and targets of shape {self._shapes[1]}. "
-                "Every batch must hold samples of one shape."
+                "Every batch must hold samples of one shape (only an axis the "
+                "model's Input leaves as None may change from batch to batch)."
             )
         if y is not None and len(y) != len(x):
             raise ShapeError(

@@ -24,6 +24,7 @@ from loopkit._training.serialization import (
 from loopkit._training.symbolic import call_layer, unique_name
 from loopkit._training.trainer import Trainer
 from loopkit.errors import ConfigError, ShapeError
+from loopkit.layers.base import as_sample_shape, shape_fits
 from loopkit.validators import suggest
 
 __all__ = ["Model"]
@@ -117,7 +118,7 @@ class Model(Trainer):
 
     def setup(self, input_shape: Any, dtype: Any = None, rng: Any = None) -> Any:
         """Check a nested call's input shape(s); return the output shape."""
-        if not self.built or input_shape != self.built_input_shape:
+        if not self.built or not shape_fits(self.built_input_shape, input_shape):
             raise ShapeError(
                 f"Model {self.name!r} takes inputs of shape {self.built_input_shape} and "
                 f"was called on {input_shape}."
@@ -125,13 +126,34 @@ class Model(Trainer):
         return self.compute_output_shape(input_shape)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
-        """The sample shape of the (single) output."""
+        """The sample shape of the (single) output, for inputs of ``input_shape``.
+
+        A model built for any length (None) and called on a known length gives the
+        output for that length, as Keras does.
+        """
         if len(self.outputs) != 1:
             raise ConfigError(
                 f"Model {self.name!r} has {len(self.outputs)} outputs; a model nested in "
                 "another must have one output. Call its layers on the tensors instead."
             )
-        return self.outputs[0].sample_shape
+        if input_shape == self.built_input_shape:
+            return self.outputs[0].sample_shape
+        return self._output_shapes_for(input_shape)[0]
+
+    def _output_shapes_for(self, input_shape: Any) -> list[Any]:
+        """Run shape inference over the graph for inputs of ``input_shape``."""
+        assert self.graph is not None
+        given = input_shape if isinstance(input_shape, list) else [input_shape]
+        shapes = {id(t): s for t, s in zip(self.graph.inputs, given, strict=True)}
+        for node in self.graph.nodes:
+            ins = [shapes[id(t)] for t in node.inputs]
+            out = node.layer.compute_output_shape(
+                ins if node.multi_input else ins[0], **node.options
+            )
+            outs = out if node.multi_output else [out]
+            for tensor, shape in zip(node.outputs, outs, strict=True):
+                shapes[id(tensor)] = as_sample_shape(shape)
+        return [shapes[id(t)] for t in self.graph.outputs]
 
     @property
     def parameters(self) -> list[Any]:

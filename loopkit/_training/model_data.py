@@ -21,7 +21,7 @@ from loopkit._data.structures import (
     structured_batch,
 )
 from loopkit._training.objective import Objective
-from loopkit.errors import ConfigError
+from loopkit.errors import ConfigError, ShapeError
 from loopkit.typing import Array
 
 __all__ = ["ModelData"]
@@ -210,11 +210,25 @@ class ModelData(Objective):
         )
 
     def assemble_predictions(self, chunks: list[Any]) -> Any:
-        """Concatenate per-batch outputs into the structure of ``outputs``."""
-        if isinstance(chunks[0], np.ndarray):
-            whole: list[Array] = [np.concatenate(chunks, axis=0)]
-        else:
-            whole = [np.concatenate(parts, axis=0) for parts in zip(*chunks, strict=True)]
+        """Concatenate per-batch outputs into the structure of ``outputs``.
+
+        Raises:
+            ShapeError: batches of different sequence lengths gave outputs of
+                different lengths, which no one array holds.
+        """
+        several = not isinstance(chunks[0], np.ndarray)
+        parts = list(zip(*chunks, strict=True)) if several else [chunks]
+        shapes = [{a.shape[1:] for a in output} for output in parts]
+        if any(len(s) > 1 for s in shapes):
+            seen = next(sorted(s, key=str) for s in shapes if len(s) > 1)
+            raise ShapeError(
+                f"predict() got batches whose outputs have samples of shapes {seen}: "
+                "the batches had different sequence lengths and the output keeps the "
+                "length, so no one array holds them. Predict each length on its own "
+                "(model.predict_on_batch(x) per batch), or pad the batches to one "
+                "length (loopkit.utils.pad_sequences)."
+            )
+        whole: list[Array] = [np.concatenate(output, axis=0) for output in parts]
         return self._structure_outputs(whole)
 
     def _structure_outputs(self, arrays: list[Array]) -> Any:

@@ -10,6 +10,7 @@ from attrs import define
 from loopkit import optimizers as _optimizers
 from loopkit._training.heads import Head, resolve_heads
 from loopkit.errors import ConfigError, ShapeError
+from loopkit.layers.base import shape_fits
 from loopkit.layers.recurrent.base import kept_states
 from loopkit.typing import FloatArray, Shape
 
@@ -239,7 +240,7 @@ class Objective(Network):
         xs = [x] if isinstance(x, np.ndarray) else list(x)
         for tensor, array in zip(self.graph.inputs, xs, strict=True):
             expected = tensor.sample_shape
-            if tuple(np.shape(array)[1:]) != expected:
+            if not shape_fits(expected, tuple(np.shape(array)[1:])):  # None: any length
                 where = "x" if len(xs) == 1 else f"input {tensor.name!r}"
                 raise ShapeError(
                     f"{call} got {where} of shape {tuple(np.shape(array))}; the model "

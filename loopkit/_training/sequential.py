@@ -12,7 +12,7 @@ from loopkit._training.model import Model
 from loopkit._training.serialization import layer_config, layer_from_config
 from loopkit._training.symbolic import KerasTensor, Node, record_call
 from loopkit.errors import ConfigError, ShapeError
-from loopkit.layers.base import Layer
+from loopkit.layers.base import Layer, as_sample_shape, shape_fits
 from loopkit.layers.input_layer import InputLayer
 
 __all__ = ["Sequential"]
@@ -190,11 +190,11 @@ class Sequential(Model):
                     "model.build((None, 784)), or start with loopkit.Input((784,))."
                 )
             input_shape = (None, *declared)
-        shape = tuple(int(d) for d in tuple(input_shape)[1:])  # type: ignore[arg-type]
-        if any(d <= 0 for d in shape):
+        shape = as_sample_shape(tuple(input_shape)[1:])
+        if any(d is not None and d <= 0 for d in shape):
             raise ShapeError(
                 f"Sequential.build() got input_shape={tuple(input_shape)}; every axis "
-                "after the batch axis must be a positive size."
+                "after the batch axis must be a positive size, or None for any length."
             )
         self.input_shape = shape
         for layer in self._stack:
@@ -276,7 +276,7 @@ def _setup(layer: Any, shape: Any, model: Sequential) -> Any:
     if isinstance(layer, Model):
         if isinstance(layer, Sequential) and not layer.built and layer.layers:
             layer.build((None, *shape))  # a nested stack without an input shape
-        if layer.input_shape != tuple(shape):
+        if layer.input_shape is None or not shape_fits(layer.input_shape, tuple(shape)):
             raise ShapeError(
                 f"Sequential {model.name!r}: the nested model {layer.name!r} takes "
                 f"samples of shape {layer.input_shape}, but gets {tuple(shape)}."

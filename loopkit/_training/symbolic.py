@@ -10,6 +10,7 @@ import numpy as np
 from attrs import define, field
 
 from loopkit.errors import ConfigError, ShapeError
+from loopkit.layers.base import as_sample_shape, shape_fits
 from loopkit.typing import Shape
 
 __all__ = [
@@ -51,7 +52,7 @@ class KerasTensor:
     @property
     def sample_shape(self) -> Shape:
         """The shape of one sample (no batch axis)."""
-        return tuple(int(d) for d in self.shape[1:])  # type: ignore[arg-type]
+        return as_sample_shape(self.shape[1:])
 
     @property
     def ndim(self) -> int:
@@ -219,7 +220,9 @@ def Input(
     The arguments are Keras 3's, in its order.
 
     Args:
-        shape: Shape of one sample, e.g. ``(784,)`` or ``(8, 8, 1)``.
+        shape: Shape of one sample, e.g. ``(784,)`` or ``(8, 8, 1)``; None for an
+            axis of any length, e.g. ``(None,)`` for token ids of sequences of any
+            length: each batch may then have its own length.
         batch_size: The batch axis of the tensor's ``shape`` (and of the tensors
             computed from it), as in Keras; data may still come in batches of any
             size.
@@ -230,8 +233,8 @@ def Input(
         name: Name of the input, the key of its data when ``x`` is a dict.
 
     Raises:
-        ConfigError: a non-positive or non-integer axis, no shape, ``shape`` and
-            ``batch_shape`` that disagree, or ``sparse=True``.
+        ConfigError: a non-positive or non-integer axis (other than None), no shape,
+            ``shape`` and ``batch_shape`` that disagree, or ``sparse=True``.
     """
     if sparse:
         raise ConfigError(
@@ -255,23 +258,18 @@ def Input(
         )
     dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if any(
-        d is None or isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0
+        d is not None
+        and (isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0)
         for d in dims
     ):
-        hint = (
-            " Variable lengths (None) are not supported: pad the sequences to one "
-            "length (loopkit.utils.pad_sequences) and mask the padding with "
-            "Embedding(mask_zero=True) or Masking."
-            if any(d is None for d in dims)
-            else ""
-        )
         raise ConfigError(
-            f"Input(shape={shape!r}): every axis of a sample must be a positive int "
-            f"(no batch axis, no None), e.g. Input(shape=(784,)).{hint}"
+            f"Input(shape={shape!r}): every axis of a sample must be a positive int, or "
+            "None for an axis of any length (no batch axis), e.g. Input(shape=(784,)) "
+            "or Input(shape=(None, 8)) for sequences of any length."
         )
     from loopkit.layers.input_layer import InputLayer
 
-    shape_ = tuple(int(d) for d in dims if d is not None)  # None refused above
+    shape_ = as_sample_shape(dims)
     layer = InputLayer(shape=shape_, name=name or unique_name("input_layer"))
     return KerasTensor(
         (None if batch_size is None else int(batch_size), *shape_),
@@ -318,24 +316,24 @@ def _symbolic_output_shape(
         )
     out = layer.compute_output_shape(shapes, **options)
     if isinstance(out, list):
-        return [tuple(int(d) for d in s) for s in out]
-    return tuple(int(d) for d in out)
+        return [as_sample_shape(s) for s in out]
+    return as_sample_shape(out)
 
 
 def _fits(layer: Any, shapes: Any) -> bool:
     """Whether ``shapes`` are what ``layer`` was built for.
 
     A one-input layer called with extra tensors (an RNN's ``initial_state``) is
-    built for its first input alone.
+    built for its first input alone. An axis built as None fits any length.
     """
     built = layer.built_input_shape
-    if built == shapes:
+    if built == shapes or shape_fits(built, shapes):  # None fits any length
         return True
     return (
         isinstance(shapes, list)
         and not getattr(layer, "multi_input", False)
         and not isinstance(built, list)
-        and built == shapes[0]
+        and shape_fits(built, shapes[0])
     )
 
 

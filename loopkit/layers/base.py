@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -20,7 +21,15 @@ if TYPE_CHECKING:
     from loopkit.activations import ActivationFunction
     from loopkit.regularizers import Regularizer
 
-__all__ = ["ActivatedLayer", "Layer", "Parameter", "activation_or_none"]
+__all__ = [
+    "ActivatedLayer",
+    "Layer",
+    "Parameter",
+    "activation_or_none",
+    "as_sample_shape",
+    "shape_fits",
+    "variable_axes",
+]
 
 
 @define(eq=False)
@@ -85,17 +94,38 @@ class Parameter:
 
 
 def _as_shape(value: Iterable[Any]) -> Shape:
-    """Return ``input_shape=`` as ints; None (a variable length) is refused clearly."""
-    dims = tuple(value)
-    if any(d is None for d in dims):
-        raise ConfigError(
-            f"input_shape={dims!r}: loopkit needs every axis of a sample as a number; "
-            "None (any length, as Keras allows for sequences) is not supported. Pad "
-            "the data to one length (loopkit.utils.pad_sequences) and give that "
-            "length, e.g. input_shape=(100, 8); Embedding(mask_zero=True) or Masking "
-            "then makes the padding invisible to the layers after it."
+    """Return ``input_shape=`` as ints, None kept for an axis of any length."""
+    return as_sample_shape(value)
+
+
+def as_sample_shape(value: Iterable[Any]) -> Shape:
+    """Return a sample shape as ints, keeping None (an axis of any length, as Keras's).
+
+    Typed ``Shape`` for brevity: only symbolic shapes (``Input``, ``build``,
+    ``compute_output_shape``) hold None; arrays never do.
+    """
+    return tuple(None if d is None else int(d) for d in value)  # type: ignore[misc]
+
+
+def variable_axes(shape: Any) -> bool:
+    """Whether a sample shape (or a list of them) has an axis of any length (None)."""
+    if isinstance(shape, list):
+        return any(variable_axes(s) for s in shape)
+    return any(d is None for d in shape)
+
+
+def shape_fits(built: Any, actual: Any) -> bool:
+    """Whether ``actual`` is ``built`` with each None axis of any length."""
+    if isinstance(built, list) or isinstance(actual, list):
+        return (
+            isinstance(built, list)
+            and isinstance(actual, list)
+            and len(built) == len(actual)
+            and all(shape_fits(b, a) for b, a in zip(built, actual, strict=True))
         )
-    return tuple(int(d) for d in dims)
+    return len(built) == len(actual) and all(
+        b is None or b == a for b, a in zip(built, actual, strict=True)
+    )
 
 
 @define(eq=False, slots=False)
@@ -107,6 +137,11 @@ class Layer:
     return views of layer-owned buffers (from ``buffer``) that the next call
     overwrites: copy what you keep. Read parameters through ``param.value`` on every
     call: the model moves them into its flat buffer after ``build``.
+
+    An input shape may hold None for an axis of any length (``Input(shape=(None,
+    8))``): weights must not depend on it, ``compute_output_shape`` passes None on
+    where the output's size follows it, and ``forward`` reads each batch's length
+    from ``x.shape``.
 
     A call may take several tensors (``multi_input``, or a list from
     ``call_arguments``: ``forward`` gets a list, ``backward`` returns one, None
@@ -120,7 +155,8 @@ class Layer:
             when left out.
         trainable: False freezes the layer: the optimizer skips its parameters and
             backward skips their gradients.
-        input_shape: Shape of one sample (no batch axis), on the first layer only.
+        input_shape: Shape of one sample (no batch axis), on the first layer only;
+            None for an axis of any length, e.g. ``(None, 8)``.
         input_dim: Shorthand for ``input_shape=(input_dim,)``.
     """
 
@@ -257,15 +293,28 @@ class Layer:
         if self.name is None:
             self.name = self.default_name
         if self.multi_input or isinstance(input_shape, list):
-            input_shape = [tuple(int(d) for d in s) for s in input_shape]  # type: ignore[assignment, attr-defined]
+            input_shape = [as_sample_shape(s) for s in input_shape]  # type: ignore[assignment, arg-type]
         else:
-            input_shape = tuple(int(d) for d in input_shape)
+            input_shape = as_sample_shape(input_shape)
         self._parameters = []
         self._buffers = {}
-        self.build(input_shape)
-        self.built = True
-        self.built_input_shape = input_shape
-        return self.compute_output_shape(input_shape)
+        self.built_input_shape = input_shape  # build's errors may name it
+        if not variable_axes(input_shape):
+            self.build(input_shape)
+            self.built = True
+            return self.compute_output_shape(input_shape)
+        try:
+            self.build(input_shape)
+            self.built = True
+            return self.compute_output_shape(input_shape)
+        except TypeError as err:  # arithmetic on None: this layer needs every size
+            raise ShapeError(
+                f"{type(self).__name__} layer {self.name!r} got samples of shape "
+                f"{input_shape}, where None is an axis of any length, and it needs "
+                f"the size of every axis ({err}). Give the size in Input(shape=...), "
+                "or put the layer where the length is gone (after "
+                "GlobalAveragePooling1D or an RNN without return_sequences)."
+            ) from err
 
     def build(self, input_shape: Shape) -> None:
         """Create the parameters for samples of ``input_shape``; none by default."""
@@ -348,6 +397,16 @@ class Layer:
                 k += 1
                 name = f"variable_{k}"
         dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        if any(d is None for d in dims):
+            raise ShapeError(
+                f"{call} asked for weight {name!r} of shape {dims}: its size would "
+                "depend on an axis of any length (None) in the layer's input shape "
+                f"{self.built_input_shape or 'being built'}, and weights cannot change "
+                "with the sequence length. Remove the length before this layer (e.g. "
+                "GlobalAveragePooling1D, GlobalMaxPooling1D or an RNN without "
+                "return_sequences instead of Flatten), or give the length in "
+                "Input(shape=(100, ...))."
+            )
         init = "glorot_uniform" if initializer is None else initializer
         return name, tuple(int(d) for d in dims), init
 
@@ -468,13 +527,28 @@ class Layer:
         """Return a layer-owned array of ``shape``, reused across calls.
 
         The array grows (once) when a larger batch arrives; smaller batches get a view
-        of its leading rows, so steady-state training allocates nothing.
+        of its leading rows, so steady-state training allocates nothing. A batch of
+        another sequence length (an axis built as None) gets the old memory viewed
+        in its shape when it fits, so alternating lengths allocate only for the
+        longest.
         """
         buf = self._buffers.get(key)
         if buf is None or buf.shape[1:] != shape[1:] or buf.shape[0] < shape[0]:
-            buf = np.empty(shape, self.dtype)
+            buf = self._reshaped_buffer(buf, shape)
             self._buffers[key] = buf
         return buf[: shape[0]] if buf.shape[0] != shape[0] else buf
+
+    def _reshaped_buffer(self, old: FloatArray | None, shape: Shape) -> FloatArray:
+        """A C-contiguous array of ``shape`` on ``old``'s memory if it is big enough.
+
+        Every buffer is a view of a flat array (its ``base``), so its memory can be
+        viewed in any shape of at most its size.
+        """
+        size = math.prod(shape)
+        flat = None if old is None else old.base
+        if flat is None or flat.ndim != 1 or flat.dtype != self.dtype or flat.size < size:
+            flat = np.empty(max(size, 1), self.dtype)
+        return flat[:size].reshape(shape)
 
     def check_input(self, x: FloatArray) -> None:
         """Raise ShapeError unless ``x`` is a batch of the shape the layer was built for."""
@@ -483,7 +557,9 @@ class Layer:
                 f"Layer {self.name!r} is not built; call layer.setup(input_shape) "
                 "or use it inside a model, which builds it."
             )
-        if tuple(x.shape[1:]) != self.built_input_shape:
+        if tuple(x.shape[1:]) != self.built_input_shape and not shape_fits(
+            self.built_input_shape, tuple(x.shape[1:])
+        ):
             assert self.built_input_shape is not None  # set by setup, with built
             raise ShapeError(
                 f"Layer {self.name!r} ({type(self).__name__}) expects samples of shape "

@@ -82,6 +82,9 @@ class Conv1D(Layer):
     gives the output, one more each gives dL/dkernel and dL/dx (folded back by the
     compiled col2im).
 
+    A sequence axis of any length (``Input(shape=(None, channels))``) gives outputs
+    of any length: the output length is worked out for each batch.
+
     Args:
         filters: Number of output channels.
         kernel_size: Window length (an int or a one-element tuple).
@@ -124,6 +127,8 @@ class Conv1D(Layer):
     kernel: Parameter = field(init=False, repr=False)
     bias: Parameter | None = field(init=False, default=None, repr=False)
     _plan: tuple[int, int, int] = field(init=False, repr=False)
+    _planned_steps: int | None = field(init=False, default=None, repr=False)
+    """The length ``_plan`` is for (None until a batch of a None-length build)."""
     _x_shape: Shape = field(init=False, repr=False)
     _cols: FloatArray = field(init=False, repr=False)
     _z: FloatArray = field(init=False, repr=False, on_setattr=NO_OP)
@@ -131,6 +136,8 @@ class Conv1D(Layer):
 
     def _length_plan(self, input_shape: Shape) -> tuple[int, int, int]:
         check_sequence_shape(self, input_shape)
+        if input_shape[0] is None:  # any length: planned per batch in forward
+            return (None, 0, 0)
         window = (self.kernel_size - 1) * self.dilation_rate + 1
         plan = length_plan(input_shape[0], window, self.strides, self.padding)
         if plan[0] <= 0:
@@ -145,6 +152,7 @@ class Conv1D(Layer):
 
     def build(self, input_shape: Shape) -> None:
         self._plan = self._length_plan(input_shape)
+        self._planned_steps = input_shape[0]
         self.kernel = self.add_weight(
             "kernel",
             (self.kernel_size, input_shape[1], self.filters),
@@ -181,9 +189,12 @@ class Conv1D(Layer):
 
     def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
         """Return ``activation(conv(x) + bias)``, ``(batch, out_steps, filters)``."""
-        out_len = self._plan[0]
         x = np.ascontiguousarray(x, self.dtype)
         n, steps, c = x.shape
+        if steps != self._planned_steps:  # built for any length: this batch's plan
+            self._plan = self._length_plan((steps, c))
+            self._planned_steps = steps
+        out_len = self._plan[0]
         self._x_shape = (n, steps, c)
         k = self.kernel_size
         cols = self.buffer("cols", (n, 1, out_len, 1, k, c))

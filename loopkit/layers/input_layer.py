@@ -7,14 +7,14 @@ from typing import Any
 from attrs import define, field
 
 from loopkit.errors import ConfigError
-from loopkit.layers.base import Layer
+from loopkit.layers.base import Layer, as_sample_shape
 from loopkit.typing import FloatArray, Shape
 
 __all__ = ["InputLayer"]
 
 
 def _as_shape(value: Any) -> Shape:
-    return tuple(int(d) for d in value)
+    return as_sample_shape(value)
 
 
 @define(eq=False, slots=False)
@@ -25,7 +25,7 @@ class InputLayer(Layer):
     ``layers``, as in Keras.
 
     Args:
-        shape: Shape of one sample (no batch axis).
+        shape: Shape of one sample (no batch axis); None for an axis of any length.
         batch_size: Accepted for Keras compatibility; batches may have any size.
         batch_shape: Keras's alternative to ``shape``: ``(batch_size, *shape)``.
 

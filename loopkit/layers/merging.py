@@ -32,6 +32,22 @@ __all__ = [
 ]
 
 
+def _common_shape(shapes: list[Shape]) -> Shape | None:
+    """The one shape ``shapes`` agree on, an axis of any length (None) fitting any size.
+
+    Returns None when two known sizes differ (or the ranks do).
+    """
+    if len({len(s) for s in shapes}) != 1:
+        return None
+    merged = []
+    for sizes in zip(*shapes, strict=True):
+        known = {d for d in sizes if d is not None}
+        if len(known) > 1:
+            return None
+        merged.append(known.pop() if known else None)
+    return tuple(merged)  # type: ignore[arg-type]
+
+
 @define(eq=False, slots=False)
 class _Merge(Layer):
     """Base of the elementwise merges: inputs of one shape in, that shape out."""
@@ -56,13 +72,16 @@ class _Merge(Layer):
 
     def compute_output_shape(self, input_shape: Any) -> Shape:
         shapes = self._check(input_shape)
-        if len(set(shapes)) != 1:
+        if len(set(shapes)) == 1:
+            return shapes[0]
+        merged = _common_shape(shapes)
+        if merged is None:
             raise ShapeError(
                 f"{type(self).__name__} needs inputs of one shape; got "
                 f"{[(None, *s) for s in shapes]}. Reshape or project them (e.g. with "
                 "Dense) to a common shape first."
             )
-        return shapes[0]
+        return merged
 
     def build(self, input_shape: Any) -> None:
         self.compute_output_shape(input_shape)
@@ -238,9 +257,10 @@ class Concatenate(_Merge):
                 f"{[(None, *s) for s in shapes]}; all axes but the concatenation axis "
                 "must match."
             )
-        out = list(shapes[0])
-        out[axis] = sum(s[axis] for s in shapes)
-        return tuple(out)
+        out: list[int | None] = list(shapes[0])
+        sizes = [s[axis] for s in shapes]
+        out[axis] = None if None in sizes else sum(sizes)  # any length: so is the sum
+        return tuple(out)  # type: ignore[arg-type]
 
     def forward(self, xs: Sequence[FloatArray], training: bool = False) -> FloatArray:  # type: ignore[override]
         axis = self._axis(xs[0].ndim - 1) + 1

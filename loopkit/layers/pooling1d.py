@@ -58,6 +58,8 @@ class _Pooling1D(Layer):
     )
     data_format: str | None = field(default=None, validator=one_of(None, "channels_last"))
     _plan: tuple[int, int, int] = field(init=False, repr=False)
+    _planned_steps: int | None = field(init=False, default=None, repr=False)
+    """The length ``_plan`` is for (None until a batch of a None-length build)."""
     _x_shape: Shape = field(init=False, repr=False)
 
     @property
@@ -66,6 +68,8 @@ class _Pooling1D(Layer):
 
     def _length_plan(self, input_shape: Shape) -> tuple[int, int, int]:
         check_sequence_shape(self, input_shape)
+        if input_shape[0] is None:  # any length: planned per batch in forward
+            return (None, 0, 0)
         plan = length_plan(input_shape[0], self.pool_size, self._step, self.padding)
         if plan[0] <= 0:
             raise ShapeError(
@@ -77,6 +81,18 @@ class _Pooling1D(Layer):
 
     def build(self, input_shape: Shape) -> None:
         self._plan = self._length_plan(input_shape)
+        self._planned_steps = input_shape[0]
+
+    def plan_for(self, steps: int, channels: int) -> tuple[int, int, int]:
+        """Return the plan of a batch of ``steps`` (re-planned when the length changes)."""
+        if steps != self._planned_steps:
+            self._plan = self._length_plan((steps, channels))
+            self._planned_steps = steps
+            self.replanned()
+        return self._plan
+
+    def replanned(self) -> None:
+        """Update what depends on the plan (a subclass's hook)."""
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (self._length_plan(input_shape)[0], input_shape[1])
@@ -110,6 +126,8 @@ class MaxPooling1D(_Pooling1D):
         """Return the window maxima, ``(batch, out_steps, channels)``."""
         self._x = x = np.ascontiguousarray(x, self.dtype)
         n, steps, c = self._x_shape = tuple(x.shape)
+        if steps != self._planned_steps:  # built for any length: this batch's plan
+            self.plan_for(steps, c)
         y = self.buffer("y", (n, self._plan[0], c))
         argmax = self._winners((n, 1, self._plan[0], c))
         conv_kernels.max_pool2d(
@@ -163,10 +181,15 @@ class AveragePooling1D(_Pooling1D):
 
     def build(self, input_shape: Shape) -> None:
         super().build(input_shape)
+        if input_shape[0] is not None:
+            self.replanned()
+
+    def replanned(self) -> None:
         out, before, _ = self._plan
+        assert self._planned_steps is not None  # called once a length is planned
         start = np.arange(out) * self._step - before
-        counts = np.minimum(start + self.pool_size, input_shape[0]) - np.maximum(start, 0)
-        self._scale = (1.0 / counts).astype(self.dtype)[:, None]  # (out, 1)
+        ends = np.minimum(start + self.pool_size, self._planned_steps)
+        self._scale = (1.0 / (ends - np.maximum(start, 0))).astype(self.dtype)[:, None]
 
     def _windows(self) -> list[slice]:
         out, step = self._plan[0], self._step
@@ -175,6 +198,8 @@ class AveragePooling1D(_Pooling1D):
     def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
         """Return the window means, ``(batch, out_steps, channels)``."""
         n, steps, c = self._x_shape = tuple(x.shape)
+        if steps != self._planned_steps:  # built for any length: this batch's plan
+            self.plan_for(steps, c)
         out, before, after = self._plan
         xp = self.buffer("x_padded", (n, steps + before + after, c))
         xp[:, :before] = 0.0

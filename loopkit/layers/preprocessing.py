@@ -47,10 +47,14 @@ def _optional_numeric(instance: Any, attribute: Any, value: Any) -> None:
 
 
 def _broadcast_to_sample(layer: Layer, name: str, value: Any, input_shape: Shape) -> Any:
-    """Return ``value`` as an array of the layer's dtype that broadcasts to a sample."""
+    """Return ``value`` as an array of the layer's dtype that broadcasts to a sample.
+
+    Along an axis of any length (None) the value must have size 1.
+    """
     array = np.asarray(value, dtype=layer.dtype)
+    sample = tuple(1 if d is None else d for d in input_shape)
     try:
-        fits = np.broadcast_shapes(input_shape, array.shape) == tuple(input_shape)
+        fits = np.broadcast_shapes(sample, array.shape) == sample
     except ValueError:
         fits = False
     if not fits:

@@ -27,6 +27,8 @@ class Flatten(Layer):
     _x_shape: Shape = field(init=False, default=(), repr=False)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if any(d is None for d in input_shape):  # a length of any size: so is the output
+            return (None,)  # type: ignore[return-value]
         return (math.prod(input_shape),)
 
     def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
@@ -81,8 +83,12 @@ class Reshape(Layer):
 
     def build(self, input_shape: Shape) -> None:
         self._out_shape = self.compute_output_shape(input_shape)  # raises on a mismatch
+        if None in self._out_shape:  # the -1 axis follows the length: numpy infers it
+            self._out_shape = self.target_shape
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if any(d is None for d in input_shape):
+            return self._any_length_shape(input_shape)
         size = math.prod(input_shape)
         known = math.prod(d for d in self.target_shape if d != -1)
         if -1 in self.target_shape:
@@ -99,6 +105,24 @@ class Reshape(Layer):
                 "of values, or use -1 for one axis."
             )
         return shape
+
+    def _any_length_shape(self, input_shape: Shape) -> Shape:
+        """The output for samples with an axis of any length: -1 becomes None.
+
+        Raises:
+            ShapeError: ``target_shape`` has no -1, so it fixes the length.
+        """
+        if -1 not in self.target_shape:
+            axes = (-1, *self.target_shape[1:])
+            raise ShapeError(
+                f"Reshape layer {self.name!r} got samples of shape {input_shape}, "
+                "where None is an axis of any length, but target_shape="
+                f"{self.target_shape} has a fixed number of values, which the data "
+                f"would have for one length only. Use -1 for the axis that follows "
+                f"the length, e.g. target_shape={axes}, or give the length in "
+                "Input(shape=...)."
+            )
+        return tuple(None if d == -1 else d for d in self.target_shape)  # type: ignore[misc]
 
     def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
         """Return ``x`` reshaped to ``(batch, *target_shape)``."""

@@ -58,7 +58,8 @@ class UpSampling1D(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         check_sequence_shape(self, input_shape)
-        return (input_shape[0] * self.size, input_shape[1])
+        steps = input_shape[0]
+        return (None if steps is None else steps * self.size, input_shape[1])
 
     def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
         """Return ``x`` with every step repeated ``size`` times."""
@@ -95,7 +96,8 @@ class ZeroPadding1D(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         check_sequence_shape(self, input_shape)
-        return (input_shape[0] + sum(self.padding), input_shape[1])
+        steps = input_shape[0]
+        return (None if steps is None else steps + sum(self.padding), input_shape[1])
 
     def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
         """Return ``x`` between ``padding`` zero steps."""
@@ -133,6 +135,8 @@ class Cropping1D(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         check_sequence_shape(self, input_shape)
+        if input_shape[0] is None:  # any length; a too-short batch fails in forward
+            return input_shape
         left = input_shape[0] - sum(self.cropping)
         if left <= 0:
             raise ShapeError(
@@ -145,6 +149,8 @@ class Cropping1D(Layer):
         """Return the kept steps of ``x`` (a view)."""
         self._x_shape = tuple(x.shape)
         before, after = self.cropping
+        if x.shape[1] <= before + after:  # only a batch of a None-length build can
+            self.compute_output_shape(tuple(x.shape[1:]))  # raises, naming the length
         return x[:, before : x.shape[1] - after]
 
     def backward(self, dy: FloatArray) -> FloatArray | None:

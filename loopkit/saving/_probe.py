@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from loopkit.errors import CheckpointError
-from loopkit.layers.base import Layer, Parameter
+from loopkit.layers.base import Layer, Parameter, as_sample_shape
 
 __all__ = ["MAX_SAMPLE_ELEMENTS", "planned_graph_weight_shapes", "planned_weight_shapes"]
 
@@ -29,16 +29,20 @@ def _sample_shape(value: Any, what: str, where: str) -> tuple[int, ...]:
     if (
         not isinstance(value, (list, tuple))
         or not 0 < len(value) <= 8
-        or any(isinstance(d, bool) or not isinstance(d, int) or d <= 0 for d in value)
+        or any(
+            d is not None and (isinstance(d, bool) or not isinstance(d, int) or d <= 0)
+            for d in value
+        )
     ):
         raise CheckpointError(
             f"{what}: the file declares {where} {value!r}; expected a list of 1 to 8 "
-            "positive ints. The file is damaged or crafted."
+            "positive ints or nulls (any length). The file is damaged or crafted."
         )
-    shape = tuple(int(d) for d in value)
-    if math.prod(shape) > MAX_SAMPLE_ELEMENTS:
+    shape = as_sample_shape(value)
+    size = math.prod(d for d in shape if d is not None)  # per step for any length
+    if size > MAX_SAMPLE_ELEMENTS:
         raise CheckpointError(
-            f"{what}: the file declares {where} {shape}, {math.prod(shape)} values per "
+            f"{what}: the file declares {where} {shape}, {size} values per "
             f"sample; loopkit refuses more than {MAX_SAMPLE_ELEMENTS} before allocating."
         )
     return shape

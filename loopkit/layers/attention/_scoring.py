@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loopkit.errors import ShapeError
+from loopkit.layers.base import as_sample_shape
 from loopkit.typing import FloatArray, Shape
 
 __all__ = [
@@ -136,13 +137,13 @@ class AttentionCall:
         }
 
     def sequence_shapes(self, input_shape: Any) -> list[Shape]:
-        """``(steps, features)`` of query, value and key (as ints); raise otherwise.
+        """``(steps, features)`` of query, value and key (None: any length); or raise.
 
         Checks that each is a sequence and that key and value have as many steps;
         any further shapes (MultiHeadAttention's attention mask) are returned as
         they are, for the layer to check.
         """
-        shapes = [tuple(int(d) for d in s) for s in input_shape]
+        shapes = [as_sample_shape(s) for s in input_shape]
         for role, shape in zip(("query", "value", "key"), shapes, strict=False):
             if len(shape) != 2:
                 raise ShapeError(
@@ -152,7 +153,7 @@ class AttentionCall:
                 )
         value = shapes[1]
         key = shapes[2] if len(shapes) > 2 else value
-        if key[0] != value[0]:
+        if key[0] != value[0] and None not in (key[0], value[0]):
             raise ShapeError(
                 f"{self._call_name()}: value and key must have the same number of "
                 f"steps; got value {(None, *value)} and key {(None, *key)}."

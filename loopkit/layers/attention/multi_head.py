@@ -81,6 +81,16 @@ def _not_set(what: str, fix: str) -> Any:
     return check
 
 
+def _steps_fit(mask: Shape, steps: tuple[int | None, int | None]) -> bool:
+    """Whether an attention mask's shape fits ``(query steps, value steps)``.
+
+    An axis of any length (None) on either side fits any length.
+    """
+    return len(mask) == 2 and all(
+        a is None or b is None or a == b for a, b in zip(mask, steps, strict=True)
+    )
+
+
 @define(eq=False, slots=False)
 class MultiHeadAttention(AttentionCall, Layer):
     """Multi-head attention (Vaswani et al., 2017), with Keras 3's weights and masks.
@@ -192,7 +202,7 @@ class MultiHeadAttention(AttentionCall, Layer):
             )
         shapes = self.sequence_shapes(input_shape)
         (t, _), (s, _) = shapes[:2]
-        if len(shapes) == 4 and shapes[3] != (t, s):
+        if len(shapes) == 4 and not _steps_fit(shapes[3], (t, s)):
             raise ShapeError(
                 f"{self._call_name()} got attention_mask of shape {(None, *shapes[3])}; "
                 f"expected (batch, query steps, value steps) = {(None, t, s)}, true "

@@ -16,6 +16,8 @@ from typing import Any
 
 import numba
 
+from loopkit.layers.recurrent._tanh import CLAMP, DENOMINATOR, NUMERATOR
+
 __all__ = [
     "gru_backward_step",
     "gru_candidate_in",
@@ -24,9 +26,61 @@ __all__ = [
     "lstm_backward_step",
     "lstm_gates_in",
     "lstm_gates_out",
+    "lstm_step",
 ]
 
 _jit = numba.njit(nogil=True, cache=True, error_model="numpy", fastmath=False)
+
+
+_P0, _P1, _P2, _P3, _P4, _P5, _P6 = NUMERATOR
+_Q0, _Q1, _Q2, _Q3 = DENOMINATOR
+
+
+@numba.njit(inline="always", error_model="numpy", fastmath=False)
+def _tanh(x: Any) -> Any:
+    """``_tanh.rational_tanh`` of one float32, inlined into the loops that call it."""
+    x = min(max(x, -CLAMP), CLAMP)
+    s = x * x
+    numerator = ((((((_P6 * s + _P5) * s + _P4) * s + _P3) * s + _P2) * s + _P1) * s) + _P0
+    denominator = (((_Q3 * s + _Q2) * s + _Q1) * s) + _Q0
+    return (x * numerator) / denominator
+
+
+@_jit
+def lstm_step(
+    a: Any, bias: Any, c_prev: Any, c: Any, tanh_c: Any, h: Any, units: int
+) -> None:
+    """One float32 LSTM step's element-wise work in one pass.
+
+    ``a`` holds ``[x_t, h_prev] @ [kernel; recurrent_kernel]``. With ``z = a +
+    bias`` (zeros if the layer has none: a branch, even outside the loop, stops LLVM
+    from vectorizing it) and ``T`` the rational tanh of ``_tanh.py``,
+    ``S(v) = 0.5 * T(0.5 * v) + 0.5``::
+
+        a = [S(z_i), S(z_f), T(z_c), S(z_o)]      # the activated gates, in place
+        c = f * c_prev + i * g;  tanh_c = T(c);  h = o * tanh_c
+    """
+    half = a.dtype.type(0.5)
+    u = units
+    b_i, b_f, b_g, b_o = bias[:u], bias[u : 2 * u], bias[2 * u : 3 * u], bias[3 * u :]
+    for r in range(a.shape[0]):  # 1-D views per row: LLVM vectorizes the inner loop
+        row = a[r]
+        a_i, a_f, a_g, a_o = row[:u], row[u : 2 * u], row[2 * u : 3 * u], row[3 * u :]
+        previous, cell, tc_row, h_row = c_prev[r], c[r], tanh_c[r], h[r]
+        for j in range(u):
+            i = _tanh((a_i[j] + b_i[j]) * half) * half + half
+            f = _tanh((a_f[j] + b_f[j]) * half) * half + half
+            g = _tanh(a_g[j] + b_g[j])
+            o = _tanh((a_o[j] + b_o[j]) * half) * half + half
+            a_i[j] = i
+            a_f[j] = f
+            a_g[j] = g
+            a_o[j] = o
+            new_c = f * previous[j] + i * g
+            cell[j] = new_c
+            t = _tanh(new_c)
+            tc_row[j] = t
+            h_row[j] = o * t
 
 
 @_jit

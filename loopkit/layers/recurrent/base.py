@@ -163,6 +163,7 @@ class Recurrent(Layer):
     """dL/d(initial states) from the last backward, in ``final_states``' order."""
     _x_shape: Shape = field(init=False, default=(), repr=False)
     _xt: FloatArray = field(init=False, repr=False)
+    _steps_project: bool = field(init=False, default=False, repr=False)
     _step_mask: FloatArray | None = field(init=False, default=None, repr=False)
     _input_keep: FloatArray | None = field(init=False, default=None, repr=False)
     _state_keep: FloatArray | None = field(init=False, default=None, repr=False)
@@ -294,12 +295,25 @@ class Recurrent(Layer):
         """The part of the bias added to the input projection."""
         return None if self.bias is None else self.bias.value
 
+    def steps_project_inputs(self, dtype: Any) -> bool:
+        """Whether ``run_forward`` projects the inputs itself, step by step.
+
+        Then ``forward`` makes no ``xw``: it writes ``x_t`` into the first
+        ``features`` columns of an ``(timesteps, batch, features + units)`` buffer,
+        whose other columns the steps fill with the state they multiply, so that one
+        product ``[x_t, h] @ [kernel; recurrent_kernel]`` per step does both, and
+        ``run_backward`` writes both kernels' gradients (and adds the input bias
+        itself).
+        """
+        return False
+
     def run_forward(self, xw: FloatArray, training: bool) -> FloatArray:
         """Run the recurrence over the projected inputs; return the states ``H``.
 
         Args:
             xw: ``(timesteps, batch, gates*units)``: ``x_t @ kernel + input bias`` in
-                processing order.
+                processing order; with ``steps_project_inputs``, the
+                ``(timesteps, batch, features + units)`` buffer holding ``x_t``.
             training: Whether dropout is on (``state_keep`` is then set).
 
         Returns:
@@ -389,7 +403,12 @@ class Recurrent(Layer):
         self._x_shape = tuple(x.shape)
         width = self.gates * self.units
         order = slice(None, None, -1) if self.go_backwards else slice(None)
-        xt = self.seq_buffer("xt", (steps, n, features))
+        self._steps_project = self.steps_project_inputs(x.dtype)
+        if self._steps_project:
+            xh = self.seq_buffer("xh", (steps, n, features + self.units))
+            xt = xh[:, :, :features]
+        else:
+            xh = xt = self.seq_buffer("xt", (steps, n, features))
         np.copyto(xt, x[:, order].transpose(1, 0, 2))  # time-major, processing order
         self._input_keep = self._state_keep = None
         if training and self.dropout > 0:
@@ -411,12 +430,16 @@ class Recurrent(Layer):
             )
         else:
             self._step_mask = self._step_skip = self._skip = None
-        xw = self.seq_buffer("xw", (steps, n, width))
-        np.matmul(xt.reshape(-1, features), self.kernel.value, out=xw.reshape(-1, width))
-        bias = self.input_bias()
-        if bias is not None:
-            xw += bias
-        h = self.run_forward(xw, training)
+        if self._steps_project:
+            h = self.run_forward(xh, training)
+        else:
+            xw = self.seq_buffer("xw", (steps, n, width))
+            flat_xw = xw.reshape(-1, width)
+            np.matmul(xt.reshape(-1, features), self.kernel.value, out=flat_xw)
+            bias = self.input_bias()
+            if bias is not None:
+                xw += bias
+            h = self.run_forward(xw, training)
         if self.stateful and self.states is not None:
             for kept, final in zip(self.states, self.final_states, strict=True):
                 np.copyto(kept, final)
@@ -461,7 +484,8 @@ class Recurrent(Layer):
             dh_last += d_h
         dxw = self.run_backward(dh_out, dh_last).reshape(-1, width)
         if self.trainable:
-            np.matmul(self._xt.reshape(-1, features).T, dxw, out=self.kernel.grad)
+            if not self._steps_project:
+                np.matmul(self._xt.reshape(-1, features).T, dxw, out=self.kernel.grad)
             if self.bias is not None:
                 ones = self.buffer("ones", (steps * n,))
                 ones.fill(1.0)

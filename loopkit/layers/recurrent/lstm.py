@@ -65,13 +65,60 @@ class LSTM(Recurrent):
 
     def run_forward(self, xw: FloatArray, training: bool) -> FloatArray:
         steps, n, _ = xw.shape
-        u = self.units
         h, c, z, a, tc = self._sequences(steps, n)
+        self.start_state(0, h[0])
+        self.start_state(1, c[0])
+        if self._steps_project:
+            self._run_fused(xw, h, c, a, tc)
+        else:
+            self._run_cells(xw, h, c, z, a, tc)
+        self.final_states = [h[steps], c[steps]]
+        return h
+
+    def _run_fused(
+        self, xh: FloatArray, h: FloatArray, c: FloatArray, a: FloatArray, tc: FloatArray
+    ) -> None:
+        """Float32 steps: ``[x_t, h] @ [kernel; recurrent_kernel]``, then one fused pass.
+
+        ``xh[t]`` holds ``x_t`` and the state multiplied at step ``t`` (with the
+        recurrent dropout), which backward reads for both kernels' gradients.
+        """
+        steps, u = xh.shape[0], self.units
+        features = xh.shape[2] - u
+        kernels_stacked = self.buffer("kernels_stacked", (features + u, 4 * u))
+        np.copyto(kernels_stacked[:features], self.kernel.value)
+        np.copyto(kernels_stacked[features:], self.recurrent_kernel.value)
+        bias = self.input_bias()
+        if bias is None:
+            bias = self.buffer("zero_bias", (4 * u,))
+            bias.fill(0.0)
+        keep = self._state_keep
+        for t in range(steps):
+            state_in = xh[t, :, features:]
+            if keep is None:
+                np.copyto(state_in, h[t])
+            else:
+                np.multiply(h[t], keep, out=state_in)
+            np.matmul(xh[t], kernels_stacked, out=a[t])
+            kernels.lstm_step(a[t], bias, c[t], c[t + 1], tc[t], h[t + 1], u)
+            self.carry_state(t, h[t + 1], h[t])
+            self.carry_state(t, c[t + 1], c[t])
+
+    def _run_cells(
+        self,
+        xw: FloatArray,
+        h: FloatArray,
+        c: FloatArray,
+        z: FloatArray,
+        a: FloatArray,
+        tc: FloatArray,
+    ) -> None:
+        """Steps over the projected inputs: compiled (float64) or NumPy cells."""
+        steps, n, _ = xw.shape
+        u = self.units
         keep = self._state_keep
         hd = self.seq_buffer("h_dropped", (steps, n, u)) if keep is not None else h
         ig = self.buffer("ig", (n, u))
-        self.start_state(0, h[0])
-        self.start_state(1, c[0])
         act, rec = self.activation, self.recurrent_activation
         kernel = self.recurrent_kernel.value
         fast = self._compiled
@@ -100,8 +147,10 @@ class LSTM(Recurrent):
             np.multiply(at[:, 3 * u :], tc[t], out=h[t + 1])
             self.carry_state(t, h[t + 1], h[t])
             self.carry_state(t, c[t + 1], c[t])
-        self.final_states = [h[steps], c[steps]]
-        return h
+
+    def steps_project_inputs(self, dtype: Any) -> bool:
+        """Float32 with Keras's activations: one product and one fused pass a step."""
+        return self._compiled and np.dtype(dtype) == np.float32
 
     @property
     def _compiled(self) -> bool:
@@ -143,7 +192,13 @@ class LSTM(Recurrent):
             if skip_h is not None and skip_c is not None:
                 dh += skip_h
                 dc += skip_c
-        if self.trainable:
+        if self.trainable and self._steps_project:  # both kernels in one product
+            xh = self.seq_buffer("xh", (steps, n, self._x_shape[2] + u))
+            grads = self.buffer("kernels_stacked_grad", (xh.shape[2], width))
+            np.matmul(xh.reshape(-1, xh.shape[2]).T, dz.reshape(-1, width), out=grads)
+            np.copyto(self.kernel.grad, grads[: self._x_shape[2]])
+            np.copyto(self.recurrent_kernel.grad, grads[self._x_shape[2] :])
+        elif self.trainable:
             hd = h[:steps] if keep is None else self.seq_buffer("h_dropped", (steps, n, u))
             np.matmul(
                 hd.reshape(-1, u).T, dz.reshape(-1, width), out=self.recurrent_kernel.grad
