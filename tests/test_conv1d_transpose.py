@@ -117,3 +117,22 @@ def test_keras_timeseries_anomaly_autoencoder_trains(rng, tmp_path) -> None:
     np.testing.assert_allclose(
         loaded.predict(x_train, verbose=0), model.predict(x_train, verbose=0), rtol=1e-6
     )
+
+
+def test_conv1d_transpose_takes_sequences_of_any_length(rng) -> None:
+    inputs = lk.Input((None, 3))
+    outputs = Conv1DTranspose(2, 3, strides=2, padding="same")(inputs)
+    assert tuple(outputs.shape) == (None, None, 2)
+    model = lk.Model(inputs, outputs)
+    for steps in (5, 7, 5):
+        fixed_in = lk.Input((steps, 3))
+        fixed = lk.Model(
+            fixed_in, Conv1DTranspose(2, 3, strides=2, padding="same")(fixed_in)
+        )
+        fixed.set_weights(model.get_weights())
+        x = rng.standard_normal((2, steps, 3)).astype(np.float32)
+        got = model.predict(x, verbose=0)
+        assert got.shape == (2, 2 * steps, 2)
+        np.testing.assert_allclose(got, fixed.predict(x, verbose=0), rtol=1e-6)
+    model.compile("sgd", "mse")
+    model.fit(rng.standard_normal((4, 6, 3)), rng.standard_normal((4, 12, 2)), verbose=0)

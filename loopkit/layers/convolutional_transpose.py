@@ -313,7 +313,8 @@ class Conv1DTranspose(_TransposedConvolution):
         filters: Number of output channels.
         kernel_size: Window length (an int or a one-element tuple).
         strides: Upsampling step.
-        padding: ``"valid"`` or ``"same"`` (output ``steps * strides``).
+        padding: ``"valid"`` or ``"same"`` (output ``steps * strides``). Sequences
+            of any length (``Input(shape=(None, channels))``) are planned per batch.
         output_padding: None, or an int ``< strides`` (see ``Conv2DTranspose``).
         data_format: None or ``"channels_last"``; loopkit is channels-last only.
         dilation_rate: Spacing between kernel taps; > 1 only with strides 1.
@@ -338,6 +339,7 @@ class Conv1DTranspose(_TransposedConvolution):
     )
     data_format: str | None = field(default=None, validator=channels_last_only)
     dilation_rate: int = field(default=1, converter=single_int, validator=_dilation_1d)
+    _planned_steps: int | None = field(init=False, default=None, repr=False)
     activation: _activations.ActivationFunction | None = field(
         default=None, converter=activation_or_none
     )
@@ -361,18 +363,25 @@ class Conv1DTranspose(_TransposedConvolution):
 
     def build(self, input_shape: Shape) -> None:
         check_sequence_shape(self, input_shape)
-        self._plan = self._spatial_plan((1, *input_shape))
+        self._planned_steps = input_shape[0]
+        if input_shape[0] is not None:  # any length (None): planned per batch
+            self._plan = self._spatial_plan((1, *input_shape))
         self.kernel = self.add_kernel_and_bias(
             (self.kernel_size, self.filters, input_shape[1]), outputs=self.filters
         )
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         check_sequence_shape(self, input_shape)
+        if input_shape[0] is None:
+            return (None, self.filters)
         (_, steps), _ = self._spatial_plan((1, *input_shape))
         return (steps, self.filters)
 
     def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
         """Return ``activation(conv_transpose(x, kernel) + bias)``, ``(batch, out, f)``."""
+        if x.shape[1] != self._planned_steps:  # built for any length: this batch's plan
+            self._plan = self._spatial_plan((1, *x.shape[1:]))
+            self._planned_steps = x.shape[1]
         y = super().forward(x.reshape(x.shape[0], 1, *x.shape[1:]), training)
         return y.reshape(y.shape[0], y.shape[2], y.shape[3])
 
