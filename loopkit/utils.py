@@ -1,4 +1,4 @@
-"""Keras's ``keras.utils``: array helpers, ``pad_sequences``, ``PyDataset``, seeding."""
+"""Keras's ``keras.utils``: array helpers, padding and windows, ``PyDataset``, seeding."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy.typing as npt
 
 from loopkit._data.padding import pad_sequences
 from loopkit._data.pydataset import PyDataset, Sequence
+from loopkit._data.timeseries import timeseries_dataset_from_array
 from loopkit.errors import ConfigError
 from loopkit.random import set_random_seed
 from loopkit.saving.custom_objects import (
@@ -26,6 +27,7 @@ __all__ = [
     "pad_sequences",
     "register_keras_serializable",
     "set_random_seed",
+    "timeseries_dataset_from_array",
     "to_categorical",
 ]
 

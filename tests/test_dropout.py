@@ -157,3 +157,135 @@ def test_noise_shape_entries_must_be_none_or_positive_ints(noise_shape: tuple) -
         ConfigError, match=r"noise_shape=.*; expected a non-empty tuple whose"
     ):
         Dropout(0.5, noise_shape=noise_shape)
+
+
+def test_spatial_dropout_1d_drops_whole_channels_for_every_step(rng):
+    from loopkit.layers import SpatialDropout1D
+
+    layer = SpatialDropout1D(0.5, seed=3)
+    layer.setup((7, 40), np.float64, rng)
+    x = rng.uniform(0.5, 1.5, (4, 7, 40))
+    y = layer.forward(x, training=True)
+    kept = y != 0
+    assert (kept == kept[:, :1, :]).all()  # the same channels at every step
+    assert 0 < kept[:, 0].sum() < kept[:, 0].size
+    np.testing.assert_allclose(y, np.where(kept, 2 * x, 0.0), rtol=1e-12)
+    np.testing.assert_array_equal(layer.forward(x, training=False), x)
+
+
+def test_spatial_dropout_1d_backward_matches_finite_differences(rng):
+    from loopkit.layers import SpatialDropout1D
+
+    layer = SpatialDropout1D(0.3)
+    layer.setup((5, 6), np.float64, rng)
+    x = rng.standard_normal((3, 5, 6))
+    dy = rng.standard_normal((3, 5, 6))
+
+    def loss() -> float:
+        layer.rng = np.random.default_rng(7)  # the same mask on every evaluation
+        return float(np.sum(layer.forward(x, training=True) * dy))
+
+    loss()
+    dx = np.array(layer.backward(dy), copy=True)
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-6, atol=1e-8)
+
+
+def test_spatial_dropout_1d_takes_keras_arguments_and_round_trips():
+    from loopkit import layers
+
+    layer = layers.SpatialDropout1D(0.2, seed=1)
+    assert layer.get_config()["rate"] == 0.2
+    assert "noise_shape" not in layer.get_config()
+    rebuilt = layers.deserialize(layers.serialize(layer))
+    assert type(rebuilt) is layers.SpatialDropout1D
+    assert rebuilt.get_config() == layer.get_config()
+    with pytest.raises(TypeError):
+        layers.SpatialDropout1D(0.2, noise_shape=(None, 1, 3))  # Keras takes none either
+
+
+def test_spatial_dropout_1d_refuses_inputs_that_are_not_sequences(rng):
+    from loopkit.layers import SpatialDropout1D
+
+    with pytest.raises(ShapeError, match=r"\(steps, channels\), got \(4,\)"):
+        SpatialDropout1D(0.5).setup((4,), np.float64, rng)
+    with pytest.raises(ConfigError):
+        SpatialDropout1D(1.0)
+
+
+def test_gaussian_noise_adds_noise_of_stddev_in_training_only(rng):
+    from loopkit.layers import GaussianNoise
+
+    layer = GaussianNoise(0.5, seed=1)
+    layer.setup((200, 50), np.float64, rng)
+    x = rng.standard_normal((4, 200, 50))
+    noise = layer.forward(x, training=True) - x
+    assert abs(noise.mean()) < 0.01 and abs(noise.std() - 0.5) < 0.01
+    np.testing.assert_array_equal(layer.forward(x, training=False), x)
+    dy = rng.standard_normal(x.shape)
+    np.testing.assert_array_equal(layer.backward(dy), dy)
+
+
+def test_gaussian_dropout_multiplies_by_noise_of_mean_one(rng):
+    from loopkit.layers import GaussianDropout
+
+    layer = GaussianDropout(0.2, seed=2)
+    layer.setup((200, 50), np.float64, rng)
+    x = np.ones((4, 200, 50))
+    y = layer.forward(x, training=True)
+    assert abs(y.mean() - 1.0) < 0.01 and abs(y.std() - np.sqrt(0.2 / 0.8)) < 0.01
+    np.testing.assert_array_equal(layer.forward(x, training=False), x)
+    for rate in (0.0, 1.0):  # as Keras: no noise at the ends of the range
+        edge = GaussianDropout(rate)
+        edge.setup((3,), np.float64, rng)
+        np.testing.assert_array_equal(
+            edge.forward(x[0, :2, :3], training=True), x[0, :2, :3]
+        )
+
+
+def test_gaussian_dropout_backward_matches_finite_differences(rng):
+    from loopkit.layers import GaussianDropout
+
+    layer = GaussianDropout(0.3)
+    layer.setup((5, 6), np.float64, rng)
+    x, dy = rng.standard_normal((3, 5, 6)), rng.standard_normal((3, 5, 6))
+
+    def loss() -> float:
+        layer.rng = np.random.default_rng(7)  # the same noise on every evaluation
+        return float(np.sum(layer.forward(x, training=True) * dy))
+
+    loss()
+    dx = np.array(layer.backward(dy), copy=True)
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-6, atol=1e-8)
+
+
+def test_gaussian_layers_round_trip_refuse_bad_values_and_pass_masks(rng):
+    import loopkit as lk
+    from loopkit import layers
+
+    for layer in (layers.GaussianNoise(0.1, seed=3), layers.GaussianDropout(0.4)):
+        rebuilt = layers.deserialize(layers.serialize(layer))
+        assert type(rebuilt) is type(layer)
+        assert rebuilt.get_config() == layer.get_config()
+    with pytest.raises(ConfigError):
+        layers.GaussianNoise(-0.1)
+    with pytest.raises(ConfigError):
+        layers.GaussianDropout(1.5)
+
+    def model(steps: int) -> lk.Sequential:
+        return lk.Sequential(
+            [
+                layers.Embedding(10, 4, mask_zero=True, input_shape=(steps,)),
+                layers.GaussianNoise(0.1),
+                layers.GaussianDropout(0.1),
+                layers.LSTM(3),
+            ]
+        )
+
+    short, padded = model(2), model(5)
+    padded.set_weights(short.get_weights())
+    ids = np.array([[3, 4]])
+    np.testing.assert_allclose(
+        padded.predict(np.pad(ids, ((0, 0), (0, 3))), verbose=0),
+        short.predict(ids, verbose=0),
+        atol=1e-6,
+    )

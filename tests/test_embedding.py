@@ -111,3 +111,16 @@ def test_embedding_rejects_non_positive_sizes():
         TypeError, match=r"output_dim=4.0 of type float; expected a positive"
     ):
         Embedding(3, 4.0)
+
+
+def test_keras_2s_input_length_warns_as_keras_3_and_is_left_out_of_the_config(rng):
+    import loopkit as lk
+    from loopkit import layers
+
+    with pytest.warns(UserWarning, match=r"`input_length` is deprecated\. Just remove"):
+        embedding = layers.Embedding(100, 8, input_length=12)
+    assert "input_length" not in embedding.get_config()
+    model = lk.Sequential([embedding, layers.LSTM(4), layers.Dense(1)])
+    model.compile("adam", "mse")
+    model.fit(rng.integers(0, 100, (8, 12)), rng.standard_normal((8, 1)), verbose=0)
+    assert model.input_shape == (12,)  # from the data, as in Keras 3

@@ -130,6 +130,35 @@ def test_a_nested_sequential_trains_as_one_layer_of_a_functional_model(rng) -> N
     )
 
 
+def test_a_sequential_without_input_shape_builds_when_called_on_a_tensor(
+    rng, tmp_path
+) -> None:
+    # keras.io "Text classification with Transformer": the feed-forward part is
+    # Sequential([Dense(ff_dim, activation="relu"), Dense(embed_dim)]) called on a tensor
+    ffn = lk.Sequential([Dense(6, activation="relu"), Dense(4)], dtype="float64")
+    assert not ffn.built
+    inputs = lk.Input(shape=(3, 4))
+    h = ffn(inputs)
+    assert ffn.built and ffn.input_shape == (3, 4) and tuple(h.shape) == (None, 3, 4)
+    model = lk.Model(inputs, Dense(1)(Flatten()(Add()([inputs, h]))), dtype="float64")
+    model.compile("sgd", "mse")
+    x, y = rng.standard_normal((5, 3, 4)), rng.standard_normal((5, 1))
+    check_model_gradients(model, x, y)
+    model.save(str(tmp_path / "m.npz"))
+    loaded = lk.load_model(str(tmp_path / "m.npz"))
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    with pytest.raises(ShapeError, match=r"built for inputs of shape \(None, 3, 4\)"):
+        ffn(lk.Input(shape=(3, 5)))  # built now: the shape is checked
+
+
+def test_a_sequential_without_input_shape_builds_when_stacked_in_another(rng) -> None:
+    block = lk.Sequential([Dense(5, activation="tanh"), Dense(3)], dtype="float64")
+    model = lk.Sequential([lk.Input((4,)), block, Dense(1)], dtype="float64")
+    assert block.built and model.output_shape == (1,)
+    model.compile("sgd", "mse")
+    check_model_gradients(model, rng.standard_normal((6, 4)), rng.standard_normal((6, 1)))
+
+
 def test_a_model_called_twice_shares_its_weights(rng) -> None:
     tower = lk.Sequential([Dense(3, activation="tanh", input_dim=4)], dtype="float64")
     a, b = lk.Input(shape=(4,)), lk.Input(shape=(4,))
@@ -433,3 +462,101 @@ def test_check_model_gradients_catches_a_wrong_backward(rng) -> None:
         check_model_gradients(
             model, rng.standard_normal((4, 3)), rng.standard_normal((4, 1))
         )
+
+
+def test_model_input_and_output_rebuild_keras_seq2seq_inference_models(
+    rng, tmp_path
+) -> None:
+    # keras.io "Character-level recurrent sequence-to-sequence model" (lstm_seq2seq)
+    encoder_inputs = lk.Input(shape=(6, 5))
+    _, state_h, state_c = LSTM(4, return_state=True)(encoder_inputs)
+    decoder_inputs = lk.Input(shape=(7, 3))
+    decoder_lstm = LSTM(4, return_sequences=True, return_state=True)
+    decoder_outputs, _, _ = decoder_lstm(decoder_inputs, initial_state=[state_h, state_c])
+    outputs = Dense(3, activation="softmax")(decoder_outputs)
+    model = lk.Model([encoder_inputs, decoder_inputs], outputs)
+    assert model.input == [encoder_inputs, decoder_inputs] and model.output is outputs
+    model.compile(optimizer="rmsprop", loss="categorical_crossentropy")
+    enc, dec = rng.standard_normal((8, 6, 5)), rng.standard_normal((8, 7, 3))
+    model.fit([enc, dec], np.eye(3)[rng.integers(0, 3, (8, 7))], epochs=1, verbose=0)
+    model.save(str(tmp_path / "s2s.npz"))
+    model = lk.load_model(str(tmp_path / "s2s.npz"))
+
+    encoder_model = lk.Model(model.input[0], model.layers[2].output[1:])
+    state_inputs = [lk.Input(shape=(4,)), lk.Input(shape=(4,))]
+    seq, h, c = model.layers[3](model.input[1], initial_state=state_inputs)
+    decoder_model = lk.Model([model.input[1], *state_inputs], [model.layers[4](seq), h, c])
+    states = encoder_model.predict(enc, verbose=0)
+    decoded = decoder_model.predict([dec, *states], verbose=0)[0]
+    np.testing.assert_allclose(decoded, model.predict([enc, dec], verbose=0), atol=1e-6)
+    a = lk.Input(shape=(2,), name="a")
+    out = Dense(1, name="out")(a)
+    named = lk.Model({"a": a}, {"out": out})
+    assert named.input == {"a": a} and named.output == {"out": out}
+    with pytest.raises(AttributeError, match="not built"):
+        _ = lk.Sequential([Dense(2)]).input
+
+
+def test_arithmetic_on_symbolic_tensors_adds_layers_as_keras_3_does(rng) -> None:
+    # Keras 3 functional code writes residuals as `inputs + attention_output`
+    inputs = lk.Input(shape=(3, 4))
+    h = Dense(4, activation="tanh")(inputs)
+    offsets = rng.standard_normal((3, 4))
+    out = (inputs + h) * h - 0.5 * inputs
+    out = (2.0 - out) / 4.0 + offsets
+    out = -(np.ones(4) + out) - h
+    model = lk.Model(inputs, Dense(1)(Flatten()(out)), dtype="float64")
+    names = [type(layer).__name__ for layer in model.layers]
+    assert names.count("Add") == 1 and names.count("Multiply") == 1
+    assert names.count("Subtract") == 2 and names.count("Rescaling") == 6
+    model.compile("sgd", "mse")
+    x = rng.standard_normal((5, 3, 4))
+    check_model_gradients(model, x, rng.standard_normal((5, 1)))
+    probe = lk.Model(inputs, [h, out], dtype="float64")
+    hx, got = probe.predict(x, verbose=0)
+    expected = -(1.0 + (2.0 - ((x + hx) * hx - 0.5 * x)) / 4.0 + offsets) - hx
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_arithmetic_on_symbolic_tensors_refuses_what_no_layer_computes() -> None:
+    a, b = lk.Input(shape=(4,)), lk.Input(shape=(4,))
+    with pytest.raises(TypeError, match="no division layer"):
+        _ = a / b
+    with pytest.raises(TypeError, match="no reciprocal layer"):
+        _ = 1.0 / a
+    with pytest.raises(TypeError, match=r"'input_layer.*' \+ str"):
+        _ = a + "x"
+    with pytest.raises(ShapeError, match="Add needs inputs of one shape"):
+        _ = a + lk.Input(shape=(3,))
+
+
+def test_input_takes_keras_3s_arguments_in_keras_3s_order(rng) -> None:
+    # Keras 3: Input(shape, batch_size, dtype, sparse, batch_shape, name)
+    assert lk.Input((4,), 32).name != 32  # the second positional is batch_size
+    ids = lk.Input((5,), None, "int32", name="ids")
+    assert ids.dtype == "int32" and ids.name == "ids"
+    # a stateful model declares its batch as Keras 3 asks: Input(batch_shape=...)
+    inputs = lk.Input(batch_shape=(4, 6, 2))
+    assert inputs.sample_shape == (6, 2)
+    model = lk.Model(inputs, Dense(1)(LSTM(3, stateful=True)(inputs)))
+    model.compile("adam", "mse")
+    model.fit(
+        rng.standard_normal((8, 6, 2)),
+        rng.standard_normal((8, 1)),
+        batch_size=4,
+        shuffle=False,
+        verbose=0,
+    )
+    assert tuple(inputs.shape) == (4, 6, 2)
+    # keras.layers.TimeDistributed's docstring: the batch size carries through
+    frames = lk.Input(shape=(10, 8, 8, 3), batch_size=32)
+    out = TimeDistributed(lk.layers.Conv2D(4, (3, 3)))(frames)
+    assert tuple(out.shape) == (32, 10, 6, 6, 4)
+    mixed = Add()([Dense(4)(lk.Input((3,), 2)), Dense(4)(lk.Input((3,)))])
+    assert tuple(mixed.shape) == (None, 4)  # the inputs' batch sizes differ
+    with pytest.raises(ConfigError, match="disagree"):
+        lk.Input(shape=(5, 2), batch_shape=(4, 6, 2))
+    with pytest.raises(ConfigError, match="needs shape="):
+        lk.Input()
+    with pytest.raises(ConfigError, match="sparse=True"):
+        lk.Input((3,), sparse=True)

@@ -72,3 +72,36 @@ def test_model_trainable_sets_every_layers_flag_as_keras() -> None:
     model.trainable = True  # ...and True unfreezes layers frozen one by one, as Keras
     assert [layer.trainable for layer in model.layers] == [True, True]
     assert inner.layers[0].trainable and len(model.trainable_weights) == 4
+
+
+def test_keras_preprocessing_paths_hold_pad_sequences_and_timeseries_windows() -> None:
+    # keras.io's "Bidirectional LSTM on IMDB" pads with this path
+    from loopkit.preprocessing.sequence import pad_sequences
+
+    padded = lk.preprocessing.sequence.pad_sequences([[1, 2], [3]], maxlen=3)
+    assert padded.tolist() == [[0, 1, 2], [0, 0, 3]]
+    assert pad_sequences is lk.utils.pad_sequences
+    windows = lk.preprocessing.timeseries_dataset_from_array(np.arange(5), None, 2)
+    assert windows[0].tolist() == [[0, 1], [1, 2], [2, 3], [3, 4]]
+
+
+def test_keras_second_layer_names_are_the_same_classes() -> None:
+    from loopkit import layers
+    from loopkit.layers import GlobalMaxPool1D, MaxPool1D
+
+    assert MaxPool1D is layers.MaxPooling1D and GlobalMaxPool1D is layers.GlobalMaxPooling1D
+    pairs = {
+        "AvgPool1D": "AveragePooling1D",
+        "AvgPool2D": "AveragePooling2D",
+        "MaxPool2D": "MaxPooling2D",
+        "GlobalAvgPool1D": "GlobalAveragePooling1D",
+        "GlobalAvgPool2D": "GlobalAveragePooling2D",
+        "GlobalMaxPool2D": "GlobalMaxPooling2D",
+        "Convolution1D": "Conv1D",
+        "Convolution2D": "Conv2D",
+        "Convolution2DTranspose": "Conv2DTranspose",
+    }
+    for alias, name in pairs.items():
+        assert getattr(layers, alias) is getattr(layers, name)
+    # serialized under the main name, as Keras writes it
+    assert layers.serialize(MaxPool1D(2))["class_name"] == "MaxPooling1D"

@@ -188,3 +188,84 @@ def test_a_mask_of_the_wrong_length_fails_before_any_step(rng) -> None:
         layer(x, mask=np.ones((2, 4), bool))
     assert not layer.final_states  # no step ran
     np.testing.assert_array_equal(layer(x, mask=np.ones((2, 5), bool)), layer(x))
+
+
+def test_a_layer_of_ones_own_with_supports_masking_passes_the_mask_on(rng) -> None:
+    # keras.io "Understanding masking & padding": MyActivation sets
+    # self.supports_masking = True so the Embedding's mask reaches the LSTM
+    from attrs import define
+
+    from loopkit.layers import Layer
+
+    @define(eq=False, slots=False)
+    class MyActivation(Layer):
+        def __attrs_post_init__(self) -> None:
+            super().__attrs_post_init__()
+            self.supports_masking = True
+
+        def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+            self._x = x
+            return np.maximum(x, 0.0)
+
+        def backward(self, dy: np.ndarray) -> np.ndarray:
+            return dy * (self._x > 0)
+
+    def build(steps: int) -> lk.Model:
+        inputs = lk.Input(shape=(steps,), dtype="int32")
+        x = MyActivation()(Embedding(input_dim=10, output_dim=4, mask_zero=True)(inputs))
+        return lk.Model(inputs, LSTM(3)(x))
+
+    short, padded = build(3), build(5)
+    padded.set_weights(short.get_weights())
+    ids = np.array([[4, 2, 7], [1, 9, 3]])
+    np.testing.assert_allclose(
+        padded.predict(pad(ids[..., None], 2, before=False)[..., 0], verbose=0),
+        short.predict(ids, verbose=0),
+        atol=1e-6,
+    )
+
+
+def test_a_residual_add_keeps_the_mask_as_keras_merges_it(rng) -> None:
+    # x + attention(x) on masked embeddings: Keras's Add or-s its inputs' masks, so
+    # the pooling after a residual block still skips the padding
+    from loopkit.layers import LayerNormalization, MultiHeadAttention
+
+    def build(steps: int) -> lk.Model:
+        tokens = lk.Input(shape=(steps,), dtype="int32")
+        x = Embedding(10, 4, mask_zero=True)(tokens)
+        h = LayerNormalization()(x + MultiHeadAttention(2, 2)(x, x))
+        h = lk.layers.Add()([h, Dense(4)(h)])
+        return lk.Model(tokens, Dense(1)(GlobalAveragePooling1D()(h)), dtype="float64")
+
+    short, padded = build(3), build(6)
+    padded.set_weights(short.get_weights())
+    ids = np.array([[4, 2, 7], [1, 9, 3]])
+    np.testing.assert_allclose(
+        padded.predict(np.pad(ids, ((0, 0), (0, 3))), verbose=0),
+        short.predict(ids, verbose=0),
+        atol=1e-10,
+    )
+    padded.compile("sgd", "mse")
+    check_model_gradients(
+        padded,
+        np.array([[4, 2, 7, 0, 0, 0], [1, 9, 0, 0, 0, 0]]),
+        rng.standard_normal((2, 1)),
+    )
+
+
+def test_merge_masks_follow_keras_rules() -> None:
+    from loopkit.layers import Add, Concatenate, Dot
+
+    x = np.zeros((2, 3, 4))
+    a, b = np.array([[1, 1, 0], [1, 0, 0]], bool), np.array([[1, 0, 0], [1, 1, 1]], bool)
+    np.testing.assert_array_equal(Add().compute_mask([x, x], [a, b]), a | b)
+    assert Add().compute_mask([x, x], [a, None]) is None  # Keras: None unless all have one
+    np.testing.assert_array_equal(
+        Concatenate().compute_mask([x, x], [a, None]), np.ones((2, 3))
+    )
+    np.testing.assert_array_equal(
+        Concatenate(axis=1).compute_mask([x, np.zeros((2, 2, 4))], [a, None]),
+        np.concatenate([a, np.ones((2, 2), bool)], axis=1),
+    )
+    assert Concatenate().compute_mask([x, x], [None, None]) is None
+    assert Dot(axes=2).compute_mask([x, x], [a, b]) is None

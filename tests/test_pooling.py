@@ -352,3 +352,39 @@ def test_global_pooling_rejects_channels_first_with_the_transpose_fix():
         ConfigError, match=r"data_format='channels_first'; .*x\.transpose\(0, 2, 3, 1\)"
     ):
         GlobalAveragePooling2D(data_format="channels_first")
+
+
+@pytest.mark.parametrize("kind", ["GlobalAveragePooling1D", "GlobalMaxPooling1D"])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_global_1d_pooling_channels_first_pools_the_last_axis(kind, keepdims, rng) -> None:
+    # keras.io "Timeseries classification with a Transformer model" ends with
+    # GlobalAveragePooling1D(data_format="channels_first")
+    from loopkit import layers
+    from loopkit.testing import check_layer_gradients
+
+    x = rng.standard_normal((2, 3, 5)).astype(np.float32)  # (batch, channels, steps)
+    first = getattr(layers, kind)(data_format="channels_first", keepdims=keepdims)
+    last = getattr(layers, kind)(keepdims=keepdims)
+    expected = last(x.transpose(0, 2, 1))
+    got = first(x)
+    assert got.shape == ((2, 3, 1) if keepdims else (2, 3))
+    np.testing.assert_allclose(got.reshape(2, 3), expected.reshape(2, 3), rtol=1e-6)
+    assert first.compute_output_shape((3, 5)) == ((3, 1) if keepdims else (3,))
+    check_layer_gradients(
+        getattr(layers, kind)(data_format="channels_first", keepdims=keepdims),
+        (3, 5),
+        rng=rng,
+    )
+    config = layers.serialize(first)
+    assert layers.deserialize(config).get_config() == first.get_config()
+
+
+def test_global_1d_pooling_channels_first_refuses_a_mask(rng) -> None:
+    from loopkit import ShapeError
+    from loopkit.layers import GlobalAveragePooling1D
+
+    layer = GlobalAveragePooling1D(data_format="channels_first")
+    with pytest.raises(
+        ShapeError, match=r"'channels_first' got a mask.*Permute\(\(2, 1\)\)"
+    ):
+        layer(rng.standard_normal((2, 3, 5)), mask=np.ones((2, 3), bool))

@@ -202,6 +202,39 @@ def test_layers_rebuild_from_their_config() -> None:
     assert copy.recurrent_activation.name == "relu"
 
 
+@pytest.mark.parametrize("kind", [SimpleRNN, LSTM, GRU])
+def test_keras_constraints_project_each_weight_after_each_step(kind: Any, tmp_path) -> None:
+    from loopkit.constraints import MaxNorm
+
+    layer = kind(
+        4,
+        kernel_constraint=MaxNorm(0.1),
+        recurrent_constraint="non_neg",
+        bias_constraint="non_neg",
+        use_cudnn=False,  # Keras 3's argument: accepted, nothing to choose here
+        input_shape=(5, 3),
+    )
+    model = Sequential([layer, Dense(1)])
+    model.compile(Adam(0.5), "mse")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((16, 5, 3)), rng.standard_normal((16, 1))
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    kernel, recurrent, bias = layer.get_weights()
+    assert np.linalg.norm(kernel, axis=0).max() <= 0.1 + 1e-6  # per output column
+    assert recurrent.min() >= 0 and bias.min() >= 0
+    model.save(str(tmp_path / "m.npz"))
+    loaded = loopkit.load_model(str(tmp_path / "m.npz"))
+    assert isinstance(loaded.layers[0].kernel.constraint, MaxNorm)
+    assert loaded.layers[0].use_cudnn is False
+
+
+def test_use_cudnn_takes_keras_choices_only() -> None:
+    for choice in ("auto", True, False):
+        GRU(2, use_cudnn=choice)
+    with pytest.raises(ConfigError, match=r"use_cudnn='yes'; expected 'auto', True"):
+        LSTM(2, use_cudnn="yes")
+
+
 def test_a_two_dimensional_input_fails_at_build_with_the_fix() -> None:
     model = Sequential([LSTM(4)])
     model.compile("adam", "mse")
@@ -224,9 +257,102 @@ def test_a_mask_of_the_wrong_length_fails_with_both_shapes() -> None:
         layer.forward(np.zeros((2, 5, 3), np.float32), mask=np.ones((2, 4), bool))
 
 
-def test_stateful_and_bad_rates_are_refused_at_construction() -> None:
-    with pytest.raises(ConfigError, match=r"stateful=True; .* Drop stateful=True"):
-        LSTM(3, stateful=True)
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_a_stateful_layer_continues_each_sample_across_batches(kind: str) -> None:
+    rng = np.random.default_rng(0)
+    whole = LAYERS[kind](return_sequences=True)
+    whole.setup((8, 2), np.float64, rng)
+    parts = LAYERS[kind](return_sequences=True, stateful=True)
+    parts.setup((8, 2), np.float64, rng)
+    parts.set_weights(whole.get_weights())
+    x = rng.standard_normal((4, 8, 2))
+    expected = whole.forward(x).copy()
+    first = parts.forward(x[:, :5]).copy()
+    second = parts.forward(x[:, 5:]).copy()
+    np.testing.assert_allclose(np.concatenate([first, second], axis=1), expected)
+    np.testing.assert_allclose(parts.states[0], expected[:, -1])
+    parts.reset_states()
+    assert all(not s.any() for s in parts.states)
+    np.testing.assert_allclose(parts.forward(x[:, :5]), expected[:, :5])
+    parts.reset_states()
+    parts.forward(x[:2, :5])  # after a reset, a batch of another size is fine
+    with pytest.raises(
+        ShapeError, match=r"states for batches of 2 samples and got a batch of 4"
+    ):
+        parts.forward(x[:, 5:])
+
+
+def test_a_stateful_layer_stops_gradients_at_the_batch_boundary() -> None:
+    rng = np.random.default_rng(1)
+    layer = LSTM(3, stateful=True)
+    layer.setup((4, 2), np.float64, rng)
+    layer.forward(rng.standard_normal((3, 4, 2)))  # states carried into the next batch
+    carried = [s.copy() for s in layer.states]
+    x, dy = rng.standard_normal((3, 4, 2)), rng.standard_normal((3, 3))
+
+    def loss() -> float:
+        layer.states = [s.copy() for s in carried]  # each evaluation from the same states
+        return float(np.sum(layer.forward(x) * dy))
+
+    loss()
+    dx = np.array(layer.backward(dy), copy=True)  # only dx: the states are constants
+    analytic = {p.name: p.grad.copy() for p in layer.parameters}
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-5, atol=1e-7)
+    for p in layer.parameters:
+        numeric = numerical_gradient(loss, p.value)
+        np.testing.assert_allclose(analytic[p.name], numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_keras_rnn_guide_stateful_snippets_run() -> None:
+    # keras.io "Working with RNNs": cross-batch statefulness and RNN state reuse
+    paragraph1 = np.random.default_rng(0).random((20, 10, 50)).astype(np.float32)
+    paragraph2 = np.random.default_rng(0).random((20, 10, 50)).astype(np.float32)
+    paragraph3 = np.random.default_rng(0).random((20, 10, 50)).astype(np.float32)
+    lstm_layer = LSTM(64, stateful=True)
+    lstm_layer(paragraph1)
+    lstm_layer(paragraph2)
+    existing_state = lstm_layer.states
+    assert [s.shape for s in existing_state] == [(20, 64), (20, 64)]
+    new_output = LSTM(64)(paragraph3, initial_state=existing_state)
+    assert new_output.shape == (20, 64)
+    lstm_layer.reset_states()
+    assert LSTM(4).states is None  # not stateful: nothing carried, as in Keras
+
+
+def test_a_stateful_bidirectional_model_trains_with_fixed_batches() -> None:
+    from loopkit.layers import Bidirectional
+
+    rng = np.random.default_rng(2)
+    layer = Bidirectional(GRU(3, stateful=True))
+    model = Sequential([loopkit.Input((6, 2)), layer, Dense(1)])
+    model.compile("adam", "mse")
+    x, y = rng.standard_normal((16, 6, 2)), rng.standard_normal((16, 1))
+    model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    assert [s.shape for s in layer.states] == [(4, 3), (4, 3)]
+    layer.reset_states()
+    assert not any(s.any() for s in layer.states)
+    with pytest.raises(ShapeError, match="batches of 4 samples and got a batch of 3"):
+        model.predict(x[:7], batch_size=4, verbose=0)  # 4, then 3
+
+
+def test_fit_carries_a_stateful_layers_states_from_batch_to_batch() -> None:
+    from loopkit.optimizers import SGD
+
+    rng = np.random.default_rng(4)
+    layer = LSTM(3, stateful=True)
+    model = Sequential([loopkit.Input((6, 2)), layer, Dense(1)])
+    model.compile(SGD(0.0), "mse")  # weights fixed: the states alone change
+    x, y = rng.standard_normal((16, 6, 2)), rng.standard_normal((16, 1))
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    # sample i of each batch continues sample i of the batch before it
+    joined = np.concatenate([x[k : k + 4] for k in range(0, 16, 4)], axis=1)
+    whole = LSTM(3)
+    whole.setup((24, 2))
+    whole.set_weights(layer.get_weights())
+    np.testing.assert_allclose(layer.states[0], whole.forward(joined), atol=1e-5)
+
+
+def test_bad_rates_are_refused_at_construction() -> None:
     with pytest.raises(ConfigError, match=r"dropout=1.0; expected a number in \[0.0"):
         GRU(3, dropout=1.0)
 
@@ -250,3 +376,55 @@ def test_an_lstm_learns_the_adding_problem() -> None:
     model.fit(x, y, epochs=15, batch_size=32, verbose=0)
     # predicting the mean sum (1.0) scores about 0.17
     assert model.evaluate(x_test, y_test, verbose=0) < 0.01
+
+
+@pytest.mark.parametrize(
+    ("cell", "layer"), [("SimpleRNNCell", SimpleRNN), ("LSTMCell", LSTM), ("GRUCell", GRU)]
+)
+def test_rnn_of_a_built_in_cell_is_the_equal_layer(cell: str, layer: Any) -> None:
+    # keras.io "Working with RNNs": RNN(LSTMCell(units)) computes what LSTM(units) does
+    from loopkit import layers
+
+    made = layers.RNN(
+        getattr(layers, cell)(4, dropout=0.1, kernel_initializer="he_normal"),
+        return_sequences=True,
+        return_state=True,
+        go_backwards=True,
+        input_shape=(5, 3),
+        name="rnn",
+    )
+    assert type(made) is layer and made.name == "rnn"
+    assert made.return_sequences and made.return_state and made.go_backwards
+    assert made.dropout == 0.1 and made.kernel_initializer == "he_normal"
+    direct = layer(4, return_sequences=True, input_shape=(5, 3))
+    model = Sequential([direct, Dense(1)])
+    via_cell = Sequential(
+        [
+            layers.RNN(getattr(layers, cell)(4), return_sequences=True, input_shape=(5, 3)),
+            Dense(1),
+        ]
+    )
+    via_cell.set_weights(model.get_weights())
+    x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(
+        via_cell.predict(x, verbose=0), model.predict(x, verbose=0)
+    )
+
+
+def test_cells_check_their_arguments_and_refuse_what_loopkit_cannot_run() -> None:
+    from loopkit import layers
+
+    cell = layers.LSTMCell(6, recurrent_dropout=0.2)
+    assert cell.state_size == [6, 6] and cell.output_size == 6
+    assert layers.GRUCell(3).state_size == 3
+    assert cell.get_config() == {"units": 6, "recurrent_dropout": 0.2}
+    with pytest.raises(ConfigError, match="relux"):
+        layers.GRUCell(3, activation="relux")  # checked when the cell is written
+    with pytest.raises(TypeError, match=r"arguments of the RNN layer.*return_sequences"):
+        layers.SimpleRNNCell(3, return_sequences=True)
+    with pytest.raises(ConfigError, match=r"StackedRNNCells.*return_sequences=True"):
+        layers.RNN([layers.LSTMCell(3), layers.LSTMCell(3)])
+    with pytest.raises(TypeError, match="takes SimpleRNNCell, LSTMCell or GRUCell"):
+        layers.RNN(Dense(3))
+    with pytest.raises(TypeError, match="cannot be called one step at a time"):
+        cell(np.zeros((2, 3)), [np.zeros((2, 6))] * 2)

@@ -112,3 +112,106 @@ def test_utils_set_random_seed_is_loopkits_and_makes_fits_bitwise_equal(rng):
     draws = (random.random(), np.random.random())  # noqa: NPY002 - the legacy state
     keras.utils.set_random_seed(1)
     assert draws == (random.random(), np.random.random())  # noqa: NPY002
+
+
+def test_timeseries_windows_are_those_of_keras_docstring_examples() -> None:
+    from loopkit.utils import timeseries_dataset_from_array
+
+    # Example 1: indices 0..98, sequence_length=10, sampling_rate=2, sequence_stride=3
+    ds = timeseries_dataset_from_array(
+        np.arange(99), None, sequence_length=10, sampling_rate=2, sequence_stride=3
+    )
+    windows = np.concatenate(list(ds))
+    assert windows[0].tolist() == list(range(0, 20, 2))
+    assert windows[1].tolist() == list(range(3, 23, 2))
+    assert windows[-1].tolist() == list(range(78, 98, 2))
+    assert len(windows) == 27
+    # Example 2: the past 10 steps predict the next one
+    data = np.arange(100.0)
+    x, y = timeseries_dataset_from_array(data[:-10], data[10:], sequence_length=10)[0]
+    np.testing.assert_array_equal(x[0], data[:10])
+    assert y[0] == data[10] and x.shape == (81, 10) and y.shape == (81,)
+    # Example 3: non-overlapping many-to-many windows
+    xs = np.arange(100)
+    ds = timeseries_dataset_from_array(xs, None, sequence_length=20, sequence_stride=20)
+    assert [w.tolist() for w in ds[0]] == [
+        list(range(k, k + 20)) for k in range(0, 100, 20)
+    ]
+
+
+def test_timeseries_batches_start_end_and_a_seeded_shuffle() -> None:
+    from loopkit.utils import timeseries_dataset_from_array
+
+    data = np.arange(50.0)[:, None] * np.ones((1, 3))
+    ds = timeseries_dataset_from_array(
+        data, np.arange(50.0), sequence_length=4, batch_size=8, start_index=5, end_index=30
+    )
+    batches = list(ds)
+    assert len(ds) == len(batches) == 3 and [len(b[0]) for b in batches] == [8, 8, 6]
+    x, y = batches[0]
+    assert x.shape == (8, 4, 3) and x[0, :, 0].tolist() == [5, 6, 7, 8] and y[0] == 5
+    assert batches[-1][0][-1, -1, 0] == 29  # end_index is exclusive
+    single = timeseries_dataset_from_array(data, None, sequence_length=4, batch_size=None)
+    assert single[3].shape == (4, 3) and len(single) == 47
+
+    def starts(seed):
+        ds = timeseries_dataset_from_array(
+            data, None, sequence_length=4, shuffle=True, seed=seed, batch_size=None
+        )
+        return [int(w[0, 0]) for w in ds]
+
+    assert starts(1) == starts(1) != starts(2)
+    assert sorted(starts(1)) == list(range(47))
+    expected = np.arange(47)
+    np.random.RandomState(1).shuffle(expected)  # Keras shuffles its start positions so
+    assert starts(1) == expected.tolist()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "pattern"),
+    [
+        ({"sequence_length": 0}, keras.ConfigError, "sequence_length=0"),
+        ({"sequence_length": 4, "sampling_rate": 0}, keras.ConfigError, "sampling_rate=0"),
+        ({"sequence_length": 4, "sequence_stride": 1.5}, TypeError, "sequence_stride"),
+        ({"sequence_length": 4, "start_index": 20}, keras.ConfigError, "start_index=20"),
+        (
+            {"sequence_length": 4, "start_index": 5, "end_index": 5},
+            keras.ConfigError,
+            "end",
+        ),
+        ({"sequence_length": 30}, keras.ConfigError, "no window of sequence_length=30"),
+    ],
+)
+def test_timeseries_arguments_out_of_range_fail_clearly(kwargs, error, pattern) -> None:
+    from loopkit.utils import timeseries_dataset_from_array
+
+    with pytest.raises(error, match=pattern):
+        timeseries_dataset_from_array(np.zeros((20, 2)), None, **kwargs)
+
+
+def test_keras_weather_forecasting_trains_on_timeseries_datasets(rng) -> None:
+    # keras.io "Timeseries forecasting for weather prediction", on generated data
+    from loopkit.layers import LSTM, Dense
+
+    features = rng.standard_normal((400, 7)).astype(np.float32)
+    past, future, step = 24, 6, 3
+    x_train, y_train = features[:300], features[past + future :, 1:2]
+    dataset_train = keras.utils.timeseries_dataset_from_array(
+        x_train, y_train, sequence_length=past // step, sampling_rate=step, batch_size=32
+    )
+    dataset_val = keras.utils.timeseries_dataset_from_array(
+        features[300:370],
+        features[300 + past + future :, 1:2],
+        sequence_length=past // step,
+        sampling_rate=step,
+        batch_size=32,
+    )
+    inputs, targets = dataset_train[0]
+    assert inputs.shape == (32, 8, 7) and targets.shape == (32, 1)
+    inputs = keras.Input(shape=(inputs.shape[1], inputs.shape[2]))
+    outputs = Dense(1)(LSTM(8)(inputs))
+    model = keras.Model(inputs=inputs, outputs=outputs)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.001), loss="mse")
+    history = model.fit(dataset_train, epochs=2, validation_data=dataset_val, verbose=0)
+    assert len(history.history["val_loss"]) == 2
+    assert model.predict(dataset_val, verbose=0).shape == (len(dataset_val.positions), 1)

@@ -45,6 +45,38 @@ class ModelData(Objective):
         return [] if self.graph is None else list(self.graph.outputs)
 
     @property
+    def input(self) -> Any:
+        """The input tensor(s) as Keras's ``model.input``: one tensor, a list or a dict.
+
+        ``encoder_model = Model(model.input[0], ...)`` reuses a trained graph's
+        input, as Keras's seq2seq example does.
+
+        Raises:
+            AttributeError: the model has no graph yet (a Sequential not built).
+        """
+        return self._structure("input", self.inputs, self._input_keys)
+
+    @property
+    def output(self) -> Any:
+        """The output tensor(s) as Keras's ``model.output``: one tensor, a list or a dict.
+
+        Raises:
+            AttributeError: the model has no graph yet (a Sequential not built).
+        """
+        return self._structure("output", self.outputs, self._output_keys)
+
+    def _structure(self, what: str, tensors: list[Any], keys: list[str] | None) -> Any:
+        if not tensors:
+            raise AttributeError(
+                f"Model {getattr(self, 'name', None)!r} has no {what} yet: it is not "
+                "built. Start it with loopkit.Input(shape), give the first layer "
+                "input_shape=, or call model.build((None, *sample_shape)) first."
+            )
+        if keys is not None:
+            return dict(zip(keys, tensors, strict=True))
+        return tensors[0] if len(tensors) == 1 else tensors
+
+    @property
     def _structured(self) -> bool:
         """Whether data comes as lists or dicts: several inputs or outputs, or dicts."""
         return (

@@ -11,6 +11,7 @@ from loopkit import optimizers as _optimizers
 from loopkit._training.heads import Head, resolve_heads
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.layers.base import shape_fits
+from loopkit.layers.recurrent.base import kept_states
 from loopkit.typing import FloatArray, Shape
 
 if TYPE_CHECKING:
@@ -260,7 +261,8 @@ class Objective(Network):
             if isinstance(head_x, np.ndarray)
             else [np.asarray(a, self.dtype) for a in head_x]
         )
-        self.forward(head_x, training=False)
+        with kept_states(self.layers):  # the probe must not advance stateful layers
+            self.forward(head_x, training=False)
         head_y = ys[0][:1] if len(ys) == 1 else [t[:1] for t in ys]
         try:
             self.test_loss(head_y, None)

@@ -203,6 +203,17 @@ class Sequential(Model):
         self._chain()
         self._pack()
 
+    def setup(self, input_shape: Any, dtype: Any = None, rng: Any = None) -> Any:
+        """Build from the first call on a tensor, as Keras builds a nested Sequential.
+
+        ``Sequential([Dense(32), Dense(8)])(x)`` in a functional graph, or a model
+        without an input shape stacked in another Sequential, takes its input shape
+        from ``x``; a model built already checks the shape instead.
+        """
+        if not self.built and self._stack and not isinstance(input_shape, list):
+            self.build((None, *input_shape))
+        return super().setup(input_shape, dtype, rng)
+
     def get_config(self) -> dict[str, Any]:
         """Return the architecture as plain data (``from_config`` rebuilds it)."""
         shape = self.input_shape
@@ -263,6 +274,8 @@ class Sequential(Model):
 def _setup(layer: Any, shape: Any, model: Sequential) -> Any:
     """Build ``layer`` for ``shape`` with the model's dtype and generator."""
     if isinstance(layer, Model):
+        if isinstance(layer, Sequential) and not layer.built and layer.layers:
+            layer.build((None, *shape))  # a nested stack without an input shape
         if layer.input_shape is None or not shape_fits(layer.input_shape, tuple(shape)):
             raise ShapeError(
                 f"Sequential {model.name!r}: the nested model {layer.name!r} takes "

@@ -18,6 +18,7 @@ __all__ = [
     "KerasTensor",
     "Node",
     "add_node",
+    "arithmetic",
     "bind_inputs",
     "call_layer",
     "flatten_structure",
@@ -58,12 +59,90 @@ class KerasTensor:
         """The number of axes, the batch axis included."""
         return len(self.shape)
 
+    __array_ufunc__ = None  # ``array + tensor``: NumPy defers to ``__radd__``
+
+    def __add__(self, other: Any) -> Any:
+        return arithmetic("+", self, other)
+
+    def __radd__(self, other: Any) -> Any:
+        return arithmetic("+", other, self)
+
+    def __sub__(self, other: Any) -> Any:
+        return arithmetic("-", self, other)
+
+    def __rsub__(self, other: Any) -> Any:
+        return arithmetic("-", other, self)
+
+    def __mul__(self, other: Any) -> Any:
+        return arithmetic("*", self, other)
+
+    def __rmul__(self, other: Any) -> Any:
+        return arithmetic("*", other, self)
+
+    def __truediv__(self, other: Any) -> Any:
+        return arithmetic("/", self, other)
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return arithmetic("/", other, self)
+
+    def __neg__(self) -> Any:
+        return arithmetic("*", self, -1.0)
+
     def __array__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(
             f"A symbolic tensor {self.name!r} of shape {self.shape} has no values: it "
             "stands for data that the model will see. Call layers on it to build a "
             "graph, then loopkit.Model(inputs, outputs) and fit/predict with arrays."
         )
+
+
+def arithmetic(op: str, a: Any, b: Any) -> Any:
+    """``a <op> b`` with a symbolic tensor on either side, as layer calls.
+
+    Two tensors of one shape give ``Add``, ``Subtract`` or ``Multiply``; a tensor
+    and a number (or an array broadcasting to one sample) give ``Rescaling``: Keras 3
+    applies the same operations to its symbolic tensors (``x + attention``).
+
+    Raises:
+        TypeError: division by a tensor, or an operand that is neither a tensor, a
+            number nor an array.
+    """
+    from loopkit.layers.merging import Add, Multiply, Subtract
+    from loopkit.layers.preprocessing import Rescaling
+
+    if isinstance(a, KerasTensor) and isinstance(b, KerasTensor):
+        merges = {"+": Add, "-": Subtract, "*": Multiply}
+        if op not in merges:
+            raise TypeError(
+                f"A symbolic tensor {op} a symbolic tensor is not supported: loopkit "
+                "has no division layer. Multiply by a tensor, or divide by a number."
+            )
+        return merges[op]()([a, b])
+    tensor, const = (a, b) if isinstance(a, KerasTensor) else (b, a)
+    if isinstance(const, bool) or not isinstance(
+        const, (int, float, np.integer, np.floating, np.ndarray)
+    ):
+        raise TypeError(
+            f"Symbolic tensor {tensor.name!r} {op} {type(const).__name__}: expected a "
+            "symbolic tensor, a number, or an array broadcasting to one sample. "
+            "Call a layer on the tensor for anything else."
+        )
+    if op == "/" and tensor is b:
+        raise TypeError(
+            f"A number divided by the symbolic tensor {tensor.name!r} is not supported; "
+            "loopkit has no reciprocal layer."
+        )
+    value = np.asarray(const, np.float64)
+    number: Any = float(value) if value.ndim == 0 else value.tolist()
+    if op == "+":
+        return Rescaling(1.0, offset=number)(tensor)
+    if op == "-":  # x - c, or c - x
+        if tensor is a:
+            return Rescaling(1.0, offset=(-value).tolist() if value.ndim else -number)(a)
+        return Rescaling(-1.0, offset=number)(tensor)
+    if op == "*":
+        return Rescaling(number)(tensor)
+    return Rescaling((1.0 / value).tolist() if value.ndim else 1.0 / number)(tensor)
 
 
 @define(eq=False)
@@ -129,24 +208,54 @@ def first_call(layer: Any, attribute: str) -> Node:
 
 
 def Input(
-    shape: Sequence[int] | int,
-    name: str | None = None,
-    dtype: Any = None,
+    shape: Sequence[int | None] | int | None = None,
     batch_size: int | None = None,
+    dtype: Any = None,
+    sparse: bool | None = None,
+    batch_shape: Sequence[int | None] | None = None,
+    name: str | None = None,
 ) -> KerasTensor:
     """Return a symbolic input of samples of ``shape`` (no batch axis), as ``keras.Input``.
+
+    The arguments are Keras 3's, in its order.
 
     Args:
         shape: Shape of one sample, e.g. ``(784,)`` or ``(8, 8, 1)``; None for an
             axis of any length, e.g. ``(None,)`` for token ids of sequences of any
             length: each batch may then have its own length.
-        name: Name of the input, the key of its data when ``x`` is a dict.
+        batch_size: The batch axis of the tensor's ``shape`` (and of the tensors
+            computed from it), as in Keras; data may still come in batches of any
+            size.
         dtype: ``"float32"`` (default), or an integer dtype for token ids.
-        batch_size: Accepted for Keras compatibility; batches may have any size.
+        sparse: None or False: inputs are dense arrays.
+        batch_shape: Keras's alternative to ``shape`` and ``batch_size``:
+            ``(batch_size, *shape)`` (as a stateful RNN's model declares it).
+        name: Name of the input, the key of its data when ``x`` is a dict.
 
     Raises:
-        ConfigError: a non-positive or non-integer axis (other than None).
+        ConfigError: a non-positive or non-integer axis (other than None), no shape,
+            ``shape`` and ``batch_shape`` that disagree, or ``sparse=True``.
     """
+    if sparse:
+        raise ConfigError(
+            "Input(sparse=True): loopkit's inputs are dense arrays; leave sparse out "
+            "and pass dense data (e.g. scipy's matrix.toarray())."
+        )
+    if batch_shape is not None:
+        sample = tuple(batch_shape)[1:]
+        given = (shape,) if isinstance(shape, (int, np.integer)) else shape
+        if given is not None and tuple(given) != sample:
+            raise ConfigError(
+                f"Input(shape={shape!r}, batch_shape={tuple(batch_shape)!r}): the two "
+                "disagree; pass only one of them."
+            )
+        shape = sample
+        batch_size = next(iter(batch_shape))
+    if shape is None:
+        raise ConfigError(
+            "Input() needs shape= (one sample's shape, e.g. Input(shape=(784,))) or "
+            "batch_shape= (with the batch axis first)."
+        )
     dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if any(
         d is not None
@@ -163,7 +272,7 @@ def Input(
     shape_ = as_sample_shape(dims)
     layer = InputLayer(shape=shape_, name=name or unique_name("input_layer"))
     return KerasTensor(
-        (None, *shape_),
+        (None if batch_size is None else int(batch_size), *shape_),
         "float32" if dtype is None else str(np.dtype(dtype)),
         layer.name,
         input_layer=layer,
@@ -325,6 +434,29 @@ def call_layer(layer: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> 
     return layer.call_eagerly(inputs, bool(training), mask=mask, **options)
 
 
+def _refuse_keras_call(layer: Any, call: str) -> None:
+    """Raise where a layer written Keras's way (``call``, no ``forward``) joins a graph.
+
+    Without this the graph would take its output shape for the input's and fail
+    later, at some other layer, with a shape error that hides the cause.
+    """
+    from loopkit.layers.base import Layer
+
+    kind = type(layer)
+    if (
+        isinstance(layer, Layer)
+        and callable(getattr(kind, "call", None))
+        and kind.forward is Layer.forward
+    ):
+        raise NotImplementedError(
+            f"{call}: {layer._missing('forward(x, training=False)')} A layer whose "
+            "call() only calls other layers (as keras.io's TransformerBlock does) can "
+            "be a Python function instead, calling them on tensors: def block(x): "
+            "return LayerNormalization()(Add()([x, Dense(8)(x)])); then "
+            "outputs = block(inputs)."
+        )
+
+
 def add_node(
     layer: Any,
     inputs: Any,
@@ -345,8 +477,11 @@ def add_node(
         layer.name = unique_name(layer.default_name)
     call = call or f"{type(layer).__name__}({layer.name!r})(...)"
     opts = dict(options or {})
+    _refuse_keras_call(layer, call)
     out_shape = _symbolic_output_shape(layer, shapes, opts, call)
     several = isinstance(out_shape, list)
+    batches = {t.shape[0] for t in leaves}  # Keras's: a batch size all inputs declare
+    batch = batches.pop() if len(batches) == 1 else None
     node = Node(
         layer,
         leaves,
@@ -359,7 +494,7 @@ def add_node(
     shapes_out = out_shape if several else [out_shape]
     node.outputs = [
         KerasTensor(
-            (None, *shape),
+            (batch, *shape),
             "float32",
             layer.name if k == 0 else f"{layer.name}_output_{k}",
             node,

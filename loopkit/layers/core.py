@@ -1,4 +1,4 @@
-"""Dense and Activation: the matrix-product layer and the stand-alone activation."""
+"""Dense, Activation and Identity: the matrix product, the activation, the pass-through."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from attrs.setters import NO_OP
 
 from loopkit import activations as _activations
 from loopkit.errors import ShapeError
-from loopkit.layers.base import ActivatedLayer, Parameter, activation_or_none
+from loopkit.layers.base import ActivatedLayer, Layer, Parameter, activation_or_none
 from loopkit.typing import FloatArray, Shape
 from loopkit.validators import positive_int
 
-__all__ = ["Activation", "Dense"]
+__all__ = ["Activation", "Dense", "Identity"]
 
 
 @define(eq=False, slots=False)
@@ -103,3 +103,22 @@ class Activation(ActivatedLayer):
         if not self.input_grad_needed:
             return None
         return self.backward_activation(dy)[0]
+
+
+@define(eq=False, slots=False)
+class Identity(Layer):
+    """Return the input unchanged, as Keras's ``Identity`` (a placeholder in a stack).
+
+    A mask passes through.
+    """
+
+    supports_masking = True
+    """A mask passes through (Keras's ``supports_masking``)."""
+
+    def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
+        """Return ``x``."""
+        return x
+
+    def backward(self, dy: FloatArray) -> FloatArray | None:
+        """Return ``dy``."""
+        return dy if self.input_grad_needed else None

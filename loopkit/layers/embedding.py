@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,15 @@ from loopkit.typing import Array, FloatArray, IntArray, Shape
 from loopkit.validators import positive_int
 
 __all__ = ["Embedding"]
+
+
+def _deprecated_input_length(instance: Any, attribute: Any, value: Any) -> None:
+    if value is not None:
+        warnings.warn(
+            "Argument `input_length` is deprecated. Just remove it.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 @define(eq=False, slots=False)
@@ -37,6 +47,9 @@ class Embedding(Layer):
             for the layers after it (see ``loopkit.layers.masking``). Index 0 still
             has an embedding row, so ``input_dim`` counts it, as in Keras.
         embeddings_constraint: Projection of the matrix after each step.
+        input_length: Keras 2's argument: taken with Keras 3's deprecation warning
+            and ignored, as Keras 3 does (the sample shape comes from the data or
+            ``input_shape``).
     """
 
     input_dim: int = field(validator=positive_int)
@@ -45,6 +58,9 @@ class Embedding(Layer):
     embeddings_regularizer: Any = None
     mask_zero: bool = field(default=False, kw_only=True)
     embeddings_constraint: Any = None
+    input_length: int | None = field(
+        default=None, kw_only=True, repr=False, validator=_deprecated_input_length
+    )
     embeddings: Parameter = field(init=False, repr=False)
     _idx: IntArray = field(init=False, repr=False, factory=lambda: np.empty(0, np.intp))
     _last_idx: IntArray = field(
@@ -75,6 +91,7 @@ class Embedding(Layer):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["input_dim"] = self.input_dim  # the base skips it as input_shape shorthand
+        del config["input_length"]  # Keras 2's argument, ignored
         return config
 
     def _indices(self, x: Array) -> IntArray:

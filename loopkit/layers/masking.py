@@ -11,8 +11,8 @@ It travels beside the activations, as in Keras:
   ``forward(x, training, mask=mask)``; it keeps what backward needs (the recurrent
   layers, ``Bidirectional``, ``TimeDistributed``, the global poolings).
 - Every other layer passes the mask on unchanged if it works per step
-  (``passes_mask``: Dense, Activation, Dropout, the normalizations) and drops it
-  otherwise, as Keras's ``supports_masking`` does.
+  (``passes_mask``: Dense, Activation, Dropout, the normalizations, and any layer
+  with a true ``supports_masking``, Keras's opt-in) and drops it otherwise.
 
 For a call on several tensors the mask is a list, one entry per input (None where
 that input has none); a call with several outputs gets a list of masks back.
@@ -44,7 +44,12 @@ __all__ = [
 
 
 def passes_mask(layer: Layer) -> bool:
-    """Whether ``layer`` keeps the steps of its input, so its output keeps the mask."""
+    """Whether ``layer`` keeps the steps of its input, so its output keeps the mask.
+
+    A layer of one's own opts in as in Keras, with ``supports_masking = True``.
+    """
+    if getattr(layer, "supports_masking", False):
+        return True
     from loopkit.layers.core import Activation, Dense
     from loopkit.layers.normalization import BatchNormalization, LayerNormalization
     from loopkit.layers.regularization import Dropout

@@ -10,7 +10,7 @@ from attrs import define, field
 
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.layers.base import Layer
-from loopkit.typing import FloatArray, Shape
+from loopkit.typing import Array, FloatArray, Shape
 
 __all__ = [
     "Add",
@@ -85,6 +85,20 @@ class _Merge(Layer):
 
     def build(self, input_shape: Any) -> None:
         self.compute_output_shape(input_shape)
+
+    def compute_mask(self, xs: Any, mask: Any = None) -> Array | None:
+        """Keras's rule: a step is real where any input's is; None unless all have one.
+
+        ``Add``, ``Subtract``, ``Multiply``, ``Average``, ``Maximum`` and ``Minimum``
+        combine elementwise, so the output keeps the inputs' ``(batch, steps)``
+        masks, or-ed, as in Keras.
+        """
+        if not isinstance(mask, list) or any(m is None for m in mask):
+            return None
+        out: Array = np.asarray(mask[0], bool)
+        for m in mask[1:]:
+            out = np.logical_or(out, np.asarray(m, bool))
+        return out
 
     def forward(self, xs: Sequence[FloatArray], training: bool = False) -> FloatArray:  # type: ignore[override]
         y = self.buffer("y", xs[0].shape)
@@ -263,6 +277,27 @@ class Concatenate(_Merge):
         bounds = np.cumsum(self._sizes)[:-1]
         return list(np.split(dy, bounds, axis=axis))
 
+    def compute_mask(self, xs: Any, mask: Any = None) -> Array | None:
+        """Keras's rule: join the masks as the inputs are joined.
+
+        Along the steps (``axis=1`` of sequences) the masks are joined end to end;
+        along the features a step is real where any input's is. An input without a
+        mask counts as all real; None when no input has one.
+        """
+        if not isinstance(mask, list) or all(m is None for m in mask):
+            return None
+        full = []
+        for x, m in zip(xs, mask, strict=True):
+            x = np.asarray(x)
+            m = np.ones(x.shape[:2], bool) if m is None else np.asarray(m, bool)
+            expanded = m.reshape(m.shape + (1,) * (x.ndim - m.ndim))
+            full.append(np.broadcast_to(expanded, x.shape))
+        axis = self._axis(xs[0].ndim - 1) + 1
+        joined: Array = np.any(
+            np.concatenate(full, axis=axis), axis=tuple(range(2, xs[0].ndim))
+        )
+        return joined
+
 
 @define(eq=False, slots=False)
 class Dot(_Merge):
@@ -276,6 +311,10 @@ class Dot(_Merge):
     axes: Any = field(default=-1)
     normalize: bool = False
     n_inputs: ClassVar[int | None] = 2
+
+    def compute_mask(self, xs: Any, mask: Any = None) -> None:
+        """Return None: the product has no steps left to mask (Keras's rule)."""
+        return None
 
     def _pair(self, shapes: list[Shape]) -> tuple[int, int]:
         axes = self.axes if isinstance(self.axes, (list, tuple)) else (self.axes, self.axes)

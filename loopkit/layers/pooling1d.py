@@ -232,11 +232,17 @@ class _GlobalPooling1D(Layer):
     """Shared arguments and shapes of the poolings over all steps.
 
     Args:
-        data_format: None or ``"channels_last"``; loopkit is channels-last only.
-        keepdims: Keep the steps axis: ``(batch, 1, channels)``.
+        data_format: None or ``"channels_last"`` for ``(batch, steps, channels)``;
+            ``"channels_first"`` for ``(batch, channels, steps)``, pooled over the
+            last axis, as in Keras (without a mask: masks are over the steps of
+            channels-last sequences).
+        keepdims: Keep the steps axis: ``(batch, 1, channels)``, or ``(batch,
+            channels, 1)`` with ``"channels_first"``.
     """
 
-    data_format: str | None = field(default=None, validator=one_of(None, "channels_last"))
+    data_format: str | None = field(
+        default=None, validator=one_of(None, "channels_last", "channels_first")
+    )
     keepdims: bool = False
     _x_shape: Shape = field(init=False, repr=False)
     _mask: FloatArray | None = field(init=False, default=None, repr=False)
@@ -248,11 +254,48 @@ class _GlobalPooling1D(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         check_sequence_shape(self, input_shape)
+        if self.data_format == "channels_first":
+            return (input_shape[0], 1) if self.keepdims else (input_shape[0],)
         return (1, input_shape[1]) if self.keepdims else (input_shape[1],)
 
     def compute_mask(self, x: Array, mask: Array | None = None) -> None:
         """Return None: the output has no steps left to mask."""
         return None
+
+    def forward(
+        self, x: FloatArray, training: bool = False, mask: Array | None = None
+    ) -> FloatArray:
+        """Return the pooled channels ``(batch, channels)`` (``keepdims``: with a 1)."""
+        if self.data_format != "channels_first":
+            return self.pool(x, mask)
+        if mask is not None:
+            raise ShapeError(
+                f"{type(self).__name__} layer {self.name!r} with data_format="
+                "'channels_first' got a mask; masks mark the steps of channels-last "
+                "(batch, steps, channels) sequences. Use the default data_format, with "
+                "Permute((2, 1)) before the layer if the data is channels-first."
+            )
+        y = self.pool(x.transpose(0, 2, 1), None)
+        return y.reshape(len(x), -1, 1) if self.keepdims else y
+
+    def backward(self, dy: FloatArray) -> FloatArray | None:
+        """Return dL/dx, in the input's layout."""
+        if self.data_format != "channels_first":
+            return self.unpool(dy)
+        dx = self.unpool(dy.reshape(len(dy), 1, -1) if self.keepdims else dy)
+        if dx is None:
+            return None
+        out = self.buffer("dx_channels_first", (dx.shape[0], dx.shape[2], dx.shape[1]))
+        np.copyto(out, dx.transpose(0, 2, 1))
+        return out
+
+    def pool(self, x: FloatArray, mask: Array | None) -> FloatArray:
+        """Pool channels-last ``x`` over its steps."""
+        raise NotImplementedError
+
+    def unpool(self, dy: FloatArray) -> FloatArray | None:
+        """Return dL/dx for channels-last ``x`` given dL/d(pooled)."""
+        raise NotImplementedError
 
     def _output(self, n: int, c: int) -> FloatArray:
         return self.buffer("y", (n, 1, c) if self.keepdims else (n, c))
@@ -266,9 +309,7 @@ class GlobalAveragePooling1D(_GlobalPooling1D):
     (zeros for a sample with none), as in Keras.
     """
 
-    def forward(
-        self, x: FloatArray, training: bool = False, mask: Array | None = None
-    ) -> FloatArray:
+    def pool(self, x: FloatArray, mask: Array | None) -> FloatArray:
         """Return the per-channel means ``(batch, channels)`` (``keepdims``: with a 1)."""
         n, steps, c = self._x_shape = tuple(x.shape)
         y = self._output(n, c)
@@ -286,7 +327,7 @@ class GlobalAveragePooling1D(_GlobalPooling1D):
         self._mask = weights
         return y
 
-    def backward(self, dy: FloatArray) -> FloatArray | None:
+    def unpool(self, dy: FloatArray) -> FloatArray | None:
         """Return dL/dx: each sample's ``dy / count`` at its unmasked steps."""
         if not self.input_grad_needed:
             return None
@@ -315,9 +356,7 @@ class GlobalMaxPooling1D(_GlobalPooling1D):
         init=False, repr=False, factory=lambda: np.empty((0, 0), np.intp)
     )
 
-    def forward(
-        self, x: FloatArray, training: bool = False, mask: Array | None = None
-    ) -> FloatArray:
+    def pool(self, x: FloatArray, mask: Array | None) -> FloatArray:
         """Return the per-channel maxima ``(batch, channels)`` (``keepdims``: with a 1)."""
         n, steps, c = self._x_shape = tuple(x.shape)
         m = check_mask(self, x, mask)
@@ -333,7 +372,7 @@ class GlobalMaxPooling1D(_GlobalPooling1D):
         np.max(x, axis=1, out=y.reshape(n, c))
         return y
 
-    def backward(self, dy: FloatArray) -> FloatArray | None:
+    def unpool(self, dy: FloatArray) -> FloatArray | None:
         """Return dL/dx: each channel's ``dy`` at its first maximum, zero elsewhere."""
         if not self.input_grad_needed:
             return None

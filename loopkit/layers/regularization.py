@@ -1,4 +1,4 @@
-"""Dropout: random zeroing of units during training, the identity at inference."""
+"""Dropout, SpatialDropout1D and Gaussian noise: random in training, the identity after."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from attrs import define, field
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.layers.base import Layer
 from loopkit.typing import FloatArray, Shape
-from loopkit.validators import in_half_open_range
+from loopkit.validators import in_closed_range, in_half_open_range, non_negative
 
-__all__ = ["Dropout"]
+__all__ = ["Dropout", "GaussianDropout", "GaussianNoise", "SpatialDropout1D"]
 
 
 def _noise_shape(value: Any) -> tuple[int | None, ...] | None:
@@ -128,3 +128,112 @@ class Dropout(Layer):
         if self._mask is None:
             return dy
         return np.multiply(dy, self._mask, out=self.buffer("dx", dy.shape))
+
+
+@define(eq=False, slots=False)
+class SpatialDropout1D(Dropout):
+    """Dropout of whole channels: one mask per sample and channel, shared by every step.
+
+    For ``(batch, steps, channels)`` inputs, as Keras's ``SpatialDropout1D``: where
+    neighbouring steps are strongly correlated, dropping single values barely
+    regularizes, dropping a channel everywhere does. It is ``Dropout`` with
+    ``noise_shape=(None, 1, channels)``.
+
+    Args:
+        rate: Fraction of channels to drop, in ``[0, 1)``.
+        seed: As ``Dropout``'s.
+    """
+
+    noise_shape: tuple[int | None, ...] | None = field(init=False, default=None)
+    seed: int | None = field(default=None, validator=_check_seed)
+
+    def build(self, input_shape: Shape) -> None:
+        if len(input_shape) != 2:
+            raise ShapeError(
+                f"SpatialDropout1D layer {self.name!r} takes samples of shape (steps, "
+                f"channels), got {tuple(input_shape)}. Use Dropout for other inputs."
+            )
+        self.noise_shape = (None, 1, int(input_shape[-1]))
+        super().build(input_shape)
+
+
+@define(eq=False, slots=False)
+class _Noise(Layer):
+    """Shared parts of the Gaussian noise layers: the seed, the identity at inference."""
+
+    seed: int | None = field(default=None, validator=_check_seed, kw_only=True)
+    _noise: FloatArray | None = field(init=False, default=None, repr=False)
+    supports_masking = True
+    """Per element: a mask passes through (Keras's ``supports_masking``)."""
+
+    def build(self, input_shape: Shape) -> None:
+        if self.seed is not None:
+            self.rng = np.random.default_rng(int(self.seed))
+
+    def _normal(self, shape: Shape, scale: float) -> FloatArray:
+        assert self.rng is not None, "forward() runs after setup()"
+        noise = self.buffer("noise", shape)
+        self.rng.standard_normal(dtype=noise.dtype, out=noise)
+        noise *= scale
+        return noise
+
+
+@define(eq=False, slots=False)
+class GaussianNoise(_Noise):
+    """Add zero-mean Gaussian noise of ``stddev`` in training, as Keras's layer.
+
+    A regularizer for real-valued inputs (data augmentation); the identity at
+    inference.
+
+    Args:
+        stddev: Standard deviation of the noise, >= 0.
+        seed: Seed of the layer's own generator; the model's if None.
+    """
+
+    stddev: float = field(validator=non_negative)
+
+    def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
+        """Return ``x + noise`` when training, else ``x``."""
+        if not training or self.stddev == 0:
+            return x
+        y = self.buffer("y", x.shape)
+        np.add(x, self._normal(x.shape, self.stddev), out=y)
+        return y
+
+    def backward(self, dy: FloatArray) -> FloatArray | None:
+        """Return ``dy``: the noise does not depend on ``x``."""
+        return dy if self.input_grad_needed else None
+
+
+@define(eq=False, slots=False)
+class GaussianDropout(_Noise):
+    """Multiply by Gaussian noise of mean 1 in training, as Keras's layer.
+
+    The noise has standard deviation ``sqrt(rate / (1 - rate))``, the variance of
+    inverted dropout at ``rate``; the identity at inference.
+
+    Args:
+        rate: The drop probability it mimics, in ``[0, 1]`` (0 and 1: no noise, as
+            in Keras).
+        seed: Seed of the layer's own generator; the model's if None.
+    """
+
+    rate: float = field(validator=in_closed_range(0.0, 1.0))
+
+    def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
+        """Return ``x * noise`` when training, else ``x``."""
+        self._noise = None
+        if not training or not 0 < self.rate < 1:
+            return x
+        noise = self._normal(x.shape, float(np.sqrt(self.rate / (1.0 - self.rate))))
+        noise += 1.0
+        self._noise = noise
+        return np.multiply(x, noise, out=self.buffer("y", x.shape))
+
+    def backward(self, dy: FloatArray) -> FloatArray | None:
+        """Return ``dy`` times the last forward's noise."""
+        if not self.input_grad_needed:
+            return None
+        if self._noise is None:
+            return dy
+        return np.multiply(dy, self._noise, out=self.buffer("dx", dy.shape))

@@ -1,4 +1,4 @@
-"""Flatten and Reshape: change the shape of each sample without touching its values."""
+"""Flatten, Reshape, Permute and RepeatVector: rearrange each sample's values."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from attrs import define, field
 from loopkit.errors import ConfigError, ShapeError
 from loopkit.layers.base import Layer
 from loopkit.typing import FloatArray, Shape
+from loopkit.validators import positive_int
 
-__all__ = ["Flatten", "Reshape"]
+__all__ = ["Flatten", "Permute", "RepeatVector", "Reshape"]
 
 
 @define(eq=False, slots=False)
@@ -133,3 +134,106 @@ class Reshape(Layer):
         if not self.input_grad_needed:
             return None
         return dy.reshape(self._x_shape)
+
+
+def _dims(value: Any) -> tuple[int, ...]:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(
+            f"Permute got dims={value!r} of type {type(value).__name__}; expected a "
+            "tuple of the input axes in their new order, batch axis excluded, counted "
+            "from 1, e.g. (2, 1)."
+        )
+    items = tuple(value)
+    if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in items):
+        raise TypeError(f"Permute got dims={value!r}; expected ints, e.g. (2, 1).")
+    dims = tuple(int(d) for d in items)
+    if sorted(dims) != list(range(1, len(dims) + 1)):
+        raise ConfigError(
+            f"Permute got dims={dims}; the indices must be 1, 2, ..., n in some order "
+            "(the batch axis is 0 and stays first), e.g. (2, 1) to swap the two axes "
+            "of (batch, steps, features)."
+        )
+    return dims
+
+
+@define(eq=False, slots=False)
+class Permute(Layer):
+    """Reorder the axes of each sample: ``dims`` lists the input axes in output order.
+
+    Axes count from 1 (the batch axis, 0, stays first), as in Keras: ``Permute((2,
+    1))`` turns ``(batch, steps, features)`` into ``(batch, features, steps)``.
+
+    Args:
+        dims: A permutation of ``1..n`` for samples of ``n`` axes.
+    """
+
+    dims: tuple[int, ...] = field(converter=_dims)
+
+    def build(self, input_shape: Shape) -> None:
+        if len(input_shape) != len(self.dims):
+            raise ShapeError(
+                f"Permute layer {self.name!r} got dims={self.dims} for samples of shape "
+                f"{tuple(input_shape)}; dims needs one entry per sample axis "
+                f"({len(input_shape)}), a permutation of 1..{len(input_shape)}."
+            )
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(input_shape[d - 1] for d in self.dims)
+
+    def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
+        """Return ``x`` with its sample axes in ``dims`` order (a contiguous copy)."""
+        moved = np.transpose(x, (0, *self.dims))
+        y = self.buffer("y", moved.shape)
+        np.copyto(y, moved)
+        return y
+
+    def backward(self, dy: FloatArray) -> FloatArray | None:
+        """Return ``dy`` with the axes put back in the input's order."""
+        if not self.input_grad_needed:
+            return None
+        inverse = np.argsort((0, *self.dims))
+        moved = np.transpose(dy, tuple(int(a) for a in inverse))
+        dx = self.buffer("dx", moved.shape)
+        np.copyto(dx, moved)
+        return dx
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config["dims"] = list(self.dims)
+        return config
+
+
+@define(eq=False, slots=False)
+class RepeatVector(Layer):
+    """Repeat each sample ``n`` times: ``(batch, features)`` -> ``(batch, n, features)``.
+
+    The usual bridge from an encoder's vector to a decoder's sequence.
+
+    Args:
+        n: The number of repetitions (output steps).
+    """
+
+    n: int = field(validator=positive_int)
+
+    def build(self, input_shape: Shape) -> None:
+        if len(input_shape) != 1:
+            raise ShapeError(
+                f"RepeatVector layer {self.name!r} takes samples of shape (features,), "
+                f"got {tuple(input_shape)}. Flatten the samples first, or use "
+                "TimeDistributed for per-step layers."
+            )
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (self.n, *input_shape)
+
+    def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
+        """Return ``x`` repeated along a new axis 1."""
+        y = self.buffer("y", (len(x), self.n, x.shape[1]))
+        y[...] = x[:, None, :]
+        return y
+
+    def backward(self, dy: FloatArray) -> FloatArray | None:
+        """Return the sum of ``dy`` over the repetitions."""
+        if not self.input_grad_needed:
+            return None
+        return np.add.reduce(dy, axis=1, out=self.buffer("dx", (len(dy), dy.shape[2])))

@@ -215,6 +215,23 @@ class Bidirectional(Layer):
         """The forward layer's final states, then the backward layer's (Keras's order)."""
         return [*self.forward_layer.final_states, *self._backward.final_states]
 
+    @property
+    def states(self) -> list[FloatArray] | None:
+        """With a stateful layer: both directions' carried states (forward's first)."""
+        ahead, behind = self.forward_layer.states, self._backward.states
+        if ahead is None or behind is None:
+            return None
+        return [*ahead, *behind]
+
+    def reset_states(self) -> None:
+        """Zero both directions' carried states (stateful layers only), as Keras's."""
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        """Zero both directions' carried states (stateful layers only)."""
+        self.forward_layer.reset_state()
+        self._backward.reset_state()
+
     def _sync(self) -> None:
         for inner in (self.forward_layer, self._backward):
             inner.trainable = self.trainable

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
 import attrs
@@ -17,7 +19,7 @@ from loopkit.layers.masking import check_mask
 from loopkit.typing import FloatArray, Shape
 from loopkit.validators import in_half_open_range, positive_int
 
-__all__ = ["Recurrent", "activate", "as_activation"]
+__all__ = ["Recurrent", "activate", "as_activation", "kept_states"]
 
 
 def as_activation(identifier: Any) -> _activations.ActivationFunction:
@@ -46,12 +48,11 @@ def activate(
     return fn.forward(x, out)
 
 
-def _not_stateful(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value:
+def _cudnn_choice(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value not in ("auto", True, False):
         raise ConfigError(
-            f"{type(instance).__name__} got stateful=True; loopkit's recurrent layers "
-            "start every batch from zero states. Drop stateful=True (or feed longer "
-            "sequences that hold the context)."
+            f"{type(instance).__name__} got use_cudnn={value!r}; expected 'auto', True "
+            "or False (Keras's choices; loopkit has no GPU kernel, so all run the same)."
         )
 
 
@@ -83,6 +84,9 @@ class Recurrent(Layer):
         kernel_regularizer: Penalty on the kernel.
         recurrent_regularizer: Penalty on the recurrent kernel.
         bias_regularizer: Penalty on the bias.
+        kernel_constraint: Projection of the kernel after each step.
+        recurrent_constraint: Projection of the recurrent kernel after each step.
+        bias_constraint: Projection of the bias after each step.
         dropout: Fraction of the input features to drop in training: one mask per
             sample, the same at every step (Gal and Ghahramani, 2016).
         recurrent_dropout: Fraction of the state to drop before the recurrent
@@ -97,8 +101,14 @@ class Recurrent(Layer):
             either way.
         go_backwards: Process the sequence last step first; with
             ``return_sequences`` the outputs come in that reversed order, as in Keras.
-        stateful: Only False: states do not carry over between batches.
+        stateful: Carry the final states of each batch over as the initial states
+            of the next, sample by sample (sample ``i`` of a batch continues sample
+            ``i`` of the previous one), until ``reset_states()``; as in Keras, every
+            batch then needs the same size and ``fit`` needs ``shuffle=False``.
+            Gradients stop at the batch boundary (truncated backpropagation).
         unroll: Accepted for Keras compatibility; it changes nothing here.
+        use_cudnn: ``"auto"``, True or False, accepted for Keras compatibility: there
+            is no GPU kernel, so it changes nothing here.
         zero_output_for_mask: Output zeros at masked steps (``Bidirectional`` sets it
             when returning sequences) instead of repeating the last output.
     """
@@ -121,6 +131,9 @@ class Recurrent(Layer):
     kernel_regularizer: Any = field(default=None, kw_only=True)
     recurrent_regularizer: Any = field(default=None, kw_only=True)
     bias_regularizer: Any = field(default=None, kw_only=True)
+    kernel_constraint: Any = field(default=None, kw_only=True)
+    recurrent_constraint: Any = field(default=None, kw_only=True)
+    bias_constraint: Any = field(default=None, kw_only=True)
     dropout: float = field(
         default=0.0, validator=in_half_open_range(0.0, 1.0), kw_only=True
     )
@@ -131,8 +144,9 @@ class Recurrent(Layer):
     return_sequences: bool = field(default=False, kw_only=True)
     return_state: bool = field(default=False, kw_only=True)
     go_backwards: bool = field(default=False, kw_only=True)
-    stateful: bool = field(default=False, validator=_not_stateful, kw_only=True)
+    stateful: bool = field(default=False, kw_only=True)
     unroll: bool = field(default=False, kw_only=True)
+    use_cudnn: bool | str = field(default="auto", validator=_cudnn_choice, kw_only=True)
     zero_output_for_mask: bool = field(default=False, kw_only=True)
     kernel: Parameter = field(init=False, repr=False)
     recurrent_kernel: Parameter = field(init=False, repr=False)
@@ -140,6 +154,11 @@ class Recurrent(Layer):
     final_states: list[FloatArray] = field(init=False, factory=list, repr=False)
     """The states after the last step, ``(batch, units)`` each (LSTM: ``[h, c]``),
     from the last forward; views valid until the next call."""
+    states: list[FloatArray] | None = field(init=False, default=None, repr=False)
+    """With ``stateful``: the states carried to the next batch, ``(batch, units)`` each
+    in ``state_names`` order (None before the first batch), as Keras's
+    ``layer.states``; None for a layer that is not stateful."""
+    _states_reset: bool = field(init=False, default=True, repr=False)
     initial_state_gradients: list[FloatArray] = field(init=False, factory=list, repr=False)
     """dL/d(initial states) from the last backward, in ``final_states``' order."""
     _x_shape: Shape = field(init=False, default=(), repr=False)
@@ -226,12 +245,14 @@ class Recurrent(Layer):
             (features, width),
             self.kernel_initializer,
             regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
         )
         self.recurrent_kernel = self.add_weight(
             "recurrent_kernel",
             (self.units, width),
             self.recurrent_initializer,
             regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
         )
         # Orthogonal draws come out Fortran-ordered; every other weight is C-ordered,
         # and code that views weights flat (gradient checks) needs C order.
@@ -242,6 +263,7 @@ class Recurrent(Layer):
                 self.bias_shape(),
                 self.bias_initializer,
                 regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
             )
         if self.seed is not None:
             self.rng = np.random.default_rng(int(self.seed))
@@ -374,6 +396,8 @@ class Recurrent(Layer):
             x, initial_state = x[0], list(x[1:])
         if isinstance(mask, list):
             mask = mask[0]
+        if initial_state is None and self.stateful:
+            initial_state = self._carried_states(x)
         self._initial_state = self._check_initial_state(x, initial_state)
         n, steps, features = x.shape
         self._x_shape = tuple(x.shape)
@@ -416,6 +440,9 @@ class Recurrent(Layer):
             if bias is not None:
                 xw += bias
             h = self.run_forward(xw, training)
+        if self.stateful and self.states is not None:
+            for kept, final in zip(self.states, self.final_states, strict=True):
+                np.copyto(kept, final)
         if not self.return_sequences:
             y = h[steps]
         else:
@@ -481,6 +508,36 @@ class Recurrent(Layer):
         grads = self._state_grads
         return grads[index] if index < len(grads) else None
 
+    def _carried_states(self, x: FloatArray) -> list[FloatArray]:
+        """Copies of the states carried from the previous batch (zeros at first)."""
+        n = x.shape[0]
+        if self.states is None or (self._states_reset and self.states[0].shape[0] != n):
+            self.states = [np.zeros((n, self.units), self.dtype) for _ in self.state_names]
+        elif self.states[0].shape[0] != n:
+            raise ShapeError(
+                f"Stateful {type(self).__name__} layer {self.name!r} carries states for "
+                f"batches of {self.states[0].shape[0]} samples and got a batch of {n}. "
+                "Each batch of a stateful layer continues the sequences of the previous "
+                "one sample by sample, so every batch needs the same size, as in Keras: "
+                "pick a batch_size that divides the number of samples (also for "
+                "predict and evaluate), or call reset_states() before another size."
+            )
+        self._states_reset = False
+        return [s.copy() for s in self.states]
+
+    def reset_states(self) -> None:
+        """Forget the carried states: the next batch starts from zeros (Keras's alias).
+
+        A layer that is not stateful has none and is left as it is, as in Keras.
+        """
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        """Set the carried states to zeros; the next batch may then have any size."""
+        for state in self.states or []:
+            state.fill(0.0)
+        self._states_reset = True
+
     def _check_initial_state(
         self, x: FloatArray, states: list[FloatArray] | None
     ) -> list[FloatArray] | None:
@@ -526,6 +583,40 @@ class Recurrent(Layer):
         """The part of ``bias.grad`` that belongs to ``input_bias``."""
         assert self.bias is not None
         return self.bias.grad
+
+
+def _stateful(layers: Iterable[Any]) -> Iterator[Recurrent]:
+    for layer in layers:
+        if isinstance(layer, Recurrent) and layer.stateful:
+            yield layer
+        inner = [getattr(layer, a, None) for a in ("forward_layer", "_backward", "layer")]
+        yield from _stateful(x for x in inner if isinstance(x, Layer))
+        if not isinstance(layer, Layer):  # a nested model
+            yield from _stateful(getattr(layer, "layers", []))
+
+
+@contextlib.contextmanager
+def kept_states(layers: Iterable[Any]) -> Iterator[None]:
+    """Put every stateful layer's carried states back after the block.
+
+    A model's probe on one sample (the check of the targets before ``fit``) runs
+    from zero states and must not advance the carried ones, nor fix their batch size.
+    """
+    saved = [
+        (
+            layer,
+            None if layer.states is None else [s.copy() for s in layer.states],
+            layer._states_reset,
+        )
+        for layer in _stateful(layers)
+    ]
+    for layer, _, _ in saved:
+        layer.states = None  # the probe starts from zeros, whatever its size
+    try:
+        yield
+    finally:
+        for layer, states, reset in saved:
+            layer.states, layer._states_reset = states, reset
 
 
 def _sequence_fix(input_shape: Shape) -> str:
