@@ -182,6 +182,17 @@ def test_the_two_heads_example_logs_each_output_and_predicts_a_dict(tmp_path: Pa
     assert "first three labels:" in out
 
 
+def test_any_length_text_trains_on_bucketed_batches_and_ignores_padding(
+    tmp_path: Path,
+) -> None:
+    out = run_example("any_length_text.py", tmp_path, "--epochs", "3")
+    assert "(None, None)" in out  # the summary shows the open time axis
+    accuracy = float(re.search(r"test accuracy: (\S+)", out)[1])  # type: ignore[index]
+    assert accuracy > 0.9  # guessing gives 0.5
+    change = float(re.search(r"to 80 tokens: (\S+)", out)[1])  # type: ignore[index]
+    assert change < 1e-5  # the mask makes the padded sentence the same sentence
+
+
 def test_the_masked_text_classifier_learns_and_ignores_where_the_padding_is(
     tmp_path: Path,
 ) -> None:
