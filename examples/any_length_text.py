@@ -1,14 +1,14 @@
 """Classify sentences of any length: Input(shape=(None,)) and batches bucketed by length.
 
-The same toy sentiment task as ``masked_text_classifier.py`` (a sentence is positive
-when its positive words outnumber its negative ones), with sentences of 4 to 80
-tokens. Instead of padding everything to the longest sentence, a ``PyDataset``
-groups sentences of similar length and pads each batch only to its own longest
-sentence, so a batch of short sentences runs only a few recurrent steps. The model
-leaves the time axis open (``Input(shape=(None,))``), as Keras's text examples do,
-and ``Embedding(mask_zero=True)`` masks what padding remains. The script prints the
-test accuracy, and how much one sentence's prediction changes between its own
-length and padded to 80 tokens.
+The same toy sentiment task as ``masked_text_classifier.py``, whose sentence maker it
+imports (a sentence is positive when its positive words outnumber its negative
+ones), with sentences of 4 to 80 tokens. Instead of padding everything to the
+longest sentence, a ``PyDataset`` groups sentences of similar length and pads each
+batch only to its own longest sentence, so a batch of short sentences runs only a
+few recurrent steps. The model leaves the time axis open (``Input(shape=(None,))``),
+as Keras's text examples do, and ``Embedding(mask_zero=True)`` masks what padding
+remains. The script prints the test accuracy, and how much one sentence's
+prediction changes between its own length and padded to 80 tokens.
 
 Run: python examples/any_length_text.py [--epochs 4]
 """
@@ -19,28 +19,13 @@ import argparse
 import math
 
 import numpy as np
+from masked_text_classifier import VOCAB, make_sentences
 
 import loopkit as lk
 from loopkit.layers import LSTM, Bidirectional, Dense, Embedding
 from loopkit.utils import PyDataset, pad_sequences
 
-VOCAB, LONGEST = 40, 80
-POSITIVE, NEGATIVE = np.arange(1, 6), np.arange(6, 11)  # word ids; 11.. are filler
-
-
-def make_sentences(n: int, rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:
-    """Return ``n`` token arrays of 4..LONGEST tokens and their labels (1: positive)."""
-    sentences, labels = [], np.empty(n, np.float32)
-    for i in range(n):  # data generation, not the model: one sentence at a time
-        length = int(rng.integers(4, LONGEST + 1))
-        words = rng.integers(11, VOCAB, length)
-        n_pos, n_neg = rng.choice([(1, 0), (0, 1), (2, 1), (1, 2), (3, 1), (1, 3)])
-        places = rng.choice(length, n_pos + n_neg, replace=False)
-        words[places[:n_pos]] = rng.choice(POSITIVE, n_pos)
-        words[places[n_pos:]] = rng.choice(NEGATIVE, n_neg)
-        sentences.append(words)
-        labels[i] = float(n_pos > n_neg)
-    return sentences, labels
+LONGEST = 80
 
 
 class LengthBuckets(PyDataset):
@@ -65,15 +50,15 @@ class LengthBuckets(PyDataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         part = slice(index * self.batch_size, (index + 1) * self.batch_size)
         tokens = pad_sequences(self.sentences[part], padding="post")
-        return tokens, self.labels[part]
+        return tokens, self.labels[part].astype(np.float32)
 
 
 def main(epochs: int = 4) -> tuple[float, float]:
     """Train the classifier; return the test accuracy and the padding sensitivity."""
     lk.set_random_seed(0)
     rng = np.random.default_rng(0)
-    train, y_train = make_sentences(2000, rng)
-    test, y_test = make_sentences(400, rng)
+    train, y_train = make_sentences(2000, rng, LONGEST)
+    test, y_test = make_sentences(400, rng, LONGEST)
 
     inputs = lk.Input(shape=(None,), dtype="int64")  # any number of tokens
     hidden = Embedding(VOCAB, 16, mask_zero=True)(inputs)

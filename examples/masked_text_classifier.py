@@ -24,11 +24,13 @@ VOCAB, MAXLEN = 40, 30
 POSITIVE, NEGATIVE = np.arange(1, 6), np.arange(6, 11)  # word ids; 11.. are filler
 
 
-def make_sentences(n: int, rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:
-    """Return ``n`` token arrays of 4..MAXLEN tokens and their labels (1: positive)."""
+def make_sentences(
+    n: int, rng: np.random.Generator, longest: int = MAXLEN
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Return ``n`` token arrays of 4..``longest`` tokens and their labels (1: positive)."""
     sentences, labels = [], np.empty(n, np.int64)
     for i in range(n):  # data generation, not the model: one sentence at a time
-        length = int(rng.integers(4, MAXLEN + 1))
+        length = int(rng.integers(4, longest + 1))
         words = rng.integers(11, VOCAB, length)
         n_pos, n_neg = rng.choice([(1, 0), (0, 1), (2, 1), (1, 2), (3, 1), (1, 3)])
         places = rng.choice(length, n_pos + n_neg, replace=False)
