@@ -1,0 +1,472 @@
+"""Layers written Keras's way: ``call()`` traced once into a graph of loopkit layers.
+
+A ``Layer`` subclass that defines ``call()`` and no ``forward`` (keras.io's
+``TransformerBlock``) is run once, when it is first called (on symbolic tensors or on
+arrays), on fresh symbolic inputs of the call's shapes: the layers ``call()`` calls
+and the ``+ - *`` it applies record a graph, and from then on the layer runs that
+graph forward and backward, as a nested model does. Its weights are those of the
+layers it holds, in Keras's tracking order (the order its attributes were assigned,
+then layers made inside ``call()``). ``training`` reaches ``call()`` as None, so the
+layers it calls follow the model's mode (``fit`` trains, ``predict`` does not).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from attrs import define, evolve
+
+from loopkit.errors import ShapeError
+from loopkit.typing import FloatArray
+
+__all__ = [
+    "Trace",
+    "bind_call",
+    "clone_traced",
+    "is_traced_layer",
+    "nested_graph",
+    "refuse_own_weights",
+    "setup_traced",
+    "traced_backward",
+    "traced_forward",
+    "traced_output_shape",
+    "traced_parameters",
+    "traced_trainable_parameters",
+    "traced_weight_paths",
+]
+
+
+@define(eq=False)
+class _Slot:
+    """Where the ``index``-th tensor of a call sits among its arguments."""
+
+    index: int
+
+    def __repr__(self) -> str:
+        return "<tensor>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Slot) and other.index == self.index
+
+    def __hash__(self) -> int:
+        return hash(("slot", self.index))
+
+
+@define(eq=False)
+class Trace:
+    """The graph recorded from one run of a layer's ``call()``.
+
+    Args:
+        graph: The graph from the fresh inputs to the outputs of ``call()``.
+        template: The call's ``(args, kwargs)``, tensors replaced by ``_Slot``s.
+        multi_input: The call took several tensors (``forward`` gets a list).
+        multi_output: ``call()`` returned several tensors (``forward`` returns a list).
+        tracked: ``(path, layer)`` for every layer the block holds, in Keras's
+            tracking order, then the layers made inside ``call()``.
+    """
+
+    graph: Any
+    template: tuple[tuple[Any, ...], dict[str, Any]]
+    multi_input: bool
+    multi_output: bool
+    tracked: list[tuple[str, Any]]
+
+
+def is_traced_layer(layer: Any) -> bool:
+    """Whether ``layer`` is written Keras's way: a ``call()`` and no ``forward``."""
+    from loopkit.layers.base import Layer
+
+    kind = type(layer)
+    return (
+        isinstance(layer, Layer)
+        and callable(getattr(kind, "call", None))
+        and kind.forward is Layer.forward
+    )
+
+
+def nested_graph(layer: Any) -> Any:
+    """The graph inside ``layer``: a nested model's, a traced layer's, or None."""
+    trace = getattr(layer, "_trace", None)
+    if trace is not None:
+        return trace.graph
+    return getattr(layer, "graph", None)
+
+
+def _describe(layer: Any) -> str:
+    return f"{type(layer).__name__}({(layer.name or type(layer).__name__)!r})"
+
+
+# --- binding a call ------------------------------------------------------------------
+
+
+def bind_call(
+    layer: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """Bind ``layer(*args, **kwargs)`` for a traced layer: its tensors and no options.
+
+    Every tensor (or array) in the arguments, nested lists and dicts included, is an
+    input of the call; the rest are constants of the trace. Returns one tensor, or a
+    list of them for a call on several.
+
+    Raises:
+        TypeError: a later call whose arguments differ in structure or constants
+            from the call that was traced.
+    """
+    from loopkit._training.symbolic import KerasTensor
+
+    leaves: list[Any] = []
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, (KerasTensor, np.ndarray)) or _is_array_like(value):
+            leaves.append(value)
+            return _Slot(len(leaves) - 1)
+        if isinstance(value, (list, tuple)):
+            return type(value)(swap(v) for v in value)
+        if isinstance(value, Mapping):
+            return {k: swap(v) for k, v in value.items()}
+        return value
+
+    template = (tuple(swap(a) for a in args), {k: swap(v) for k, v in kwargs.items()})
+    if not leaves:
+        raise TypeError(
+            f"{_describe(layer)} got no tensor or array among its arguments; call it on "
+            "the output of loopkit.Input(...) or another layer, or on a NumPy array."
+        )
+    trace = getattr(layer, "_trace", None)
+    if trace is not None and trace.template != template:
+        raise TypeError(
+            f"{_describe(layer)} was traced for calls shaped like "
+            f"{_show(trace.template)} and is now called as {_show(template)}. loopkit "
+            "records call() once, for the arguments of the first call: call the layer "
+            "the same way each time, or use another instance for the other call."
+        )
+    object.__setattr__(layer, "_call_template", template)
+    return (leaves if len(leaves) > 1 else leaves[0]), {}
+
+
+def _is_array_like(value: Any) -> bool:
+    return hasattr(value, "__array__") and not isinstance(value, (str, bytes, type))
+
+
+def _show(template: tuple[tuple[Any, ...], dict[str, Any]]) -> str:
+    args, kwargs = template
+    shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"call({', '.join(shown)})"
+
+
+def _fill(value: Any, tensors: list[Any]) -> Any:
+    if isinstance(value, _Slot):
+        return tensors[value.index]
+    if isinstance(value, (list, tuple)):
+        return type(value)(_fill(v, tensors) for v in value)
+    if isinstance(value, dict):
+        return {k: _fill(v, tensors) for k, v in value.items()}
+    return value
+
+
+# --- tracing -------------------------------------------------------------------------
+
+
+def refuse_own_weights(layer: Any, names: list[str]) -> NotImplementedError:
+    """The error for a Keras-style layer that makes weights of its own."""
+    kind = type(layer).__name__
+    return NotImplementedError(
+        f"{_describe(layer)}: {kind} creates weights of its own ({names}) with "
+        "add_weight() and computes with them in call(); loopkit has no automatic "
+        "differentiation, so it cannot derive their gradients from call(). Make the "
+        "computation from loopkit layers held as attributes (Dense, Embedding, ...; "
+        "they carry their own gradients), or implement forward(x, training) and "
+        "backward(dy) for the layer (see the loopkit.layers.Layer docstring)."
+    )
+
+
+def setup_traced(layer: Any, input_shape: Any, dtype: Any, rng: Any) -> Any:
+    """``layer.setup`` for a traced layer: trace ``call()`` once; return the output shape.
+
+    Set up again (a model of another dtype), it converts the layers it holds.
+
+    Raises:
+        ShapeError: set up again for another input shape.
+        NotImplementedError: the layer makes weights of its own.
+        TypeError: ``call()`` does something symbolic tensors cannot (NumPy on them).
+    """
+    from loopkit.layers.base import Layer, as_sample_shape, shape_fits
+
+    multi = isinstance(input_shape, list)
+    shapes = [as_sample_shape(s) for s in input_shape] if multi else as_sample_shape(input_shape)
+    if layer._trace is not None:
+        if not shape_fits(layer.built_input_shape, shapes):
+            raise ShapeError(
+                f"{_describe(layer)} was traced for inputs of shape "
+                f"{layer.built_input_shape} and is now set up for {shapes}. Use another "
+                "instance of the layer for the other shape."
+            )
+        if np.dtype(dtype) != layer.dtype:
+            for _, inner in layer._trace.tracked:
+                _convert(inner, np.dtype(dtype))
+            layer.dtype = np.dtype(dtype)
+        return _output_shape(layer._trace)
+    layer.dtype = np.dtype(dtype)
+    layer.rng = rng if rng is not None else _new_rng()
+    if layer.name is None:
+        layer.name = layer.default_name
+    layer.built_input_shape = shapes
+    if type(layer).build is not Layer.build:  # Keras's build(): batch axis first
+        batch = [(None, *s) for s in shapes] if multi else (None, *shapes)
+        type(layer).build(layer, batch)
+    if layer._parameters:
+        raise refuse_own_weights(layer, [p.name for p in layer._parameters])
+    trace = _trace(layer, shapes if multi else [shapes], multi)
+    object.__setattr__(layer, "_trace", trace)
+    layer.built = True
+    trace.graph.refresh_sharing()
+    trace.graph.refresh_gradient_flags(True)
+    return _output_shape(trace)
+
+
+def _new_rng() -> Any:
+    from loopkit.random import new_generator
+
+    return new_generator()
+
+
+def _output_shape(trace: Trace) -> Any:
+    shapes = [t.sample_shape for t in trace.graph.outputs]
+    return shapes if trace.multi_output else shapes[0]
+
+
+def _trace(layer: Any, shapes: list[Any], multi: bool) -> Trace:
+    from loopkit._training.graph import Graph, collect_nodes
+    from loopkit._training.symbolic import Input, KerasTensor, flatten_structure
+
+    template = getattr(layer, "_call_template", None)
+    if template is None or len(flatten_structure(template)) != len(shapes):
+        template = (([_Slot(i) for i in range(len(shapes))] if multi else _Slot(0),), {})
+    inputs = [Input(shape=s) for s in shapes]
+    args, kwargs = _fill(template, inputs)
+    if "training" not in kwargs and _takes(layer, "training"):
+        kwargs["training"] = None  # the layers call() calls follow the model's mode
+    call = f"{_describe(layer)}(...)"
+    try:
+        result = type(layer).call(layer, *args, **kwargs)
+    except (TypeError, AttributeError, IndexError) as err:
+        raise TypeError(
+            f"{call}: loopkit records {type(layer).__name__}.call() by running it "
+            f"once on symbolic tensors of shapes {[(None, *s) for s in shapes]}, and "
+            f"it failed: {type(err).__name__}: {err}. In call(), compute only by "
+            "calling layers (held as attributes or made in call()) and with + - * on "
+            "tensors; NumPy functions, indexing and Python branches on a tensor's "
+            "values cannot be recorded. Use layers for those steps (e.g. Reshape, "
+            "Permute, Activation), or give the layer forward() and backward()."
+        ) from err
+    outputs = flatten_structure(result)
+    if not outputs or not all(isinstance(t, KerasTensor) for t in outputs):
+        raise TypeError(
+            f"{call}: {type(layer).__name__}.call() returned {result!r}; expected the "
+            "symbolic tensor(s) made by calling layers on its inputs."
+        )
+    nodes = collect_nodes(inputs, outputs, f"{type(layer).__name__}.call()")
+    graph = Graph(inputs, outputs, nodes)
+    for inner in graph.layers:
+        if inner is layer:
+            raise TypeError(f"{call}: call() calls the layer itself; it cannot recurse.")
+    return Trace(
+        graph=graph,
+        template=template,
+        multi_input=multi,
+        multi_output=len(outputs) > 1,
+        tracked=_tracked(layer, graph),
+    )
+
+
+def _takes(layer: Any, argument: str) -> bool:
+    try:
+        params = inspect.signature(type(layer).call).parameters
+    except (TypeError, ValueError):
+        return False
+    return argument in params or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+    )
+
+
+_BOOKKEEPING = frozenset({"_call_template", "_init_config"})
+
+
+def _tracked(layer: Any, graph: Any) -> list[tuple[str, Any]]:
+    """Layers held by ``layer`` in attribute order (Keras's tracking), then the rest."""
+    import attrs
+
+    from loopkit.layers.base import Layer
+
+    fields = {a.name for a in attrs.fields(Layer)}
+    found: list[tuple[str, Any]] = []
+    seen: set[int] = set()
+
+    def visit(path: str, value: Any) -> None:
+        if isinstance(value, Layer) or nested_graph(value) is not None or _is_model(value):
+            if id(value) not in seen:
+                seen.add(id(value))
+                found.append((path, value))
+            return
+        if isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                visit(f"{path}/{i}", v)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                visit(f"{path}/{k}", v)
+
+    for key, value in vars(layer).items():
+        if key not in fields and key not in _BOOKKEEPING:
+            visit(key.lstrip("_") or key, value)
+    made = 0
+    for inner in graph.layers:
+        if id(inner) not in seen:
+            seen.add(id(inner))
+            found.append((f"call_{made}", inner))
+            made += 1
+    return found
+
+
+def _is_model(value: Any) -> bool:
+    from loopkit._training.network import Network
+
+    return isinstance(value, Network)
+
+
+def _convert(inner: Any, dtype: np.dtype[Any]) -> None:
+    """Rebuild a held layer (or a nested model's layers) in ``dtype``, keeping weights."""
+    from loopkit._training.functional import convert_layer
+
+    if not getattr(inner, "built", False):
+        return
+    if _is_model(inner):
+        if inner.dtype == dtype:
+            return
+        for sub in inner.layers:
+            if getattr(sub, "built", False) and sub.dtype != dtype:
+                _convert(sub, dtype)
+        inner.dtype = dtype
+        inner._pack()
+        return
+    if inner.dtype != dtype:
+        convert_layer(inner, dtype)
+
+
+# --- weights -------------------------------------------------------------------------
+
+
+def _owned(trace: Trace) -> list[Any]:
+    return [inner for _, inner in trace.tracked]
+
+
+def traced_parameters(layer: Any) -> list[Any]:
+    """Every weight of the layers a traced layer holds, in tracking order."""
+    return [p for inner in _owned(layer._trace) for p in inner.parameters]
+
+
+def traced_trainable_parameters(layer: Any) -> list[Any]:
+    """The weights the optimizer updates: none when the layer is frozen."""
+    if not layer.trainable:
+        return []
+    return [p for inner in _owned(layer._trace) for p in inner.trainable_parameters]
+
+
+def traced_weight_paths(layer: Any) -> list[str]:
+    """``attribute/.../param`` for every weight, in ``parameters`` order.
+
+    Paths follow the attributes (``att/query/kernel``, ``ffn/0/kernel`` for the first
+    layer of a nested Sequential), so they are the same in every process, as Keras's
+    weight paths are.
+    """
+    paths: list[str] = []
+    for path, inner in layer._trace.tracked:
+        paths.extend(f"{path}/{key}" for key in _inner_paths(inner))
+    return paths
+
+
+def _inner_paths(inner: Any) -> list[str]:
+    if getattr(inner, "_trace", None) is not None:
+        return traced_weight_paths(inner)
+    if _is_model(inner):
+        return [
+            f"{i}/{key}" for i, sub in enumerate(inner.layers) for key in _inner_paths(sub)
+        ]
+    return [p.name for p in inner.parameters]
+
+
+# --- running -------------------------------------------------------------------------
+
+
+def traced_forward(layer: Any, x: Any, training: bool) -> Any:
+    """Run the traced graph on ``x`` (a list for several inputs)."""
+    trace: Trace = layer._trace
+    outs = trace.graph.forward(x if trace.multi_input else [x], training)
+    return list(outs) if trace.multi_output else outs[0]
+
+
+def traced_backward(layer: Any, dy: Any) -> Any:
+    """Backpropagate through the traced graph; return dL/d(inputs)."""
+    trace: Trace = layer._trace
+    dxs: list[FloatArray | None] = trace.graph.backward(dy if trace.multi_output else [dy])
+    return dxs if trace.multi_input else dxs[0]
+
+
+def clone_traced(layer: Any) -> tuple[Any, list[tuple[Any, Any]]]:
+    """A copy for a second call in one graph: shared weights, its own buffers.
+
+    Returns the clone and the ``(weight, clone's weight)`` pairs whose gradients the
+    outer graph adds up. A layer called twice inside ``call()`` is cloned from the
+    clone of its first call, and the clone's graph adds those gradients itself.
+    """
+    from loopkit._training.graph import Graph, share_layer
+
+    trace: Trace = layer._trace
+    old = trace.graph
+    graph = Graph(old.inputs, old.outputs, old.nodes)
+    pairs: list[tuple[Any, Any]] = []
+    firsts: dict[int, Any] = {}
+    for i, node in enumerate(old.nodes):
+        first = firsts.get(id(node.layer))
+        if first is None:
+            graph.runners[i], twins = share_layer(node.layer)
+            firsts[id(node.layer)] = graph.runners[i]
+            pairs.extend(twins)
+        else:
+            graph.runners[i], twins = share_layer(first)
+            graph.shared_pairs.extend(twins)
+    graph.output_runners = [None] * len(graph.outputs)
+    graph.refresh_gradient_flags(layer.input_grad_needed)
+    clone = copy.copy(layer)
+    tracked = [(path, firsts.get(id(inner), inner)) for path, inner in trace.tracked]
+    object.__setattr__(clone, "_trace", evolve(trace, graph=graph, tracked=tracked))
+    object.__setattr__(clone, "_buffers", {})
+    return clone, pairs
+
+
+def traced_output_shape(layer: Any, input_shape: Any) -> Any:
+    """The output shape(s) of the recorded graph for inputs of ``input_shape``.
+
+    Inputs of the traced shape give the traced outputs; a known length where the
+    trace had None is carried through each layer's ``compute_output_shape``.
+    """
+    from loopkit.layers.base import as_sample_shape
+
+    trace: Trace = layer._trace
+    if input_shape == layer.built_input_shape:
+        return _output_shape(trace)
+    given = input_shape if trace.multi_input else [input_shape]
+    graph = trace.graph
+    shapes = {id(t): as_sample_shape(s) for t, s in zip(graph.inputs, given, strict=True)}
+    for node in graph.nodes:
+        ins = [shapes[id(t)] for t in node.inputs]
+        out = node.layer.compute_output_shape(
+            ins if node.multi_input else ins[0], **node.options
+        )
+        for tensor, shape in zip(node.outputs, out if node.multi_output else [out], strict=True):
+            shapes[id(tensor)] = as_sample_shape(shape)
+    outs = [shapes[id(t)] for t in graph.outputs]
+    return outs if trace.multi_output else outs[0]
