@@ -286,6 +286,8 @@ class Graph:
                 if dy is None:
                     break
                 dy = runner.backward(dy)
+            for param, twin in self.shared_pairs:  # a layer called twice in the chain
+                param.grad += twin.grad
             return [dy]
         grads = self._grads
         for s in range(self.n_slots):
