@@ -27,6 +27,7 @@ __all__ = [
     "Trace",
     "bind_call",
     "clone_traced",
+    "held_layers",
     "is_traced_layer",
     "nested_graph",
     "refuse_own_weights",
@@ -244,7 +245,8 @@ def _trace(layer: Any, shapes: list[Any], multi: bool) -> Trace:
     from loopkit._training.symbolic import Input, KerasTensor, flatten_structure
 
     template = getattr(layer, "_call_template", None)
-    if template is None or len(flatten_structure(template)) != len(shapes):
+    slots = [v for v in flatten_structure(template) if isinstance(v, _Slot)]
+    if template is None or len(slots) != len(shapes):  # set up without a call
         template = (([_Slot(i) for i in range(len(shapes))] if multi else _Slot(0),), {})
     inputs = [Input(shape=s) for s in shapes]
     args, kwargs = _fill(template, inputs)
@@ -323,12 +325,21 @@ def _tracked(layer: Any, graph: Any) -> list[tuple[str, Any]]:
         if key not in fields and key not in _BOOKKEEPING:
             visit(key.lstrip("_") or key, value)
     made = 0
-    for inner in graph.layers:
+    for inner in [] if graph is None else graph.layers:
         if id(inner) not in seen:
             seen.add(id(inner))
             found.append((f"call_{made}", inner))
             made += 1
     return found
+
+
+def held_layers(layer: Any) -> list[Any]:
+    """The layers (and models) ``layer`` holds: traced ones, or its attributes' before."""
+    if not is_traced_layer(layer):
+        return []
+    if layer._trace is not None:
+        return [inner for _, inner in layer._trace.tracked]
+    return [inner for _, inner in _tracked(layer, None)]
 
 
 def _is_model(value: Any) -> bool:

@@ -128,6 +128,20 @@ def shape_fits(built: Any, actual: Any) -> bool:
     )
 
 
+def _set_trainable(instance: Any, attribute: Any, value: Any) -> Any:
+    """Keras's ``layer.trainable = flag``: a change reaches the layers it holds too.
+
+    Only layers written Keras's way (``call()``) hold layers this way; setting the
+    flag it already has changes nothing, so a held layer frozen alone stays frozen.
+    """
+    if bool(value) != instance.trainable and callable(getattr(type(instance), "call", None)):
+        from loopkit._training.traced import held_layers
+
+        for inner in held_layers(instance):
+            inner.trainable = bool(value)
+    return value
+
+
 @define(eq=False, slots=False)
 class Layer:
     """Base class of every layer.
@@ -161,7 +175,7 @@ class Layer:
     """
 
     name: str | None = field(default=None, kw_only=True)
-    trainable: bool = field(default=True, kw_only=True)
+    trainable: bool = field(default=True, kw_only=True, on_setattr=_set_trainable)
     input_shape: Shape | None = field(
         default=None,
         kw_only=True,
