@@ -198,7 +198,9 @@ def setup_traced(layer: Any, input_shape: Any, dtype: Any, rng: Any) -> Any:
     from loopkit.layers.base import Layer, as_sample_shape, shape_fits
 
     multi = isinstance(input_shape, list)
-    shapes = [as_sample_shape(s) for s in input_shape] if multi else as_sample_shape(input_shape)
+    shapes: Any = (
+        [as_sample_shape(s) for s in input_shape] if multi else as_sample_shape(input_shape)
+    )
     if layer._trace is not None:
         if not shape_fits(layer.built_input_shape, shapes):
             raise ShapeError(
@@ -217,7 +219,7 @@ def setup_traced(layer: Any, input_shape: Any, dtype: Any, rng: Any) -> Any:
         layer.name = layer.default_name
     layer.built_input_shape = shapes
     if type(layer).build is not Layer.build:  # Keras's build(): batch axis first
-        batch = [(None, *s) for s in shapes] if multi else (None, *shapes)
+        batch: Any = [(None, *s) for s in shapes] if multi else (None, *shapes)
         type(layer).build(layer, batch)
     if layer._parameters:
         raise refuse_own_weights(layer, [p.name for p in layer._parameters])
@@ -477,7 +479,8 @@ def traced_output_shape(layer: Any, input_shape: Any) -> Any:
         out = node.layer.compute_output_shape(
             ins if node.multi_input else ins[0], **node.options
         )
-        for tensor, shape in zip(node.outputs, out if node.multi_output else [out], strict=True):
+        outs = out if node.multi_output else [out]
+        for tensor, shape in zip(node.outputs, outs, strict=True):
             shapes[id(tensor)] = as_sample_shape(shape)
-    outs = [shapes[id(t)] for t in graph.outputs]
-    return outs if trace.multi_output else outs[0]
+    found = [shapes[id(t)] for t in graph.outputs]
+    return found if trace.multi_output else found[0]

@@ -134,7 +134,8 @@ def _set_trainable(instance: Any, attribute: Any, value: Any) -> Any:
     Only layers written Keras's way (``call()``) hold layers this way; setting the
     flag it already has changes nothing, so a held layer frozen alone stays frozen.
     """
-    if bool(value) != instance.trainable and callable(getattr(type(instance), "call", None)):
+    keras_style = callable(getattr(type(instance), "call", None))
+    if keras_style and bool(value) != instance.trainable:
         from loopkit._training.traced import held_layers
 
         for inner in held_layers(instance):
@@ -349,7 +350,7 @@ class Layer:
         if self._trace is not None:
             from loopkit._training.traced import traced_output_shape
 
-            return traced_output_shape(self, input_shape)
+            return traced_output_shape(self, input_shape)  # type: ignore[no-any-return]
         return input_shape
 
     def add_weight(
@@ -644,7 +645,8 @@ class Layer:
     def _missing(self, method: str) -> str:
         """The message for a subclass that lacks ``method``, Keras's ``call`` noted."""
         kind = type(self).__name__
-        if callable(getattr(type(self), "call", None)) and type(self).forward is Layer.forward:
+        keras_style = callable(getattr(type(self), "call", None))
+        if keras_style and type(self).forward is Layer.forward:
             return (
                 f"{kind} defines Keras's call(), which loopkit records when the layer is "
                 f"first called (on loopkit.Input(...) tensors or on arrays); {kind} "
