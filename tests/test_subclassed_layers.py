@@ -347,3 +347,77 @@ def test_a_plain_layer_called_twice_in_a_chain_gets_both_calls_gradients(rng) ->
     assert model.graph is not None and model.graph.is_chain
     model.compile(optimizer="sgd", loss="mse")
     check_model_gradients(model, rng.standard_normal((4, 5)), rng.standard_normal((4, 1)))
+
+
+def test_a_block_without_get_config_saves_its_init_arguments_as_keras_3(
+    tmp_path, rng
+) -> None:
+    # keras.io's TransformerBlock defines no get_config and takes no name=: Keras 3
+    # records the __init__ arguments, and so does loopkit.
+    model, block = text_classifier()
+    assert block.get_config() == {
+        "name": block.name,
+        "trainable": True,
+        "input_shape": None,
+        "embed_dim": EMBED,
+        "num_heads": 2,
+        "ff_dim": 8,
+        "rate": 0.1,
+    }
+    path = str(tmp_path / "classifier.keras")
+    model.save(path)
+    loaded = lk.saving.load_model(
+        path, custom_objects={"TransformerBlock": TransformerBlock}
+    )
+    again = loaded.get_layer(block.name)
+    assert isinstance(again, TransformerBlock) and again is not block
+    x, _ = tokens(rng, 4)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_a_block_with_arguments_that_are_not_data_must_override_get_config(
+    tmp_path,
+) -> None:
+    class Wrap(layers.Layer):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def call(self, x: Any) -> Any:
+            return self.inner(x)
+
+    inputs = layers.Input(shape=(3,))
+    model = lk.Model(inputs, Wrap(layers.Dense(2))(inputs))
+    with pytest.raises(
+        NotImplementedError,
+        match=r"^Wrap\.get_config\(\): layer 'wrap' was made with arguments \['inner'\] "
+        r"that are not all plain data.*Override get_config\(\) in Wrap",
+    ):
+        model.save(str(tmp_path / "wrap.keras"))
+    assert not (tmp_path / "wrap.keras").exists()
+
+
+class Projection(layers.Layer):
+    """Passes the mask on, as a Keras layer with ``supports_masking`` does."""
+
+    supports_masking = True
+
+    def __init__(self, units: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dense = layers.Dense(units)
+
+    def call(self, x: Any) -> Any:
+        return self.dense(x)
+
+
+def test_a_block_with_supports_masking_passes_the_mask_on(rng) -> None:
+    inputs = layers.Input(shape=(5,))
+    x = layers.Embedding(10, 3, mask_zero=True)(inputs)
+    block = Projection(2)
+    model = lk.Model(inputs, layers.GlobalAveragePooling1D()(block(x)))
+    ids = np.array([[3, 4, 0, 0, 0], [1, 2, 5, 6, 7]])
+    got = model.predict(ids, verbose=0)
+    # The pooling averages only the unmasked steps: the mask crossed the block.
+    steps = block(model.layers[1](ids))
+    np.testing.assert_allclose(got[0], steps[0, :2].mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(got[1], steps[1].mean(axis=0), rtol=1e-6)

@@ -199,6 +199,15 @@ class Layer:
     ``compute_output_shape`` get a list of shapes. A layer whose
     ``call_arguments`` returns a list is multi-input for that call alone."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Record the arguments of a Keras-style ``__init__`` (Keras 3's auto-config)."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and callable(getattr(cls, "call", None)):
+            from loopkit._training.traced import recording_init
+
+            cls.__init__ = recording_init(init)  # type: ignore[method-assign]
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the layer: on symbolic tensors it adds to the graph; on arrays it computes.
 
@@ -686,12 +695,25 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__} has no output activation")
 
     def get_config(self) -> dict[str, Any]:
-        """Return the constructor arguments (``model.save`` turns them into JSON)."""
-        return {
+        """Return the constructor arguments (``model.save`` turns them into JSON).
+
+        A layer written Keras's way that does not override ``get_config`` gets the
+        arguments its ``__init__`` was called with, as Keras 3's auto-config does.
+
+        Raises:
+            NotImplementedError: such a layer took arguments that are not plain
+                data (numbers, strings, lists, dicts): override ``get_config``.
+        """
+        config = {
             a.alias or a.name: getattr(self, a.name)
             for a in attrs.fields(type(self))
             if a.init and a.name != "input_dim"  # folded into input_shape
         }
+        if type(self).get_config is Layer.get_config and "_init_config" in vars(self):
+            from loopkit._training.traced import auto_config
+
+            return auto_config(self, config)
+        return config
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Any:
@@ -702,6 +724,10 @@ class Layer:
         """
         from loopkit.validators import construct_from_config
 
+        if "__init__" in vars(cls) and callable(getattr(cls, "call", None)):
+            from loopkit._training.traced import from_keras_config
+
+            return from_keras_config(cls, config)  # name= without **kwargs, as Keras
         return construct_from_config(cls, config)
 
 
