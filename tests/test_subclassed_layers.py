@@ -421,3 +421,72 @@ def test_a_block_with_supports_masking_passes_the_mask_on(rng) -> None:
     steps = block(model.layers[1](ids))
     np.testing.assert_allclose(got[0], steps[0, :2].mean(axis=0), rtol=1e-6)
     np.testing.assert_allclose(got[1], steps[1].mean(axis=0), rtol=1e-6)
+
+
+class Encoder(layers.Layer):
+    """Blocks held in a list and called in a loop, as Keras encoders are written."""
+
+    def __init__(self, depth: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.blocks = [TransformerBlock(EMBED, 2, 8, rate=0.0) for _ in range(depth)]
+
+    def call(self, x: Any, training: Any = None) -> Any:
+        for block in self.blocks:
+            x = block(x, training=training)
+        return x
+
+
+def test_blocks_nested_in_a_block_have_paths_and_exact_gradients(rng) -> None:
+    from loopkit.saving.weights import weight_keys
+
+    inputs = layers.Input(shape=(MAXLEN, EMBED))
+    encoder = Encoder(2, name="encoder")
+    outputs = layers.Dense(1)(layers.GlobalAveragePooling1D()(encoder(inputs)))
+    model = lk.Model(inputs, outputs, dtype="float64")
+    keys = weight_keys(model)
+    assert keys[0] == "encoder/blocks/0/att/query_kernel"
+    assert "encoder/blocks/1/ffn/1/bias" in keys and len(set(keys)) == len(keys)
+    assert encoder.count_params() == 2 * encoder.blocks[0].count_params()
+    model.compile(optimizer="sgd", loss="mse")
+    x = rng.standard_normal((3, MAXLEN, EMBED))
+    check_model_gradients(model, x, rng.standard_normal((3, 1)))
+
+
+class CrossAttention(layers.Layer):
+    """A block called on two tensors, passed positionally."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.att = layers.MultiHeadAttention(num_heads=1, key_dim=4)
+
+    def call(self, query: Any, value: Any) -> Any:
+        return self.att(query, value) + query
+
+
+def test_a_block_on_two_inputs_has_exact_gradients_and_clones(rng) -> None:
+    query, value = layers.Input(shape=(3, 4)), layers.Input(shape=(5, 4))
+    block = CrossAttention(name="cross")
+    pooled = layers.GlobalAveragePooling1D()(block(query, value))
+    model = lk.Model([query, value], layers.Dense(1)(pooled), dtype="float64")
+    model.compile(optimizer="sgd", loss="mse")
+    xs = [rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 5, 4))]
+    check_model_gradients(model, xs, rng.standard_normal((2, 1)))
+    copy = lk.models.clone_model(model)  # rebuilt from the config: call(query, value)
+    assert isinstance(copy.get_layer("cross"), CrossAttention)
+    assert copy.count_params() == model.count_params()
+
+
+def test_a_block_in_a_sequential_model_trains(rng) -> None:
+    model = lk.Sequential(
+        [
+            layers.Input(shape=(MAXLEN,)),
+            layers.Embedding(VOCAB, EMBED),
+            TransformerBlock(EMBED, 2, 8),
+            layers.GlobalAveragePooling1D(),
+            layers.Dense(2, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    losses = model.fit(*tokens(rng, 48), epochs=6, batch_size=16, verbose=0).history["loss"]
+    assert losses[-1] < losses[0]
+    assert [type(layer).__name__ for layer in model.layers][1] == "TransformerBlock"

@@ -253,7 +253,7 @@ def _trace(layer: Any, shapes: list[Any], multi: bool) -> Trace:
     template = getattr(layer, "_call_template", None)
     slots = [v for v in flatten_structure(template) if isinstance(v, _Slot)]
     if template is None or len(slots) != len(shapes):  # set up without a call
-        template = (([_Slot(i) for i in range(len(shapes))] if multi else _Slot(0),), {})
+        template = _default_template(layer, len(shapes), multi)
     inputs = [Input(shape=s) for s in shapes]
     args, kwargs = _fill(template, inputs)
     if "training" not in kwargs and _takes(layer, "training"):
@@ -289,6 +289,29 @@ def _trace(layer: Any, shapes: list[Any], multi: bool) -> Trace:
         multi_output=len(outputs) > 1,
         tracked=_tracked(layer, graph),
     )
+
+
+def _default_template(layer: Any, n: int, multi: bool) -> Any:
+    """How to pass ``n`` tensors to ``call()`` when no call recorded it (a config).
+
+    Positionally when ``call`` takes that many positional arguments besides
+    ``training`` and ``mask`` (``call(self, query, value)``), else as one list.
+    """
+    if not multi:
+        return ((_Slot(0),), {})
+    try:
+        params = list(inspect.signature(type(layer).call).parameters.values())[1:]
+    except (TypeError, ValueError):
+        params = []
+    positional = [
+        p
+        for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        and p.name not in ("training", "mask")
+    ]
+    if len(positional) >= n > 1:
+        return (tuple(_Slot(i) for i in range(n)), {})
+    return (([_Slot(i) for i in range(n)],), {})
 
 
 def _takes(layer: Any, argument: str) -> bool:
