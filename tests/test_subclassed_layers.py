@@ -38,15 +38,28 @@ class TransformerBlock(layers.Layer):
 MAXLEN, VOCAB, EMBED = 12, 40, 16
 
 
-def text_classifier(rate: float = 0.1, dtype: str = "float32") -> tuple[lk.Model, Any]:
-    """keras.io's model: Embedding, the block, pooling, Dropout, Dense (smaller sizes)."""
+def smooth(block: TransformerBlock) -> TransformerBlock:
+    """The block with gelu for relu: central differences fail at random at a kink."""
+    block.ffn = lk.Sequential([layers.Dense(8, activation="gelu"), layers.Dense(EMBED)])
+    return block
+
+
+def text_classifier(
+    rate: float = 0.1, dtype: str = "float32", relu: bool = True
+) -> tuple[lk.Model, Any]:
+    """keras.io's model: Embedding, the block, pooling, Dropout, Dense (smaller sizes).
+
+    ``relu=False`` puts gelu in its place, for finite differences.
+    """
     inputs = layers.Input(shape=(MAXLEN,))
     x = layers.Embedding(VOCAB, EMBED)(inputs)
     block = TransformerBlock(EMBED, 2, 8, rate=rate)
+    if not relu:
+        smooth(block)
     x = block(x)
     x = layers.GlobalAveragePooling1D()(x)
     x = layers.Dropout(rate)(x)
-    x = layers.Dense(8, activation="relu")(x)
+    x = layers.Dense(8, activation="relu" if relu else "gelu")(x)
     outputs = layers.Dense(2, activation="softmax")(x)
     return lk.Model(inputs=inputs, outputs=outputs, dtype=dtype), block
 
@@ -87,7 +100,7 @@ def test_the_block_has_keras_parameter_count_and_tracking_order() -> None:
 
 
 def test_gradients_through_a_subclassed_block_match_finite_differences(rng) -> None:
-    model, _ = text_classifier(rate=0.0, dtype="float64")
+    model, _ = text_classifier(rate=0.0, dtype="float64", relu=False)
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     x, y = tokens(rng, 5)
     check_model_gradients(model, x, y, rtol=1e-5, atol=1e-8)
@@ -153,7 +166,7 @@ def test_a_block_called_twice_shares_its_weights(rng) -> None:
 
 def test_gradients_of_a_block_called_twice_match_finite_differences(rng) -> None:
     inputs = layers.Input(shape=(MAXLEN, EMBED))
-    block = TransformerBlock(EMBED, 2, 8, rate=0.0)
+    block = smooth(TransformerBlock(EMBED, 2, 8, rate=0.0))
     h = block(block(inputs))
     outputs = layers.Dense(1)(layers.GlobalAveragePooling1D()(h))
     model = lk.Model(inputs, outputs, dtype="float64")
@@ -428,7 +441,9 @@ class Encoder(layers.Layer):
 
     def __init__(self, depth: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.blocks = [TransformerBlock(EMBED, 2, 8, rate=0.0) for _ in range(depth)]
+        self.blocks = [
+            smooth(TransformerBlock(EMBED, 2, 8, rate=0.0)) for _ in range(depth)
+        ]
 
     def call(self, x: Any, training: Any = None) -> Any:
         for block in self.blocks:
@@ -490,3 +505,32 @@ def test_a_block_in_a_sequential_model_trains(rng) -> None:
     losses = model.fit(*tokens(rng, 48), epochs=6, batch_size=16, verbose=0).history["loss"]
     assert losses[-1] < losses[0]
     assert [type(layer).__name__ for layer in model.layers][1] == "TransformerBlock"
+
+
+class NoisyWhenTraining(layers.Layer):
+    """Branches on ``training`` in Python, as Keras allows in call()."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dense = layers.Dense(3)
+        self.noise = layers.GaussianNoise(1.0)
+
+    def call(self, x: Any, training: Any = None) -> Any:
+        h = self.dense(x)
+        if training:
+            h = self.noise(h)
+        return h
+
+
+def test_a_python_branch_on_training_follows_fit_and_predict(rng) -> None:
+    inputs = layers.Input(shape=(4,))
+    block = NoisyWhenTraining()
+    model = lk.Model(inputs, block(inputs))
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    expected = x @ block.dense.kernel.value + block.dense.bias.value
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-6)
+    noisy = model.forward(x, training=True)
+    assert not np.allclose(noisy, expected)  # the training branch ran
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, np.zeros((5, 3)), epochs=1, verbose=0)  # backward through that branch
+    np.testing.assert_allclose(block(x), block(x, training=False))

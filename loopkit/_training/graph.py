@@ -160,13 +160,12 @@ class Graph:
 
     def refresh_sharing(self) -> None:
         """(Re)make the clones of layers called more than once; call after a repack."""
-        from loopkit._training.traced import nested_graph
+        from loopkit._training.traced import nested_graphs
 
         first: set[int] = set()
         self.shared_pairs = []
         for layer in self.layers:
-            nested = nested_graph(layer)
-            if nested is not None:  # its layers' weights just moved: re-clone inside it
+            for nested in nested_graphs(layer):  # its weights moved: re-clone inside
                 nested.refresh_sharing()
         for i, node in enumerate(self.nodes):
             if id(node.layer) in first:
@@ -193,7 +192,7 @@ class Graph:
             inputs_need: dL/d(inputs) is needed (this graph is a nested model's and
                 something trainable lies before it).
         """
-        from loopkit._training.traced import nested_graph
+        from loopkit._training.traced import nested_graphs
 
         upstream_trainable = [inputs_need] * len(self.inputs) + [False] * (
             self.n_slots - len(self.inputs)
@@ -203,8 +202,7 @@ class Graph:
             needed = any(upstream_trainable[s] for s in self.in_slots[i])
             runner.input_grad_needed = needed
             runner.trainable = node.layer.trainable
-            nested = nested_graph(runner)
-            if nested is not None:
+            for nested in nested_graphs(runner):
                 nested.refresh_gradient_flags(needed)
             for s in self.out_slot_lists[i]:
                 upstream_trainable[s] = needed or bool(node.layer.trainable_parameters)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from attrs import define, evolve
+from attrs import define, evolve, field
 
 from loopkit.errors import ShapeError
 from loopkit.typing import FloatArray
@@ -32,7 +32,7 @@ __all__ = [
     "clone_traced",
     "held_layers",
     "is_traced_layer",
-    "nested_graph",
+    "nested_graphs",
     "recording_init",
     "refuse_own_weights",
     "setup_traced",
@@ -72,6 +72,8 @@ class Trace:
         multi_output: ``call()`` returned several tensors (``forward`` returns a list).
         tracked: ``(path, layer)`` for every layer the block holds, in Keras's
             tracking order, then the layers made inside ``call()``.
+        modes: For a ``call()`` that takes another path when ``training`` is True
+            (a Python ``if training:``), the graph of each mode; empty otherwise.
     """
 
     graph: Any
@@ -79,6 +81,14 @@ class Trace:
     multi_input: bool
     multi_output: bool
     tracked: list[tuple[str, Any]]
+    modes: dict[bool, Any] = field(factory=dict)
+    last: Any = None
+    """The graph of the last forward pass, which backward runs back through."""
+
+    @property
+    def graphs(self) -> list[Any]:
+        """Every graph that runs: one, or one per mode."""
+        return list(self.modes.values()) if self.modes else [self.graph]
 
 
 def is_traced_layer(layer: Any) -> bool:
@@ -93,12 +103,13 @@ def is_traced_layer(layer: Any) -> bool:
     )
 
 
-def nested_graph(layer: Any) -> Any:
-    """The graph inside ``layer``: a nested model's, a traced layer's, or None."""
+def nested_graphs(layer: Any) -> list[Any]:
+    """The graphs inside ``layer``: a nested model's, a traced layer's, or none."""
     trace = getattr(layer, "_trace", None)
     if trace is not None:
-        return trace.graph
-    return getattr(layer, "graph", None)
+        return trace.graphs  # type: ignore[no-any-return]
+    graph = getattr(layer, "graph", None)
+    return [] if graph is None else [graph]
 
 
 def _describe(layer: Any) -> str:
@@ -230,8 +241,9 @@ def setup_traced(layer: Any, input_shape: Any, dtype: Any, rng: Any) -> Any:
     trace = _trace(layer, shapes if multi else [shapes], multi)
     object.__setattr__(layer, "_trace", trace)
     layer.built = True
-    trace.graph.refresh_sharing()
-    trace.graph.refresh_gradient_flags(True)
+    for graph in trace.graphs:
+        graph.refresh_sharing()
+        graph.refresh_gradient_flags(True)
     return _output_shape(trace)
 
 
@@ -247,17 +259,58 @@ def _output_shape(trace: Trace) -> Any:
 
 
 def _trace(layer: Any, shapes: list[Any], multi: bool) -> Trace:
-    from loopkit._training.graph import Graph, collect_nodes
-    from loopkit._training.symbolic import Input, KerasTensor, flatten_structure
+    from loopkit._training.symbolic import flatten_structure
 
     template = getattr(layer, "_call_template", None)
     slots = [v for v in flatten_structure(template) if isinstance(v, _Slot)]
     if template is None or len(slots) != len(shapes):  # set up without a call
         template = _default_template(layer, len(shapes), multi)
+    takes_training = "training" not in template[1] and _takes(layer, "training")
+    # training=None: the layers call() calls follow the model's mode.
+    graph = _record(layer, template, shapes, None, takes_training)
+    tracked = _tracked(layer, graph)
+    modes: dict[bool, Any] = {}
+    if takes_training:  # does call() branch on training in Python? Run both ways.
+        held = {id(inner) for _, inner in tracked}
+        modes = {on: _record(layer, template, shapes, on, True) for on in (True, False)}
+        if _structure(modes[True], held) == _structure(modes[False], held):
+            modes = {}
+        else:
+            tracked = _tracked(layer, modes[True], modes[False])
+            made = [inner for path, inner in tracked if path.startswith("call_")]
+            if any(inner.parameters for inner in made):
+                raise TypeError(
+                    f"{_describe(layer)}(...): {type(layer).__name__}.call() takes "
+                    "another path when training than at inference, and makes layers "
+                    "with weights inside call(); each path would get its own weights. "
+                    "Create those layers in __init__ (self.dense = Dense(...)) and call "
+                    "them in call()."
+                )
+    return Trace(
+        graph=graph,
+        template=template,
+        multi_input=multi,
+        multi_output=len(graph.outputs) > 1,
+        tracked=tracked,
+        modes=modes,
+    )
+
+
+def _record(
+    layer: Any,
+    template: tuple[tuple[Any, ...], dict[str, Any]],
+    shapes: list[Any],
+    training: bool | None,
+    pass_training: bool,
+) -> Any:
+    """Run ``call()`` once on fresh symbolic inputs; return the graph it made."""
+    from loopkit._training.graph import Graph, collect_nodes
+    from loopkit._training.symbolic import Input, KerasTensor, flatten_structure
+
     inputs = [Input(shape=s) for s in shapes]
     args, kwargs = _fill(template, inputs)
-    if "training" not in kwargs and _takes(layer, "training"):
-        kwargs["training"] = None  # the layers call() calls follow the model's mode
+    if pass_training:
+        kwargs["training"] = training
     call = f"{_describe(layer)}(...)"
     try:
         result = type(layer).call(layer, *args, **kwargs)
@@ -282,13 +335,19 @@ def _trace(layer: Any, shapes: list[Any], multi: bool) -> Trace:
     for inner in graph.layers:
         if inner is layer:
             raise TypeError(f"{call}: call() calls the layer itself; it cannot recurse.")
-    return Trace(
-        graph=graph,
-        template=template,
-        multi_input=multi,
-        multi_output=len(outputs) > 1,
-        tracked=_tracked(layer, graph),
-    )
+    return graph
+
+
+def _structure(graph: Any, held: set[int]) -> list[Any]:
+    """What a graph computes, for comparing two traces: held layers by identity."""
+    return [
+        (
+            id(node.layer) if id(node.layer) in held else type(node.layer).__name__,
+            ins,
+            node.options,
+        )
+        for node, ins in zip(graph.nodes, graph.in_slots, strict=True)
+    ] + [graph.output_slots]
 
 
 def _default_template(layer: Any, n: int, multi: bool) -> Any:
@@ -327,7 +386,7 @@ def _takes(layer: Any, argument: str) -> bool:
 _BOOKKEEPING = frozenset({"_call_template", "_init_config"})
 
 
-def _tracked(layer: Any, graph: Any) -> list[tuple[str, Any]]:
+def _tracked(layer: Any, *graphs: Any) -> list[tuple[str, Any]]:
     """Layers held by ``layer`` in attribute order (Keras's tracking), then the rest."""
     import attrs
 
@@ -338,7 +397,7 @@ def _tracked(layer: Any, graph: Any) -> list[tuple[str, Any]]:
     seen: set[int] = set()
 
     def visit(path: str, value: Any) -> None:
-        if isinstance(value, Layer) or nested_graph(value) is not None or _is_model(value):
+        if isinstance(value, Layer) or _is_model(value):
             if id(value) not in seen:
                 seen.add(id(value))
                 found.append((path, value))
@@ -354,7 +413,7 @@ def _tracked(layer: Any, graph: Any) -> list[tuple[str, Any]]:
         if key not in fields and key not in _BOOKKEEPING:
             visit(key.lstrip("_") or key, value)
     made = 0
-    for inner in [] if graph is None else graph.layers:
+    for inner in [inner for graph in graphs for inner in graph.layers]:
         if id(inner) not in seen:
             seen.add(id(inner))
             found.append((f"call_{made}", inner))
@@ -368,7 +427,7 @@ def held_layers(layer: Any) -> list[Any]:
         return []
     if layer._trace is not None:
         return [inner for _, inner in layer._trace.tracked]
-    return [inner for _, inner in _tracked(layer, None)]
+    return [inner for _, inner in _tracked(layer)]
 
 
 def _is_model(value: Any) -> bool:
@@ -444,14 +503,17 @@ def _inner_paths(inner: Any) -> list[str]:
 def traced_forward(layer: Any, x: Any, training: bool) -> Any:
     """Run the traced graph on ``x`` (a list for several inputs)."""
     trace: Trace = layer._trace
-    outs = trace.graph.forward(x if trace.multi_input else [x], training)
+    graph = trace.modes[bool(training)] if trace.modes else trace.graph
+    trace.last = graph
+    outs = graph.forward(x if trace.multi_input else [x], training)
     return list(outs) if trace.multi_output else outs[0]
 
 
 def traced_backward(layer: Any, dy: Any) -> Any:
     """Backpropagate through the traced graph; return dL/d(inputs)."""
     trace: Trace = layer._trace
-    dxs: list[FloatArray | None] = trace.graph.backward(dy if trace.multi_output else [dy])
+    graph = trace.last if trace.last is not None else trace.graph
+    dxs: list[FloatArray | None] = graph.backward(dy if trace.multi_output else [dy])
     return dxs if trace.multi_input else dxs[0]
 
 
@@ -462,29 +524,44 @@ def clone_traced(layer: Any) -> tuple[Any, list[tuple[Any, Any]]]:
     outer graph adds up. A layer called twice inside ``call()`` is cloned from the
     clone of its first call, and the clone's graph adds those gradients itself.
     """
-    from loopkit._training.graph import Graph, share_layer
-
     trace: Trace = layer._trace
-    old = trace.graph
-    graph = Graph(old.inputs, old.outputs, old.nodes)
     pairs: list[tuple[Any, Any]] = []
-    firsts: dict[int, Any] = {}
-    for i, node in enumerate(old.nodes):
-        first = firsts.get(id(node.layer))
-        if first is None:
-            graph.runners[i], twins = share_layer(node.layer)
-            firsts[id(node.layer)] = graph.runners[i]
-            pairs.extend(twins)
-        else:
-            graph.runners[i], twins = share_layer(first)
-            graph.shared_pairs.extend(twins)
-    graph.output_runners = [None] * len(graph.outputs)
-    graph.refresh_gradient_flags(layer.input_grad_needed)
+    firsts: dict[int, Any] = {}  # each layer's clone, one for every graph
+    graph = _clone_graph(trace.graph, firsts, pairs, layer.input_grad_needed)
+    modes = {
+        on: _clone_graph(g, firsts, pairs, layer.input_grad_needed)
+        for on, g in trace.modes.items()
+    }
     clone = copy.copy(layer)
     tracked = [(path, firsts.get(id(inner), inner)) for path, inner in trace.tracked]
-    object.__setattr__(clone, "_trace", evolve(trace, graph=graph, tracked=tracked))
+    new = evolve(trace, graph=graph, tracked=tracked, modes=modes, last=None)
+    object.__setattr__(clone, "_trace", new)
     object.__setattr__(clone, "_buffers", {})
     return clone, pairs
+
+
+def _clone_graph(
+    old: Any, firsts: dict[int, Any], pairs: list[tuple[Any, Any]], grad_needed: bool
+) -> Any:
+    """A copy of ``old`` running the clones in ``firsts`` (made as they are needed)."""
+    from loopkit._training.graph import Graph, share_layer
+
+    graph = Graph(old.inputs, old.outputs, old.nodes)
+    here: set[int] = set()
+    for i, node in enumerate(old.nodes):
+        key = id(node.layer)
+        if key not in firsts:
+            firsts[key], twins = share_layer(node.layer)
+            pairs.extend(twins)
+        if key not in here:
+            here.add(key)
+            graph.runners[i] = firsts[key]
+        else:  # called again inside call(): this graph adds its gradients
+            graph.runners[i], twins = share_layer(firsts[key])
+            graph.shared_pairs.extend(twins)
+    graph.output_runners = [None] * len(graph.outputs)
+    graph.refresh_gradient_flags(grad_needed)
+    return graph
 
 
 def traced_output_shape(layer: Any, input_shape: Any) -> Any:
