@@ -534,3 +534,23 @@ def test_a_python_branch_on_training_follows_fit_and_predict(rng) -> None:
     model.compile(optimizer="sgd", loss="mse")
     model.fit(x, np.zeros((5, 3)), epochs=1, verbose=0)  # backward through that branch
     np.testing.assert_allclose(block(x), block(x, training=False))
+
+
+def test_a_layer_both_held_by_a_block_and_called_outside_it_is_refused() -> None:
+    class Reuse(layers.Layer):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def call(self, x: Any) -> Any:
+            return self.inner(x)
+
+    dense = layers.Dense(4, name="shared_dense")
+    inputs = layers.Input(shape=(4,))
+    outputs = Reuse(dense)(dense(inputs))
+    with pytest.raises(
+        lk.ConfigError,
+        match=r"layers 'shared_dense' and 'reuse' both hold the weight 'kernel'.*Call it "
+        r"in one place only",
+    ):
+        lk.Model(inputs, outputs)
