@@ -180,7 +180,8 @@ class Registry(Generic[T]):
                 f"{sorted(self.classes)}. Fix the config.{suggest(name, self.classes)}"
             )
         config = identifier.get("config") or {}
-        if attrs.has(cls):
+        keras_style = "__init__" in vars(cls) and callable(getattr(cls, "call", None))
+        if attrs.has(cls) and not keras_style:  # Keras-style: from_config checks
             check_config_keys(call, cls, config)
         build = getattr(cls, "from_config", None)
         return build(config) if build is not None else cls(**config)  # type: ignore[no-any-return]

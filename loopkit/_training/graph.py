@@ -37,6 +37,10 @@ def share_layer(layer: Any) -> tuple[Any, list[tuple[Any, Any]]]:
     inner layers) are cloned the same way, so their weights and buffers are the
     clone's too, wherever the layer keeps them.
     """
+    from loopkit._training.traced import clone_traced
+
+    if getattr(layer, "_trace", None) is not None:  # a layer written Keras's way
+        return clone_traced(layer)
     clone_of = getattr(layer, "clone_for_sharing", None)
     if clone_of is not None:  # a nested model clones each of its layers
         return clone_of()  # type: ignore[no-any-return]
@@ -156,11 +160,12 @@ class Graph:
 
     def refresh_sharing(self) -> None:
         """(Re)make the clones of layers called more than once; call after a repack."""
+        from loopkit._training.traced import nested_graphs
+
         first: set[int] = set()
         self.shared_pairs = []
         for layer in self.layers:
-            nested = getattr(layer, "graph", None)
-            if nested is not None:  # its layers' weights just moved: re-clone inside it
+            for nested in nested_graphs(layer):  # its weights moved: re-clone inside
                 nested.refresh_sharing()
         for i, node in enumerate(self.nodes):
             if id(node.layer) in first:
@@ -187,6 +192,8 @@ class Graph:
             inputs_need: dL/d(inputs) is needed (this graph is a nested model's and
                 something trainable lies before it).
         """
+        from loopkit._training.traced import nested_graphs
+
         upstream_trainable = [inputs_need] * len(self.inputs) + [False] * (
             self.n_slots - len(self.inputs)
         )
@@ -195,8 +202,7 @@ class Graph:
             needed = any(upstream_trainable[s] for s in self.in_slots[i])
             runner.input_grad_needed = needed
             runner.trainable = node.layer.trainable
-            nested = getattr(runner, "graph", None)
-            if nested is not None:
+            for nested in nested_graphs(runner):
                 nested.refresh_gradient_flags(needed)
             for s in self.out_slot_lists[i]:
                 upstream_trainable[s] = needed or bool(node.layer.trainable_parameters)
@@ -278,6 +284,8 @@ class Graph:
                 if dy is None:
                     break
                 dy = runner.backward(dy)
+            for param, twin in self.shared_pairs:  # a layer called twice in the chain
+                param.grad += twin.grad
             return [dy]
         grads = self._grads
         for s in range(self.n_slots):

@@ -160,6 +160,7 @@ class Network:
         """Move every parameter into fresh flat buffers (values are copied over)."""
         assert self.graph is not None
         params = [p for layer in self.layers for p in layer.parameters]
+        self._check_held_once()
         self._flat = FlatParameters.pack(params, self.dtype)
         self._regularized = [p for p in params if p.regularizer is not None]
         self.graph.refresh_sharing()
@@ -168,6 +169,25 @@ class Network:
         self._fused, self._logits_pending = [False] * n, [False] * n
         if self.optimizer is not None:
             self._resolve_compiled()
+
+    def _check_held_once(self) -> None:
+        """Raise ConfigError if two of the model's layers hold one weight.
+
+        That happens when a layer a Keras-style layer (``call()``) or a nested model
+        holds is also called in the model directly: both calls would share one set
+        of buffers, and the weight would be counted twice.
+        """
+        owners: dict[int, str] = {}
+        for layer in self.layers:
+            for p in layer.parameters:
+                other = owners.setdefault(id(p), str(layer.name))
+                if other != layer.name:
+                    raise ConfigError(
+                        f"Model {self.name!r}: layers {other!r} and {layer.name!r} both "
+                        f"hold the weight {p.name!r}: a layer held by one of them is "
+                        "also called in the model directly (or held by both). Call it "
+                        "in one place only, e.g. only inside the layer that holds it."
+                    )
 
     def ensure_built(self, x: Any) -> None:
         """Build from the shape of the batch ``x`` if the model is not built yet."""

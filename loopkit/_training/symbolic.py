@@ -376,7 +376,14 @@ def bind_inputs(layer: Any, inputs: Any) -> Any:
 
 
 def _bind(layer: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], call: str) -> Any:
-    """Run ``layer.call_arguments`` (the default binding for models); name bad calls."""
+    """Run ``layer.call_arguments`` (the default binding for models); name bad calls.
+
+    A layer written Keras's way (``call()``) takes the arguments its ``call`` does.
+    """
+    from loopkit._training.traced import bind_call, is_traced_layer
+
+    if is_traced_layer(layer):
+        return bind_call(layer, args, kwargs)
     bind = getattr(layer, "call_arguments", None)
     if bind is None:
         if len(args) != 1 or kwargs:
@@ -434,29 +441,6 @@ def call_layer(layer: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> 
     return layer.call_eagerly(inputs, bool(training), mask=mask, **options)
 
 
-def _refuse_keras_call(layer: Any, call: str) -> None:
-    """Raise where a layer written Keras's way (``call``, no ``forward``) joins a graph.
-
-    Without this the graph would take its output shape for the input's and fail
-    later, at some other layer, with a shape error that hides the cause.
-    """
-    from loopkit.layers.base import Layer
-
-    kind = type(layer)
-    if (
-        isinstance(layer, Layer)
-        and callable(getattr(kind, "call", None))
-        and kind.forward is Layer.forward
-    ):
-        raise NotImplementedError(
-            f"{call}: {layer._missing('forward(x, training=False)')} A layer whose "
-            "call() only calls other layers (as keras.io's TransformerBlock does) can "
-            "be a Python function instead, calling them on tensors: def block(x): "
-            "return LayerNormalization()(Add()([x, Dense(8)(x)])); then "
-            "outputs = block(inputs)."
-        )
-
-
 def add_node(
     layer: Any,
     inputs: Any,
@@ -477,7 +461,6 @@ def add_node(
         layer.name = unique_name(layer.default_name)
     call = call or f"{type(layer).__name__}({layer.name!r})(...)"
     opts = dict(options or {})
-    _refuse_keras_call(layer, call)
     out_shape = _symbolic_output_shape(layer, shapes, opts, call)
     several = isinstance(out_shape, list)
     batches = {t.shape[0] for t in leaves}  # Keras's: a batch size all inputs declare

@@ -128,6 +128,21 @@ def shape_fits(built: Any, actual: Any) -> bool:
     )
 
 
+def _set_trainable(instance: Any, attribute: Any, value: Any) -> Any:
+    """Keras's ``layer.trainable = flag``: a change reaches the layers it holds too.
+
+    Only layers written Keras's way (``call()``) hold layers this way; setting the
+    flag it already has changes nothing, so a held layer frozen alone stays frozen.
+    """
+    keras_style = callable(getattr(type(instance), "call", None))
+    if keras_style and bool(value) != instance.trainable:
+        from loopkit._training.traced import held_layers
+
+        for inner in held_layers(instance):
+            inner.trainable = bool(value)
+    return value
+
+
 @define(eq=False, slots=False)
 class Layer:
     """Base class of every layer.
@@ -161,7 +176,7 @@ class Layer:
     """
 
     name: str | None = field(default=None, kw_only=True)
-    trainable: bool = field(default=True, kw_only=True)
+    trainable: bool = field(default=True, kw_only=True, on_setattr=_set_trainable)
     input_shape: Shape | None = field(
         default=None,
         kw_only=True,
@@ -176,11 +191,22 @@ class Layer:
     """False on the first layer: backward may then skip dL/dx and return None."""
     _parameters: list[Parameter] = field(init=False, factory=list, repr=False)
     _buffers: dict[str, FloatArray] = field(init=False, factory=dict, repr=False)
+    _trace: Any = field(init=False, default=None, repr=False)
+    """For a layer written Keras's way (``call()``): the graph its call recorded."""
     multi_input: ClassVar[bool] = False
     """True for layers called on a list of tensors (merge layers): ``forward`` then
     takes a list of arrays, ``backward`` returns a list, and ``build`` and
     ``compute_output_shape`` get a list of shapes. A layer whose
     ``call_arguments`` returns a list is multi-input for that call alone."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Record the arguments of a Keras-style ``__init__`` (Keras 3's auto-config)."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and callable(getattr(cls, "call", None)):
+            from loopkit._training.traced import recording_init
+
+            cls.__init__ = recording_init(init)  # type: ignore[method-assign]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the layer: on symbolic tensors it adds to the graph; on arrays it computes.
@@ -288,6 +314,10 @@ class Layer:
             dtype: float32 (default) or float64 (for gradient checks).
             rng: Generator for initializers and dropout; a fresh seeded one if None.
         """
+        from loopkit._training.traced import is_traced_layer, setup_traced
+
+        if is_traced_layer(self):
+            return setup_traced(self, input_shape, dtype, rng)  # type: ignore[no-any-return]
         self.dtype = np.dtype(dtype)
         self.rng = rng if rng is not None else new_generator()
         if self.name is None:
@@ -323,8 +353,13 @@ class Layer:
         """Return the shape of one output sample; the input shape by default.
 
         A layer with several outputs returns a list of shapes (one per output);
-        a layer with ``call_arguments`` options takes them as keywords here.
+        a layer with ``call_arguments`` options takes them as keywords here. A layer
+        written Keras's way gives the shape its recorded ``call()`` computes.
         """
+        if self._trace is not None:
+            from loopkit._training.traced import traced_output_shape
+
+            return traced_output_shape(self, input_shape)  # type: ignore[no-any-return]
         return input_shape
 
     def add_weight(
@@ -353,6 +388,11 @@ class Layer:
 
         name, shape, initializer = self.weight_arguments(name, shape, initializer, dtype)
         init = initializers.get(initializer)
+        if self.rng is None and callable(getattr(type(self), "call", None)):
+            from loopkit._training.traced import is_traced_layer, refuse_own_weights
+
+            if is_traced_layer(self):
+                raise refuse_own_weights(self, [name])
         if self.rng is None:  # build() called by hand, as Keras code may
             raise ConfigError(
                 f"{type(self).__name__} layer {self.name!r}: build() was called "
@@ -418,13 +458,21 @@ class Layer:
         """
         if not self.trainable:
             return
-        for param in self._parameters:
+        for param in self.parameters:
             if param.constraint is not None and param.trainable:
                 param.value[...] = param.constraint(param.value)
 
     @property
     def parameters(self) -> list[Parameter]:
-        """Every parameter of the layer, trainable first within creation order."""
+        """Every parameter of the layer, trainable first within creation order.
+
+        A layer written Keras's way has the weights of the layers it holds, in
+        Keras's tracking order.
+        """
+        if self._trace is not None:
+            from loopkit._training.traced import traced_parameters
+
+            return traced_parameters(self)
         return list(self._parameters)
 
     @property
@@ -454,13 +502,17 @@ class Layer:
     @property
     def trainable_parameters(self) -> list[Parameter]:
         """Parameters the optimizer updates: none when the layer is frozen."""
+        if self._trace is not None:
+            from loopkit._training.traced import traced_trainable_parameters
+
+            return traced_trainable_parameters(self)
         if not self.trainable:
             return []
         return [p for p in self._parameters if p.trainable]
 
     def count_params(self) -> int:
         """Return the number of scalars in the layer's parameters."""
-        return sum(p.size for p in self._parameters)
+        return sum(p.size for p in self.parameters)
 
     # --- Keras's weights API ----------------------------------------------------------
 
@@ -470,7 +522,7 @@ class Layer:
 
         Inside a built model each ``value`` is a view of the model's flat buffer.
         """
-        return list(self._parameters)
+        return self.parameters
 
     @property
     def trainable_weights(self) -> list[Parameter]:
@@ -481,11 +533,11 @@ class Layer:
     def non_trainable_weights(self) -> list[Parameter]:
         """The weights the optimizer leaves alone: all of them when frozen."""
         chosen = {id(p) for p in self.trainable_parameters}
-        return [p for p in self._parameters if id(p) not in chosen]
+        return [p for p in self.parameters if id(p) not in chosen]
 
     def get_weights(self) -> list[FloatArray]:
         """Return a copy of every weight array, in ``weights`` order; [] before build."""
-        return [p.value.copy() for p in self._parameters]
+        return [p.value.copy() for p in self.parameters]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Copy ``weights`` (as from ``get_weights``) into the layer, in place.
@@ -497,7 +549,7 @@ class Layer:
             ShapeError: the number of arrays or a shape differs from the layer's
                 weights; nothing is changed then.
         """
-        params = self._parameters
+        params = self.parameters
         call = f"Layer {self.name!r} ({type(self).__name__}).set_weights()"
         if len(weights) != len(params):
             hint = (
@@ -569,7 +621,22 @@ class Layer:
             )
 
     def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
-        """Return the layer's output for the batch ``x``; cache what backward needs."""
+        """Return the layer's output for the batch ``x``; cache what backward needs.
+
+        A layer written Keras's way runs the graph its ``call()`` recorded (recording
+        it now, for the shape of ``x``, if it was never called).
+        """
+        from loopkit._training.traced import is_traced_layer, traced_forward
+
+        if is_traced_layer(self):
+            if self._trace is None:
+                shapes: Any = (
+                    [tuple(a.shape[1:]) for a in x]
+                    if isinstance(x, list)
+                    else tuple(x.shape[1:])
+                )
+                self.setup(shapes)
+            return traced_forward(self, x, training)  # type: ignore[no-any-return]
         raise NotImplementedError(self._missing("forward(x, training=False)"))
 
     def backward(self, dy: FloatArray) -> FloatArray | None:
@@ -578,11 +645,23 @@ class Layer:
         Called after ``forward`` with ``dy`` = dL/d(output). Returns None when
         ``input_grad_needed`` is False. Skips parameter gradients when frozen.
         """
+        if self._trace is not None:
+            from loopkit._training.traced import traced_backward
+
+            return traced_backward(self, dy)  # type: ignore[no-any-return]
         raise NotImplementedError(self._missing("backward(dy)"))
 
     def _missing(self, method: str) -> str:
         """The message for a subclass that lacks ``method``, Keras's ``call`` noted."""
         kind = type(self).__name__
+        keras_style = callable(getattr(type(self), "call", None))
+        if keras_style and type(self).forward is Layer.forward:
+            return (
+                f"{kind} defines Keras's call(), which loopkit records when the layer is "
+                f"first called (on loopkit.Input(...) tensors or on arrays); {kind} "
+                f"{self.name!r} has not been called yet, so it has no {method}. Call "
+                "the layer, or put it in a model, first."
+            )
         keras = (
             f"{kind} defines Keras's call(), which loopkit does not run: loopkit has no "
             "automatic differentiation, so a layer computes its output in forward() "
@@ -616,12 +695,25 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__} has no output activation")
 
     def get_config(self) -> dict[str, Any]:
-        """Return the constructor arguments (``model.save`` turns them into JSON)."""
-        return {
+        """Return the constructor arguments (``model.save`` turns them into JSON).
+
+        A layer written Keras's way that does not override ``get_config`` gets the
+        arguments its ``__init__`` was called with, as Keras 3's auto-config does.
+
+        Raises:
+            NotImplementedError: such a layer took arguments that are not plain
+                data (numbers, strings, lists, dicts): override ``get_config``.
+        """
+        config = {
             a.alias or a.name: getattr(self, a.name)
             for a in attrs.fields(type(self))
             if a.init and a.name != "input_dim"  # folded into input_shape
         }
+        if type(self).get_config is Layer.get_config and "_init_config" in vars(self):
+            from loopkit._training.traced import auto_config
+
+            return auto_config(self, config)
+        return config
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Any:
@@ -632,6 +724,10 @@ class Layer:
         """
         from loopkit.validators import construct_from_config
 
+        if "__init__" in vars(cls) and callable(getattr(cls, "call", None)):
+            from loopkit._training.traced import from_keras_config
+
+            return from_keras_config(cls, config)  # name= without **kwargs, as Keras
         return construct_from_config(cls, config)
 
 

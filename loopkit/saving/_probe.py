@@ -55,6 +55,23 @@ def _plan_layer(
 
     The output is a shape, or a list of shapes for a call with several outputs.
     """
+    from loopkit._training.traced import is_traced_layer, traced_weight_paths
+
+    if is_traced_layer(layer):  # its weights are its layers': build a fresh copy
+        try:
+            fresh = type(layer).from_config(layer.get_config())
+            out = fresh.setup(shape, dtype, np.random.default_rng(0))
+        except (ValueError, TypeError, KeyError, IndexError) as err:
+            raise CheckpointError(
+                f"{what}: layer {layer.name!r} cannot be built for samples of shape "
+                f"{shape} ({type(err).__name__}: {err}). The file is damaged."
+            ) from err
+        keys = traced_weight_paths(fresh)
+        planned = [
+            (f"{fresh.name}/{k}", p.shape)
+            for k, p in zip(keys, fresh.parameters, strict=True)
+        ]
+        return planned, out
     probe = copy.copy(layer)
     zero = np.zeros((), dtype)
 

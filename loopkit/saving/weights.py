@@ -30,11 +30,17 @@ __all__ = [
 def weight_keys(model: Network) -> list[str]:
     """Return ``"layer/param"`` for every weight, in the order of ``model.weights``.
 
-    A nested model's weights are ``"model/layer/param"``.
+    A nested model's weights are ``"model/layer/param"``; a layer written Keras's
+    way (``call()``) names each weight by the attributes holding it,
+    ``"block/attribute/param"``.
     """
+    from loopkit._training.traced import traced_weight_paths
+
     keys: list[str] = []
     for layer in model.layers:
-        if getattr(layer, "graph", None) is not None:  # a nested model
+        if getattr(layer, "_trace", None) is not None:
+            keys.extend(f"{layer.name}/{key}" for key in traced_weight_paths(layer))
+        elif getattr(layer, "graph", None) is not None:  # a nested model
             keys.extend(f"{layer.name}/{key}" for key in weight_keys(layer))
         else:
             keys.extend(f"{layer.name}/{p.name}" for p in layer.parameters)
