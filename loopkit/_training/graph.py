@@ -158,6 +158,22 @@ class Graph:
         """Each distinct layer (or nested model), in the order of its first call."""
         return list(self.distinct_layers)
 
+    def output_shapes(self, input_shapes: Sequence[Any]) -> list[Any]:
+        """Return the sample shape of each output, given each input's (no batch axis)."""
+        from loopkit.layers.base import as_sample_shape
+
+        pairs = zip(self.inputs, input_shapes, strict=True)
+        shapes = {id(t): as_sample_shape(s) for t, s in pairs}
+        for node in self.nodes:
+            ins = [shapes[id(t)] for t in node.inputs]
+            out = node.layer.compute_output_shape(
+                ins if node.multi_input else ins[0], **node.options
+            )
+            outs = out if node.multi_output else [out]
+            for tensor, shape in zip(node.outputs, outs, strict=True):
+                shapes[id(tensor)] = as_sample_shape(shape)
+        return [shapes[id(t)] for t in self.outputs]
+
     def refresh_sharing(self) -> None:
         """(Re)make the clones of layers called more than once; call after a repack."""
         from loopkit._training.traced import nested_graphs

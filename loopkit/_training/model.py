@@ -24,7 +24,7 @@ from loopkit._training.serialization import (
 from loopkit._training.symbolic import call_layer, unique_name
 from loopkit._training.trainer import Trainer
 from loopkit.errors import ConfigError, ShapeError
-from loopkit.layers.base import as_sample_shape, shape_fits
+from loopkit.layers.base import shape_fits
 from loopkit.validators import suggest
 
 __all__ = ["Model"]
@@ -144,16 +144,7 @@ class Model(Trainer):
         """Run shape inference over the graph for inputs of ``input_shape``."""
         assert self.graph is not None
         given = input_shape if isinstance(input_shape, list) else [input_shape]
-        shapes = {id(t): s for t, s in zip(self.graph.inputs, given, strict=True)}
-        for node in self.graph.nodes:
-            ins = [shapes[id(t)] for t in node.inputs]
-            out = node.layer.compute_output_shape(
-                ins if node.multi_input else ins[0], **node.options
-            )
-            outs = out if node.multi_output else [out]
-            for tensor, shape in zip(node.outputs, outs, strict=True):
-                shapes[id(tensor)] = as_sample_shape(shape)
-        return [shapes[id(t)] for t in self.graph.outputs]
+        return self.graph.output_shapes(given)
 
     @property
     def parameters(self) -> list[Any]:

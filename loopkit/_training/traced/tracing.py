@@ -266,21 +266,9 @@ def traced_output_shape(layer: Any, input_shape: Any) -> Any:
     Inputs of the traced shape give the traced outputs; a known length where the
     trace had None is carried through each layer's ``compute_output_shape``.
     """
-    from loopkit.layers.base import as_sample_shape
-
     trace: Trace = layer._trace
     if input_shape == layer.built_input_shape:
         return _output_shape(trace)
     given = input_shape if trace.multi_input else [input_shape]
-    graph = trace.graph
-    shapes = {id(t): as_sample_shape(s) for t, s in zip(graph.inputs, given, strict=True)}
-    for node in graph.nodes:
-        ins = [shapes[id(t)] for t in node.inputs]
-        out = node.layer.compute_output_shape(
-            ins if node.multi_input else ins[0], **node.options
-        )
-        outs = out if node.multi_output else [out]
-        for tensor, shape in zip(node.outputs, outs, strict=True):
-            shapes[id(tensor)] = as_sample_shape(shape)
-    found = [shapes[id(t)] for t in graph.outputs]
+    found = trace.graph.output_shapes(given)
     return found if trace.multi_output else found[0]
