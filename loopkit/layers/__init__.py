@@ -62,7 +62,7 @@ from loopkit.layers.regularization import (
 )
 from loopkit.layers.reshaping import Flatten, Permute, RepeatVector, Reshape
 from loopkit.layers.reshaping1d import Cropping1D, UpSampling1D, ZeroPadding1D
-from loopkit.layers.reshaping2d import UpSampling2D
+from loopkit.layers.reshaping2d import Cropping2D, UpSampling2D, ZeroPadding2D
 from loopkit.layers.serialization import deserialize, get, serialize
 from loopkit.layers.wrappers import Bidirectional, TimeDistributed
 
@@ -82,6 +82,7 @@ __all__ = [
     "Conv2D",
     "Conv2DTranspose",
     "Cropping1D",
+    "Cropping2D",
     "Dense",
     "Dot",
     "Dropout",
@@ -129,6 +130,7 @@ __all__ = [
     "UpSampling1D",
     "UpSampling2D",
     "ZeroPadding1D",
+    "ZeroPadding2D",
     "add",
     "average",
     "concatenate",

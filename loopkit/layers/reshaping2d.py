@@ -1,4 +1,4 @@
-"""Reshaping of images: UpSampling2D."""
+"""Reshaping of images: UpSampling2D, ZeroPadding2D and Cropping2D."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from typing import Any
 import numpy as np
 from attrs import define, field
 
-from loopkit.errors import ConfigError
+from loopkit.errors import ConfigError, ShapeError
 from loopkit.layers._geometry import (
     Pair,
     channels_last_only,
     check_image_shape,
+    is_int,
     lower_if_str,
     positive_pair,
     to_pair,
@@ -20,7 +21,7 @@ from loopkit.layers.base import Layer
 from loopkit.typing import FloatArray, Shape
 from loopkit.validators import suggest
 
-__all__ = ["UpSampling2D"]
+__all__ = ["Cropping2D", "UpSampling2D", "ZeroPadding2D"]
 
 _KERAS_ONLY = ("bicubic", "bilinear", "lanczos3", "lanczos5")
 
@@ -86,4 +87,172 @@ class UpSampling2D(Layer):
         sh, sw = self.size
         dx = self.buffer("dx", (n, h, w, c))
         np.sum(dy.reshape(n, h, sh, w, sw, c), axis=(2, 4), out=dx)
+        return dx
+
+
+Sides = tuple[tuple[int, int], tuple[int, int]]
+
+
+def _side_pair(value: Any) -> Any:
+    """An int ``v`` -> ``(v, v)``; a pair of ints -> a tuple; else ``value`` as is."""
+    if is_int(value):
+        return (int(value), int(value))
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(is_int, value)):
+        return (int(value[0]), int(value[1]))
+    return value
+
+
+def to_sides(value: Any) -> Any:
+    """Keras's three spellings -> ``((top, bottom), (left, right))``.
+
+    An int is the same on all four sides; a pair ``(rows, cols)`` is symmetric per
+    axis; a pair of pairs is ``((top, bottom), (left, right))`` (each entry may also
+    be an int, as Keras allows). Anything else is left for ``non_negative_sides``.
+    """
+    if is_int(value):
+        return ((int(value), int(value)), (int(value), int(value)))
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        rows, cols = _side_pair(value[0]), _side_pair(value[1])
+        if isinstance(rows, tuple) and isinstance(cols, tuple):
+            return (rows, cols)
+    return value
+
+
+def non_negative_sides(instance: Any, attribute: Any, value: Any) -> None:
+    """Accept ``((top, bottom), (left, right))`` of ints >= 0."""
+    ok = (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and all(
+            isinstance(pair, tuple)
+            and len(pair) == 2
+            and all(is_int(v) and v >= 0 for v in pair)
+            for pair in value
+        )
+    )
+    if not ok:
+        arg = attribute.name
+        raise ConfigError(
+            f"{type(instance).__name__} got {arg}={value!r}; expected ints >= 0 as an "
+            f"int (all sides), a pair (rows, columns) or ((top, bottom), (left, right)), "
+            f"e.g. {arg}=1, {arg}=(1, 2) or {arg}=((1, 0), (2, 2))."
+        )
+
+
+@define(eq=False, slots=False)
+class ZeroPadding2D(Layer):
+    """Add rows and columns of zeros around each image (channels-last), as Keras's.
+
+    ``(batch, h, w, c)`` -> ``(batch, h + top + bottom, w + left + right, c)``.
+
+    Args:
+        padding: An int (the same on all four sides), a pair ``(rows, columns)``
+            (symmetric along each axis) or ``((top, bottom), (left, right))``; kept
+            in the last form.
+        data_format: None or ``"channels_last"``; loopkit is channels-last only.
+    """
+
+    padding: Sides = field(
+        default=((1, 1), (1, 1)), converter=to_sides, validator=non_negative_sides
+    )
+    data_format: str | None = field(default=None, validator=channels_last_only)
+    _x_shape: Shape = field(init=False, default=(), repr=False)
+
+    def build(self, input_shape: Shape) -> None:
+        check_image_shape(self, input_shape)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        check_image_shape(self, input_shape)
+        h, w, c = input_shape
+        (top, bottom), (left, right) = self.padding
+        return (
+            None if h is None else h + top + bottom,
+            None if w is None else w + left + right,
+            c,
+        )
+
+    def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
+        """Return ``x`` framed by ``padding`` zeros in a layer-owned buffer."""
+        n, h, w, c = self._x_shape = tuple(x.shape)
+        (top, bottom), (left, right) = self.padding
+        y = self.buffer("y", (n, h + top + bottom, w + left + right, c))
+        y[:, :top] = 0.0
+        y[:, top + h :] = 0.0
+        y[:, top : top + h, :left] = 0.0
+        y[:, top : top + h, left + w :] = 0.0
+        y[:, top : top + h, left : left + w] = x
+        return y
+
+    def backward(self, dy: FloatArray) -> FloatArray | None:
+        """Return dL/dx: ``dy`` without the padded border (a view)."""
+        if not self.input_grad_needed:
+            return None
+        _, h, w, _ = self._x_shape
+        (top, _), (left, _) = self.padding
+        return dy[:, top : top + h, left : left + w]
+
+
+@define(eq=False, slots=False)
+class Cropping2D(Layer):
+    """Remove rows and columns from the borders of each image (channels-last).
+
+    ``(batch, h, w, c)`` -> ``(batch, h - top - bottom, w - left - right, c)``, as
+    Keras's; at least one row and column must be left.
+
+    Args:
+        cropping: An int (the same on all four sides), a pair ``(rows, columns)``
+            (symmetric along each axis) or ``((top, bottom), (left, right))``; kept
+            in the last form.
+        data_format: None or ``"channels_last"``; loopkit is channels-last only.
+    """
+
+    cropping: Sides = field(
+        default=((0, 0), (0, 0)), converter=to_sides, validator=non_negative_sides
+    )
+    data_format: str | None = field(default=None, validator=channels_last_only)
+    _x_shape: Shape = field(init=False, default=(), repr=False)
+
+    def build(self, input_shape: Shape) -> None:
+        self.compute_output_shape(input_shape)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        check_image_shape(self, input_shape)
+        kept = []
+        for axis, size, (before, after) in zip(
+            ("rows", "columns"), input_shape[:2], self.cropping, strict=True
+        ):
+            if size is None:  # any size; a too-small batch fails in forward
+                kept.append(None)
+                continue
+            left = size - before - after
+            if left <= 0:
+                raise ShapeError(
+                    f"Cropping2D layer {self.name!r} with cropping={self.cropping} got "
+                    f"images of shape {tuple(input_shape)}: cropping {before + after} "
+                    f"of {size} {axis} leaves {left}. Crop fewer {axis} (at most "
+                    f"{size - 1} in all) or use larger images."
+                )
+            kept.append(left)
+        return (kept[0], kept[1], input_shape[2])
+
+    def forward(self, x: FloatArray, training: bool = False) -> FloatArray:
+        """Return the kept part of ``x`` (a view)."""
+        _, h, w, _ = self._x_shape = tuple(x.shape)
+        (top, bottom), (left, right) = self.cropping
+        if h <= top + bottom or w <= left + right:  # only after a None-size build
+            self.compute_output_shape(tuple(x.shape[1:]))  # raises, naming the sizes
+        return x[:, top : h - bottom, left : w - right]
+
+    def backward(self, dy: FloatArray) -> FloatArray | None:
+        """Return dL/dx: ``dy`` framed by zeros where the input was cropped."""
+        if not self.input_grad_needed:
+            return None
+        n, h, w, c = self._x_shape
+        (top, bottom), (left, right) = self.cropping
+        dx = self.buffer("dx", (n, h, w, c))
+        dx[:, :top] = 0.0
+        dx[:, h - bottom :] = 0.0
+        dx[:, top : h - bottom, :left] = 0.0
+        dx[:, top : h - bottom, w - right :] = 0.0
+        dx[:, top : h - bottom, left : w - right] = dy
         return dx
