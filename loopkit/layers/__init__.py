@@ -59,6 +59,7 @@ from loopkit.layers.regularization import (
     GaussianDropout,
     GaussianNoise,
     SpatialDropout1D,
+    SpatialDropout2D,
 )
 from loopkit.layers.reshaping import Flatten, Permute, RepeatVector, Reshape
 from loopkit.layers.reshaping1d import Cropping1D, UpSampling1D, ZeroPadding1D
@@ -125,6 +126,7 @@ __all__ = [
     "SimpleRNNCell",
     "Softmax",
     "SpatialDropout1D",
+    "SpatialDropout2D",
     "Subtract",
     "TimeDistributed",
     "UpSampling1D",

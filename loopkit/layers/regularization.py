@@ -1,4 +1,4 @@
-"""Dropout, SpatialDropout1D and Gaussian noise: random in training, the identity after."""
+"""Dropout, spatial dropout and Gaussian noise: random in training, the identity after."""
 
 from __future__ import annotations
 
@@ -9,11 +9,18 @@ import numpy as np
 from attrs import define, field
 
 from loopkit.errors import ConfigError, ShapeError
+from loopkit.layers._geometry import channels_last_only, check_image_shape
 from loopkit.layers.base import Layer
 from loopkit.typing import FloatArray, Shape
 from loopkit.validators import in_closed_range, in_half_open_range, non_negative
 
-__all__ = ["Dropout", "GaussianDropout", "GaussianNoise", "SpatialDropout1D"]
+__all__ = [
+    "Dropout",
+    "GaussianDropout",
+    "GaussianNoise",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+]
 
 
 def _noise_shape(value: Any) -> tuple[int | None, ...] | None:
@@ -154,6 +161,32 @@ class SpatialDropout1D(Dropout):
                 f"channels), got {tuple(input_shape)}. Use Dropout for other inputs."
             )
         self.noise_shape = (None, 1, int(input_shape[-1]))
+        super().build(input_shape)
+
+
+@define(eq=False, slots=False)
+class SpatialDropout2D(Dropout):
+    """Dropout of whole feature maps: one mask per sample and channel, for every pixel.
+
+    For ``(batch, height, width, channels)`` images, as Keras's ``SpatialDropout2D``
+    (Tompson et al., 2015): neighbouring pixels of a feature map are strongly
+    correlated, so dropping single values barely regularizes while dropping a map
+    everywhere does. It is ``Dropout`` with ``noise_shape=(None, 1, 1, channels)``:
+    kept maps are scaled by ``1 / (1 - rate)``, inference is the identity.
+
+    Args:
+        rate: Fraction of channels to drop, in ``[0, 1)``.
+        data_format: None or ``"channels_last"``; loopkit is channels-last only.
+        seed: As ``Dropout``'s.
+    """
+
+    noise_shape: tuple[int | None, ...] | None = field(init=False, default=None)
+    data_format: str | None = field(default=None, validator=channels_last_only)
+    seed: int | None = field(default=None, validator=_check_seed)
+
+    def build(self, input_shape: Shape) -> None:
+        check_image_shape(self, input_shape)
+        self.noise_shape = (None, 1, 1, int(input_shape[-1]))
         super().build(input_shape)
 
 
