@@ -8,6 +8,7 @@ from loopkit.layers.attention import AdditiveAttention, Attention, MultiHeadAtte
 from loopkit.layers.base import Layer, Parameter
 from loopkit.layers.convolutional import Conv2D
 from loopkit.layers.convolutional1d import Conv1D
+from loopkit.layers.convolutional_depthwise import DepthwiseConv2D
 from loopkit.layers.convolutional_transpose import Conv1DTranspose, Conv2DTranspose
 from loopkit.layers.core import Activation, Dense, Identity
 from loopkit.layers.embedding import Embedding
@@ -85,6 +86,7 @@ __all__ = [
     "Cropping1D",
     "Cropping2D",
     "Dense",
+    "DepthwiseConv2D",
     "Dot",
     "Dropout",
     "ELU",
