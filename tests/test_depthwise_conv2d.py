@@ -256,3 +256,35 @@ def test_a_tiny_separable_model_trains(rng):
     before = model.evaluate(x, target, verbose=0)
     model.fit(x, target, epochs=15, batch_size=16, verbose=0)
     assert model.evaluate(x, target, verbose=0) < 0.5 * before
+
+
+def test_depthwise_initializer_regularizer_and_constraint_reach_the_kernel():
+    layer = DepthwiseConv2D(
+        2,
+        depthwise_initializer="ones",
+        bias_initializer="ones",
+        depthwise_regularizer="l2",
+        bias_regularizer="l1",
+        depthwise_constraint="non_neg",
+    )
+    layer.setup((3, 3, 2))
+    np.testing.assert_array_equal(layer.kernel.value, np.ones((2, 2, 2, 1)))
+    np.testing.assert_array_equal(layer.bias.value, np.ones(2))
+    assert layer.kernel.regularizer is not None and layer.bias.regularizer is not None
+    assert layer.kernel.constraint is not None and layer.bias.constraint is None
+    layer.kernel.value[0, 0, 0, 0] = -3.0
+    layer.apply_constraints()
+    assert layer.kernel.value[0, 0, 0, 0] == 0.0  # non_neg projected it
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"depthwise_initializer": "glorot"}, r"'glorot'.*glorot_normal"),
+        ({"depthwise_regularizer": "l3"}, r"'l3'"),
+        ({"depthwise_constraint": "maxnorm"}, r"'maxnorm'.*max_norm"),
+    ],
+)
+def test_unknown_depthwise_options_fail_at_construction(kwargs, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        DepthwiseConv2D(3, **kwargs)
