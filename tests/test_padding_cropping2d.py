@@ -216,3 +216,13 @@ def test_a_tiny_model_with_padding_and_cropping_trains(rng):
     model.compile(optimizer=loopkit.optimizers.SGD(0.1), loss="mse")
     losses = model.fit(x, target, epochs=10, verbose=0).history["loss"]
     assert losses[-1] < losses[0]
+
+
+def test_images_of_any_size_pass_and_too_small_ones_are_named(rng):
+    padding, cropping = ZeroPadding2D(1), Cropping2D(((1, 1), (2, 0)))
+    assert padding.setup((None, 4, 3)) == (None, 6, 3)
+    assert cropping.setup((None, None, 3)) == (None, None, 3)
+    x = rng.standard_normal((2, 4, 5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(cropping.forward(x), x[:, 1:3, 2:])
+    with pytest.raises(ShapeError, match=r"cropping 2 of 2 rows leaves 0"):
+        cropping.forward(x[:, :2])
