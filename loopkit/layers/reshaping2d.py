@@ -102,6 +102,21 @@ def _side_pair(value: Any) -> Any:
     return value
 
 
+def framed_in_zeros(out: FloatArray, inner: FloatArray, top: int, left: int) -> FloatArray:
+    """Write ``inner`` into ``out`` at rows ``top:``, columns ``left:``; zero the rest.
+
+    Both are ``(batch, rows, columns, channels)``; only the border is zeroed, so each
+    element of ``out`` is written once.
+    """
+    rows, cols = inner.shape[1:3]
+    out[:, :top] = 0.0
+    out[:, top + rows :] = 0.0
+    out[:, top : top + rows, :left] = 0.0
+    out[:, top : top + rows, left + cols :] = 0.0
+    out[:, top : top + rows, left : left + cols] = inner
+    return out
+
+
 def to_sides(value: Any) -> Any:
     """Keras's three spellings -> ``((top, bottom), (left, right))``.
 
@@ -176,12 +191,7 @@ class ZeroPadding2D(Layer):
         n, h, w, c = self._x_shape = tuple(x.shape)
         (top, bottom), (left, right) = self.padding
         y = self.buffer("y", (n, h + top + bottom, w + left + right, c))
-        y[:, :top] = 0.0
-        y[:, top + h :] = 0.0
-        y[:, top : top + h, :left] = 0.0
-        y[:, top : top + h, left + w :] = 0.0
-        y[:, top : top + h, left : left + w] = x
-        return y
+        return framed_in_zeros(y, x, top, left)
 
     def backward(self, dy: FloatArray) -> FloatArray | None:
         """Return dL/dx: ``dy`` without the padded border (a view)."""
@@ -248,11 +258,5 @@ class Cropping2D(Layer):
         if not self.input_grad_needed:
             return None
         n, h, w, c = self._x_shape
-        (top, bottom), (left, right) = self.cropping
-        dx = self.buffer("dx", (n, h, w, c))
-        dx[:, :top] = 0.0
-        dx[:, h - bottom :] = 0.0
-        dx[:, top : h - bottom, :left] = 0.0
-        dx[:, top : h - bottom, w - right :] = 0.0
-        dx[:, top : h - bottom, left : w - right] = dy
-        return dx
+        (top, _), (left, _) = self.cropping
+        return framed_in_zeros(self.buffer("dx", (n, h, w, c)), dy, top, left)
