@@ -140,11 +140,16 @@ class Graph:
             and all(uses.get(s, 0) <= 1 for s in range(self.n_slots))
             and (not self.nodes or self.output_slots == [self.out_slots[-1]])
         )
-        distinct: dict[int, Any] = {}
-        for node in self.nodes:
-            distinct.setdefault(id(node.layer), node.layer)
-        self.distinct_layers: tuple[Any, ...] = tuple(distinct.values())
-        """Each distinct layer (or nested model), in the order of its first call."""
+        self.ordered_layers: list[Any] = keras_layer_order(
+            self.inputs, self.outputs, self.nodes
+        )
+        """The InputLayers and each distinct layer (or nested model) in Keras's order
+        (``model.layers``, and so the weights' order)."""
+        input_layers = {id(t.input_layer) for t in self.inputs}
+        self.distinct_layers: tuple[Any, ...] = tuple(
+            layer for layer in self.ordered_layers if id(layer) not in input_layers
+        )
+        """Each distinct layer (or nested model), without the InputLayers."""
         self.runners: list[Any] = [node.layer for node in self.nodes]
         self.shared_pairs: list[tuple[Any, Any]] = []
         self.output_runners: list[Any] = []
@@ -155,7 +160,7 @@ class Graph:
 
     @property
     def layers(self) -> list[Any]:
-        """Each distinct layer (or nested model), in the order of its first call."""
+        """Each distinct layer (or nested model), in Keras's order, no InputLayers."""
         return list(self.distinct_layers)
 
     def output_shapes(self, input_shapes: Sequence[Any]) -> list[Any]:
@@ -351,6 +356,54 @@ class Graph:
         else:
             np.add(current, dy, out=out)
         self._grads[slot] = out
+
+
+def keras_layer_order(
+    inputs: Sequence[Any], outputs: Sequence[Any], nodes: Sequence[Any]
+) -> list[Any]:
+    """Return the graph's layers in the order Keras's functional models list them.
+
+    As Keras 3's ``map_graph``: a layer's depth is its longest distance to an output
+    (a shared layer takes its deepest call's), the deepest come first, and layers of
+    one depth keep the order in which a depth-first walk from the outputs (each
+    node's inputs in order) first meets them. ``nodes`` is ``collect_nodes``'s
+    topological order. InputLayers are included; ``get_weights`` follows this order,
+    so Keras's weights of a multi-input model load with ``set_weights``.
+    """
+    first_met: dict[int, int] = {}
+    layer_of: dict[int, Any] = {}
+    finished: set[int] = set()
+
+    def meet(tensor: Any) -> None:
+        node = tensor.node
+        layer = tensor.input_layer if node is None else node.layer
+        if layer is None:
+            return
+        layer_of.setdefault(id(layer), layer)
+        first_met.setdefault(id(layer), len(first_met))
+        if node is None or id(node) in finished:
+            return
+        finished.add(id(node))
+        for parent in node.inputs:
+            meet(parent)
+
+    for tensor in outputs:
+        meet(tensor)
+    layer_depth: dict[int, int] = {}
+    node_depth: dict[int, int] = {}
+    for node in reversed(nodes):  # outputs first
+        depth = max(node_depth.get(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = node_depth[id(node)] = depth
+        for parent in node.inputs:
+            key = id(parent.node) if parent.node is not None else id(parent)
+            node_depth[key] = max(node_depth.get(key, 0), depth + 1)
+    for tensor in inputs:
+        if tensor.input_layer is not None:
+            layer_of.setdefault(id(tensor.input_layer), tensor.input_layer)
+            first_met.setdefault(id(tensor.input_layer), len(first_met))
+            layer_depth[id(tensor.input_layer)] = node_depth.get(id(tensor), 0)
+    ordered = sorted(layer_depth, key=lambda key: (-layer_depth[key], first_met[key]))
+    return [layer_of[key] for key in ordered]
 
 
 def collect_nodes(inputs: Sequence[Any], outputs: Sequence[Any], call: str) -> list[Any]:

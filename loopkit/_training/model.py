@@ -92,11 +92,10 @@ class Model(Trainer):
 
     @property
     def layers(self) -> list[Any]:
-        """The model's layers in call order, its InputLayers first (as in Keras)."""
+        """The model's layers with its InputLayers, in Keras's order (by depth)."""
         if self.graph is None:
             return []
-        entry = [t.input_layer for t in self.graph.inputs if t.input_layer is not None]
-        return [*entry, *self.graph.layers]
+        return list(self.graph.ordered_layers)
 
     # --- a model is a layer of the models it is called in --------------------------------
 
