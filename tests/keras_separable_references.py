@@ -1,7 +1,6 @@
 """Keras 3 (JAX backend) results for tests/test_keras_separable_references.py.
 
-Written by tests/make_keras_separable_references.py with Keras 3.15.1;
-do not edit by hand.
+Written by tests/make_keras_separable_references.py with Keras 3.15.1; do not edit by hand.
 """
 
 import numpy as np

@@ -67,8 +67,8 @@ def main() -> None:
     lines = [
         '"""Keras 3 (JAX backend) results for tests/test_keras_separable_references.py.',
         "",
-        f"Written by tests/make_keras_separable_references.py with Keras {keras.__version__};",
-        "do not edit by hand.",
+        "Written by tests/make_keras_separable_references.py with Keras "
+        f"{keras.__version__}; do not edit by hand.",
         '"""',
         "",
         "import numpy as np",
