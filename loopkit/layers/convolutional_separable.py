@@ -1,4 +1,4 @@
-"""SeparableConv2D: a depthwise convolution then a 1x1 pointwise one, as Keras's."""
+"""SeparableConv2D and its shared core: a depthwise pass then a pointwise product."""
 
 from __future__ import annotations
 
@@ -22,11 +22,101 @@ from loopkit.layers.base import ActivatedLayer, Parameter, activation_or_none
 from loopkit.typing import FloatArray, Shape
 from loopkit.validators import one_of, positive_int
 
-__all__ = ["SeparableConv2D"]
+__all__ = ["SeparableConv2D", "SeparableCore"]
 
 
 @define(eq=False, slots=False)
-class SeparableConv2D(ActivatedLayer):
+class SeparableCore(ActivatedLayer):
+    """The computation SeparableConv2D and SeparableConv1D share, on 4-D images.
+
+    A subclass sets ``depthwise_kernel`` (taps..., channels, depth_multiplier),
+    ``pointwise_kernel`` (1..., channels * depth_multiplier, filters) and, with a
+    bias, ``bias``; it hands ``separable_forward`` the input as ``(batch, height,
+    width, channels)`` (a sequence is an image of height 1) with the window's
+    geometry, and ``separable_backward`` dL/d(pre-activation).
+    """
+
+    depthwise_kernel: Parameter = field(init=False, repr=False)
+    pointwise_kernel: Parameter = field(init=False, repr=False)
+    _x_shape: Shape = field(init=False, repr=False)
+    _geometry: tuple[Pair, Pair, Pair, Pair, Pair] = field(init=False, repr=False)
+    _cols: FloatArray = field(init=False, repr=False)
+    _depthwise: FloatArray = field(init=False, repr=False)
+
+    def separable_forward(
+        self,
+        x: FloatArray,
+        kernel: Pair,
+        strides: Pair,
+        dilation: Pair,
+        pads: Pair,
+        out: Pair,
+    ) -> FloatArray:
+        """Return ``pointwise(depthwise(x))``, ``(batch, out_h, out_w, filters)``.
+
+        ``pads`` are the zeros before the first row and column; ``out`` the output
+        height and width. The bias and activation are left to ``activate``.
+        """
+        (oh, ow), (kh, kw) = out, kernel
+        c, dm = x.shape[-1], self.depthwise_kernel.value.shape[-1]
+        f = self.pointwise_kernel.value.shape[-1]
+        x = np.ascontiguousarray(x, self.dtype)  # no copy for a layer's output
+        n = x.shape[0]
+        m = n * oh * ow
+        self._x_shape = tuple(x.shape)
+        self._geometry = (kernel, strides, dilation, pads, out)
+        cols = self.buffer("cols", (n, oh, ow, kh, kw, c))
+        conv_kernels.im2col(x, strides, dilation, pads, cols)
+        self._cols = cols.reshape(m, kh * kw, c)
+        depthwise = self.buffer("depthwise", (m, c * dm))
+        taps = self.depthwise_kernel.value.reshape(kh * kw, c, dm)
+        np.einsum("mtc,tcd->mcd", self._cols, taps, out=depthwise.reshape(m, c, dm))
+        self._depthwise = depthwise
+        z = self.buffer("z", (n, oh, ow, f))
+        pointwise = self.pointwise_kernel.value.reshape(c * dm, f)
+        np.matmul(depthwise, pointwise, out=z.reshape(m, f))
+        return z
+
+    def separable_backward(
+        self, dz: FloatArray, bias_grad: FloatArray | None
+    ) -> FloatArray | None:
+        """Write the kernels' (and ``bias_grad``'s) gradients; return 4-D dL/dx or None.
+
+        Args:
+            dz: dL/d(pre-activation), any shape of ``batch*out_h*out_w*filters``.
+            bias_grad: The bias gradient still to write (from ``backward_activation``).
+        """
+        n, h, w, c = self._x_shape
+        (kh, kw), strides, dilation, pads, out = self._geometry
+        m, cdm = self._depthwise.shape
+        dm, f = cdm // c, self.pointwise_kernel.value.shape[-1]
+        dz = dz.reshape(m, f)
+        pointwise = self.pointwise_kernel.value.reshape(cdm, f)
+        if self.trainable:
+            pointwise_grad = self.pointwise_kernel.grad.reshape(cdm, f)
+            np.matmul(self._depthwise.T, dz, out=pointwise_grad)  # overwrite
+            if bias_grad is not None:
+                np.add.reduce(dz, axis=0, out=bias_grad)
+        if not (self.trainable or self.input_grad_needed):
+            return None
+        ddepthwise = self.buffer("ddepthwise", (m, cdm))
+        np.matmul(dz, pointwise.T, out=ddepthwise)
+        dd = ddepthwise.reshape(m, c, dm)
+        if self.trainable:
+            depthwise_grad = self.depthwise_kernel.grad.reshape(kh * kw, c, dm)
+            np.einsum("mtc,mcd->tcd", self._cols, dd, out=depthwise_grad)  # overwrite
+        if not self.input_grad_needed:
+            return None
+        dcols = self.buffer("dcols", (n, *out, kh, kw, c))
+        taps = self.depthwise_kernel.value.reshape(kh * kw, c, dm)
+        np.einsum("mcd,tcd->mtc", dd, taps, out=dcols.reshape(m, kh * kw, c))
+        dx = self.buffer("dx", (n, h, w, c))
+        conv_kernels.col2im(dcols, strides, dilation, pads, dx)
+        return dx
+
+
+@define(eq=False, slots=False)
+class SeparableConv2D(SeparableCore):
     """Depthwise-separable 2-D convolution over ``(batch, height, width, channels)``.
 
     A DepthwiseConv2D without bias, ``d[n, i, j, c*M + m] = sum_{a, b} xp[n, i*sh +
@@ -88,12 +178,7 @@ class SeparableConv2D(ActivatedLayer):
     depthwise_constraint: Any = field(default=None, kw_only=True)
     pointwise_constraint: Any = field(default=None, kw_only=True)
     bias_constraint: Any = field(default=None, kw_only=True)
-    depthwise_kernel: Parameter = field(init=False, repr=False)
-    pointwise_kernel: Parameter = field(init=False, repr=False)
     _plan: tuple[Pair, Pair, Pair] = field(init=False, repr=False)
-    _x_shape: Shape = field(init=False, repr=False)
-    _cols: FloatArray = field(init=False, repr=False)
-    _depthwise: FloatArray = field(init=False, repr=False)
 
     def _spatial_plan(self, input_shape: Shape) -> tuple[Pair, Pair, Pair]:
         (kh, kw), (dh, dw) = self.kernel_size, self.dilation_rate
@@ -145,22 +230,8 @@ class SeparableConv2D(ActivatedLayer):
             ``(batch, out_h, out_w, filters)``, valid until the next call.
         """
         (oh, ow), (pt, _), (pl, _) = self._plan
-        (kh, kw), c, dm = self.kernel_size, x.shape[-1], self.depth_multiplier
-        x = np.ascontiguousarray(x, self.dtype)  # no copy for a layer's output
-        n = x.shape[0]
-        m = n * oh * ow
-        self._x_shape = tuple(x.shape)
-        cols = self.buffer("cols", (n, oh, ow, kh, kw, c))
-        conv_kernels.im2col(x, self.strides, self.dilation_rate, (pt, pl), cols)
-        self._cols = cols.reshape(m, kh * kw, c)
-        depthwise = self.buffer("depthwise", (m, c * dm))
-        kernel = self.depthwise_kernel.value.reshape(kh * kw, c, dm)
-        np.einsum("mtc,tcd->mcd", self._cols, kernel, out=depthwise.reshape(m, c, dm))
-        self._depthwise = depthwise
-        z = self.buffer("z", (n, oh, ow, self.filters))
-        pointwise = self.pointwise_kernel.value.reshape(c * dm, self.filters)
-        np.matmul(depthwise, pointwise, out=z.reshape(m, self.filters))
-        return self.activate(z, training)
+        geometry = (self.kernel_size, self.strides, self.dilation_rate, (pt, pl), (oh, ow))
+        return self.activate(self.separable_forward(x, *geometry), training)
 
     def backward(self, dy: FloatArray) -> FloatArray | None:
         """Write the kernels' and the bias's gradients; return dL/dx (None if unneeded).
@@ -170,30 +241,4 @@ class SeparableConv2D(ActivatedLayer):
                 dL/d(pre-activation) when ``fuse_output_activation`` is set.
         """
         dy, bias_grad = self.backward_activation(dy)
-        n, h, w, c = self._x_shape
-        (oh, ow), (pt, _), (pl, _) = self._plan
-        (kh, kw), dm, f = self.kernel_size, self.depth_multiplier, self.filters
-        m = n * oh * ow
-        dz = dy.reshape(m, f)
-        pointwise = self.pointwise_kernel.value.reshape(c * dm, f)
-        if self.trainable:
-            pointwise_grad = self.pointwise_kernel.grad.reshape(c * dm, f)
-            np.matmul(self._depthwise.T, dz, out=pointwise_grad)  # overwrite
-            if bias_grad is not None:
-                np.add.reduce(dz, axis=0, out=bias_grad)
-        if not (self.trainable or self.input_grad_needed):
-            return None
-        ddepthwise = self.buffer("ddepthwise", (m, c * dm))
-        np.matmul(dz, pointwise.T, out=ddepthwise)
-        dd = ddepthwise.reshape(m, c, dm)
-        if self.trainable:
-            depthwise_grad = self.depthwise_kernel.grad.reshape(kh * kw, c, dm)
-            np.einsum("mtc,mcd->tcd", self._cols, dd, out=depthwise_grad)  # overwrite
-        if not self.input_grad_needed:
-            return None
-        dcols = self.buffer("dcols", (n, oh, ow, kh, kw, c))
-        kernel = self.depthwise_kernel.value.reshape(kh * kw, c, dm)
-        np.einsum("mcd,tcd->mtc", dd, kernel, out=dcols.reshape(m, kh * kw, c))
-        dx = self.buffer("dx", (n, h, w, c))
-        conv_kernels.col2im(dcols, self.strides, self.dilation_rate, (pt, pl), dx)
-        return dx
+        return self.separable_backward(dy, bias_grad)
