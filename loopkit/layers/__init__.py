@@ -10,6 +10,7 @@ from loopkit.layers.convolutional import Conv2D
 from loopkit.layers.convolutional1d import Conv1D
 from loopkit.layers.convolutional_depthwise import DepthwiseConv2D
 from loopkit.layers.convolutional_separable import SeparableConv2D
+from loopkit.layers.convolutional_separable1d import SeparableConv1D
 from loopkit.layers.convolutional_transpose import Conv1DTranspose, Conv2DTranspose
 from loopkit.layers.core import Activation, Dense, Identity
 from loopkit.layers.embedding import Embedding
@@ -125,6 +126,7 @@ __all__ = [
     "RepeatVector",
     "Rescaling",
     "Reshape",
+    "SeparableConv1D",
     "SeparableConv2D",
     "SimpleRNN",
     "SimpleRNNCell",
@@ -165,4 +167,5 @@ Convolution1D = Conv1D
 Convolution2D = Conv2D
 Convolution1DTranspose = Conv1DTranspose
 Convolution2DTranspose = Conv2DTranspose
+SeparableConvolution1D = SeparableConv1D
 SeparableConvolution2D = SeparableConv2D
