@@ -9,6 +9,8 @@ from loopkit.layers.base import Layer, Parameter
 from loopkit.layers.convolutional import Conv2D
 from loopkit.layers.convolutional1d import Conv1D
 from loopkit.layers.convolutional_depthwise import DepthwiseConv2D
+from loopkit.layers.convolutional_separable import SeparableConv2D
+from loopkit.layers.convolutional_separable1d import SeparableConv1D
 from loopkit.layers.convolutional_transpose import Conv1DTranspose, Conv2DTranspose
 from loopkit.layers.core import Activation, Dense, Identity
 from loopkit.layers.embedding import Embedding
@@ -124,6 +126,8 @@ __all__ = [
     "RepeatVector",
     "Rescaling",
     "Reshape",
+    "SeparableConv1D",
+    "SeparableConv2D",
     "SimpleRNN",
     "SimpleRNNCell",
     "Softmax",
@@ -163,3 +167,5 @@ Convolution1D = Conv1D
 Convolution2D = Conv2D
 Convolution1DTranspose = Conv1DTranspose
 Convolution2DTranspose = Conv2DTranspose
+SeparableConvolution1D = SeparableConv1D
+SeparableConvolution2D = SeparableConv2D
