@@ -23,6 +23,7 @@ __all__ = [
     "optional_pair",
     "optional_positive_pair",
     "plan_2d",
+    "plan_dilated_2d",
     "positive_pair",
     "to_pair",
 ]
@@ -102,6 +103,19 @@ def axis_plan(size: int, window: int, stride: int, padding: str) -> tuple[int, i
     out = -(-size // stride)
     total = max((out - 1) * stride + window - size, 0)
     return out, total // 2, total - total // 2
+
+
+def plan_dilated_2d(layer: Any, input_shape: Shape) -> tuple[Pair, Pair, Pair]:
+    """Run ``plan_2d`` for a layer's ``kernel_size``, ``strides`` and ``dilation_rate``.
+
+    The depthwise and separable convolutions hold those pairs and ``padding``.
+    """
+    (kh, kw), (dh, dw) = layer.kernel_size, layer.dilation_rate
+    window = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
+    args = f"kernel_size={layer.kernel_size}, strides={layer.strides}"
+    if layer.dilation_rate != (1, 1):
+        args += f", dilation_rate={layer.dilation_rate}"
+    return plan_2d(layer, input_shape, window, layer.strides, layer.padding, args)
 
 
 def plan_2d(

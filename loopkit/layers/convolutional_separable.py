@@ -14,7 +14,7 @@ from loopkit.layers._geometry import (
     Pair,
     channels_last_only,
     lower_if_str,
-    plan_2d,
+    plan_dilated_2d,
     positive_pair,
     to_pair,
 )
@@ -181,12 +181,7 @@ class SeparableConv2D(SeparableCore):
     _plan: tuple[Pair, Pair, Pair] = field(init=False, repr=False)
 
     def _spatial_plan(self, input_shape: Shape) -> tuple[Pair, Pair, Pair]:
-        (kh, kw), (dh, dw) = self.kernel_size, self.dilation_rate
-        window = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
-        args = f"kernel_size={self.kernel_size}, strides={self.strides}"
-        if self.dilation_rate != (1, 1):
-            args += f", dilation_rate={self.dilation_rate}"
-        return plan_2d(self, input_shape, window, self.strides, self.padding, args)
+        return plan_dilated_2d(self, input_shape)
 
     def build(self, input_shape: Shape) -> None:
         self._plan = self._spatial_plan(input_shape)
