@@ -602,6 +602,23 @@ class Layer:
             flat = np.empty(max(size, 1), self.dtype)
         return flat[:size].reshape(shape)
 
+    def add_bias(self, outputs: int) -> Parameter | None:
+        """With ``use_bias``, add and return ``bias`` of ``outputs`` entries, else None.
+
+        Reads the layer's ``use_bias`` and ``bias_initializer``/``_regularizer``/
+        ``_constraint`` arguments, as every Keras layer with a bias names them.
+        """
+        arg = functools.partial(getattr, self)
+        if not arg("use_bias"):
+            return None
+        return self.add_weight(
+            "bias",
+            (outputs,),
+            arg("bias_initializer"),
+            regularizer=arg("bias_regularizer"),
+            constraint=arg("bias_constraint"),
+        )
+
     def check_input(self, x: FloatArray) -> None:
         """Raise ShapeError unless ``x`` is a batch of the shape the layer was built for."""
         if not self.built:
@@ -782,14 +799,7 @@ class ActivatedLayer(Layer):
             regularizer=arg("kernel_regularizer"),
             constraint=arg("kernel_constraint"),
         )
-        if arg("use_bias"):
-            self.bias = self.add_weight(
-                "bias",
-                kernel_shape[-1:] if outputs is None else (outputs,),
-                arg("bias_initializer"),
-                regularizer=arg("bias_regularizer"),
-                constraint=arg("bias_constraint"),
-            )
+        self.bias = self.add_bias(kernel_shape[-1] if outputs is None else outputs)
         return kernel
 
     def activate(self, z: FloatArray, training: bool) -> FloatArray:

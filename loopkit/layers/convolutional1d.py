@@ -15,7 +15,7 @@ from loopkit.layers.base import Layer, Parameter
 from loopkit.typing import FloatArray, Shape
 from loopkit.validators import one_of, positive_int
 
-__all__ = ["Conv1D", "check_sequence_shape", "length_plan", "single_int"]
+__all__ = ["Conv1D", "check_sequence_shape", "length_plan", "plan_windows", "single_int"]
 
 
 def single_int(value: Any) -> Any:
@@ -69,6 +69,29 @@ def check_sequence_shape(layer: Layer, input_shape: Shape) -> None:
         f"{type(layer).__name__} layer {layer.name!r} expects samples of shape "
         f"(steps, channels), got input_shape={input_shape}. {fix}"
     )
+
+
+def plan_windows(layer: Any, input_shape: Shape, paddings: str) -> tuple[int, int, int]:
+    """Check a sequence ``input_shape``; return ``length_plan`` for the layer's window.
+
+    The layer holds ``kernel_size``, ``dilation_rate``, ``strides`` and ``padding``
+    as ints; a length of None (any length) is planned per batch in forward.
+    ``paddings`` names the paddings that fit any length, for the error message.
+    """
+    check_sequence_shape(layer, input_shape)
+    if input_shape[0] is None:
+        return (None, 0, 0)
+    window = (layer.kernel_size - 1) * layer.dilation_rate + 1
+    plan = length_plan(input_shape[0], window, layer.strides, layer.padding)
+    if plan[0] <= 0:
+        raise ShapeError(
+            f"{type(layer).__name__} layer {layer.name!r} with "
+            f"kernel_size={layer.kernel_size}, dilation_rate={layer.dilation_rate}, "
+            f"padding={layer.padding!r} got sequences of {input_shape[0]} steps, "
+            f"shorter than its window of {window}. Use {paddings}, a smaller kernel, "
+            "or longer sequences."
+        )
+    return plan
 
 
 @define(eq=False, slots=False)
@@ -135,20 +158,7 @@ class Conv1D(Layer):
     _y: FloatArray | None = field(init=False, default=None, repr=False)
 
     def _length_plan(self, input_shape: Shape) -> tuple[int, int, int]:
-        check_sequence_shape(self, input_shape)
-        if input_shape[0] is None:  # any length: planned per batch in forward
-            return (None, 0, 0)
-        window = (self.kernel_size - 1) * self.dilation_rate + 1
-        plan = length_plan(input_shape[0], window, self.strides, self.padding)
-        if plan[0] <= 0:
-            raise ShapeError(
-                f"Conv1D layer {self.name!r} with kernel_size={self.kernel_size}, "
-                f"dilation_rate={self.dilation_rate}, padding={self.padding!r} got "
-                f"sequences of {input_shape[0]} steps, shorter than its window of "
-                f"{window}. Use padding='same' or 'causal', a smaller kernel, or "
-                "longer sequences."
-            )
-        return plan
+        return plan_windows(self, input_shape, "padding='same' or 'causal'")
 
     def build(self, input_shape: Shape) -> None:
         self._plan = self._length_plan(input_shape)
@@ -160,14 +170,7 @@ class Conv1D(Layer):
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
         )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                "bias",
-                (self.filters,),
-                self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
+        self.bias = self.add_bias(self.filters)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (self._length_plan(input_shape)[0], self.filters)

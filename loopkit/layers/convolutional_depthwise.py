@@ -100,14 +100,7 @@ class DepthwiseConv2D(ActivatedLayer):
             regularizer=self.depthwise_regularizer,
             constraint=self.depthwise_constraint,
         )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                "bias",
-                (channels * self.depth_multiplier,),
-                self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
+        self.bias = self.add_bias(channels * self.depth_multiplier)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         (oh, ow), _, _ = self._spatial_plan(input_shape)

@@ -200,14 +200,7 @@ class SeparableConv2D(SeparableCore):
             regularizer=self.pointwise_regularizer,
             constraint=self.pointwise_constraint,
         )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                "bias",
-                (self.filters,),
-                self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
+        self.bias = self.add_bias(self.filters)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         (oh, ow), _, _ = self._spatial_plan(input_shape)

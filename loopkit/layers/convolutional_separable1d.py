@@ -7,10 +7,9 @@ from typing import Any, Literal
 from attrs import define, field
 
 from loopkit import activations as _activations
-from loopkit.errors import ShapeError
 from loopkit.layers._geometry import channels_last_only, lower_if_str
 from loopkit.layers.base import activation_or_none
-from loopkit.layers.convolutional1d import check_sequence_shape, length_plan, single_int
+from loopkit.layers.convolutional1d import plan_windows, single_int
 from loopkit.layers.convolutional_separable import SeparableCore
 from loopkit.typing import FloatArray, Shape
 from loopkit.validators import one_of, positive_int
@@ -81,19 +80,7 @@ class SeparableConv1D(SeparableCore):
     """The length ``_plan`` is for (None until a batch of a None-length build)."""
 
     def _length_plan(self, input_shape: Shape) -> tuple[int, int, int]:
-        check_sequence_shape(self, input_shape)
-        if input_shape[0] is None:  # any length: planned per batch in forward
-            return (None, 0, 0)
-        window = (self.kernel_size - 1) * self.dilation_rate + 1
-        plan = length_plan(input_shape[0], window, self.strides, self.padding)
-        if plan[0] <= 0:
-            raise ShapeError(
-                f"SeparableConv1D layer {self.name!r} with kernel_size={self.kernel_size}, "
-                f"dilation_rate={self.dilation_rate}, padding={self.padding!r} got "
-                f"sequences of {input_shape[0]} steps, shorter than its window of "
-                f"{window}. Use padding='same', a smaller kernel, or longer sequences."
-            )
-        return plan
+        return plan_windows(self, input_shape, "padding='same'")
 
     def build(self, input_shape: Shape) -> None:
         self._plan = self._length_plan(input_shape)
@@ -113,14 +100,7 @@ class SeparableConv1D(SeparableCore):
             regularizer=self.pointwise_regularizer,
             constraint=self.pointwise_constraint,
         )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                "bias",
-                (self.filters,),
-                self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
+        self.bias = self.add_bias(self.filters)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (self._length_plan(input_shape)[0], self.filters)
